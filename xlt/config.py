@@ -1,0 +1,108 @@
+"""Typed, validated configs that serialise into result records and back."""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, asdict, dataclass, field, fields
+
+from .errors import XltError
+
+FINETUNE_MODES = ("full", "lora")
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def _help(text: str, **kwargs):
+    return field(metadata={"help": text}, **kwargs)
+
+
+@dataclass
+class TrainConfig:
+    """Fine-tuning hyperparameters shared by every method.
+
+    Defaults follow the seed recipe (lr 2e-5, batch 16, 3 epochs); `max_length`,
+    `max_train_samples` and `epochs` are the CPU-friendly knobs.
+    """
+
+    learning_rate: float = _help("Peak learning rate (AdamW, linear decay).", default=2e-5)
+    batch_size: int = _help("Training examples per step.", default=16)
+    epochs: float = _help("Passes over the training data.", default=3.0)
+    max_length: int = _help("Longest input in tokens; longer inputs are truncated.", default=128)
+    max_train_samples: int | None = _help("Use at most this many training examples (seeded sample).", default=None)
+    max_eval_samples: int | None = _help("Evaluate on at most this many examples per language.", default=None)
+    seed: int = _help("Random seed for sampling, initialisation and data order.", default=42)
+    weight_decay: float = _help("AdamW weight decay.", default=0.01)
+    warmup_ratio: float = _help("Fraction of steps with linear warm-up.", default=0.1)
+    finetune: str = _help("'full' fine-tuning or 'lora' adapters (peft).", default="full")
+    lora_r: int = _help("LoRA rank.", default=8)
+    lora_alpha: int = _help("LoRA scaling alpha.", default=16)
+    lora_dropout: float = _help("LoRA dropout.", default=0.1)
+    lora_targets: str = _help("LoRA target modules, comma-separated, or 'all-linear'; empty = peft default.",
+                              default="")
+    freeze_embeddings: bool = _help("Freeze the word embeddings in full fine-tuning (keeps unseen "
+                                    "languages aligned; saves the optimizer state of the vocabulary).",
+                                    default=True)
+    dropout: float = _help("Dropout before the classification head.", default=0.1)
+    gradient_accumulation_steps: int = _help("Steps to accumulate before an optimizer update.", default=1)
+    eval_batch_size: int = _help("Batch size for evaluation and prediction.", default=64)
+    precision: str = _help("'auto' (bf16/fp16 on a GPU, fp32 on CPU), 'fp32', 'fp16' or 'bf16'.", default="auto")
+    save_steps: int = _help("Checkpoint every this many steps (resume picks up the last).", default=200)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0 < self.learning_rate < 1:
+            problems.append(f"learning_rate must be in (0, 1), got {self.learning_rate}")
+        if self.batch_size < 1:
+            problems.append(f"batch_size must be >= 1, got {self.batch_size}")
+        if not 0 < self.epochs <= 100:
+            problems.append(f"epochs must be in (0, 100], got {self.epochs}")
+        if not 8 <= self.max_length <= 4096:
+            problems.append(f"max_length must be in [8, 4096], got {self.max_length}")
+        for name in ("max_train_samples", "max_eval_samples"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                problems.append(f"{name} must be >= 1 (or unset), got {value}")
+        if not 0 <= self.weight_decay < 1:
+            problems.append(f"weight_decay must be in [0, 1), got {self.weight_decay}")
+        if not 0 <= self.warmup_ratio < 1:
+            problems.append(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.finetune not in FINETUNE_MODES:
+            problems.append(f"finetune must be one of {FINETUNE_MODES}, got {self.finetune!r}")
+        if self.lora_r < 1 or self.lora_alpha < 1:
+            problems.append("lora_r and lora_alpha must be >= 1")
+        for name in ("lora_dropout", "dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                problems.append(f"{name} must be in [0, 1)")
+        if self.gradient_accumulation_steps < 1 or self.eval_batch_size < 1 or self.save_steps < 1:
+            problems.append("gradient_accumulation_steps, eval_batch_size and save_steps must be >= 1")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if problems:
+            raise XltError("bad training settings: " + "; ".join(problems))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> TrainConfig:
+        return from_dict(cls, data)
+
+
+def from_dict(cls, data: dict):
+    """Build dataclass `cls` from a dict, rejecting unknown keys with a clear message."""
+    if not isinstance(data, dict):
+        raise XltError(f"{cls.__name__} settings must be a mapping, got {type(data).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise XltError(f"unknown {cls.__name__} settings {unknown}; known: {sorted(known)}")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise XltError(f"bad {cls.__name__} settings: {exc}") from exc
+
+
+def field_default(f):
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return MISSING

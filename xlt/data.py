@@ -1,0 +1,85 @@
+"""Load task splits (local files or the Hub, both through `datasets`) and tokenize them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import XltError
+from .settings import data_dir as default_data_dir
+from .tasks import TaskSpec
+
+
+def local_split_path(task: TaskSpec, lang: str, split: str, data_dir: Path) -> Path:
+    return Path(data_dir) / task.local_dir / split / f"{lang}.jsonl"
+
+
+def load_split(task: TaskSpec, lang: str, split: str, data_dir: str | Path | None = None,
+               max_samples: int | None = None, seed: int = 0):
+    """One language's split of a task as a `datasets.Dataset` with text fields + `label`.
+
+    Args:
+        task: the task spec.
+        lang: language code, one of `task.languages`.
+        split: split name (`train`, `validation`, `test`).
+        data_dir: local data root laid out like `shared/data`; default `XLT_DATA_DIR`,
+            and the Hub when neither is set.
+        max_samples: keep a seeded random sample of at most this many rows.
+        seed: seed of that sample.
+    """
+    import datasets
+
+    if lang not in task.languages:
+        raise XltError(f"task {task.name!r} has no language {lang!r}; it has: {', '.join(task.languages)}")
+    data_dir = data_dir if data_dir is not None else default_data_dir()
+    datasets.disable_progress_bars()
+    if data_dir is not None:
+        path = local_split_path(task, lang, split, Path(data_dir))
+        if not path.is_file():
+            root = Path(data_dir)
+            why = "does not exist" if not root.is_dir() else f"has no {task.local_dir}/{split}/{lang}.jsonl"
+            raise XltError(f"data directory {root} {why}. Set XLT_DATA_DIR to a folder laid out "
+                           "like shared/data, or unset it to load from the Hub.")
+        ds = datasets.load_dataset("json", data_files=str(path), split="train")
+    else:
+        try:
+            ds = datasets.load_dataset(task.hub_dataset, task.hub_config(lang), split=split)
+        except Exception as exc:  # network, auth, missing config: all one message for the user
+            raise XltError(f"could not load {task.hub_dataset} ({task.hub_config(lang)}, {split}) from the Hub: "
+                           f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}. Offline, set XLT_DATA_DIR.") from exc
+    columns = [*task.text_fields, task.label_field]
+    missing = [c for c in columns if c not in ds.column_names]
+    if missing:
+        raise XltError(f"{task.name}/{lang}/{split} lacks columns {missing}; it has {ds.column_names}")
+    ds = ds.select_columns(columns)
+    if task.label_field != "label":
+        ds = ds.rename_column(task.label_field, "label")
+    n_labels = len(task.label_names)
+    ds = ds.filter(lambda row: row["label"] is not None and 0 <= int(row["label"]) < n_labels)
+    if max_samples is not None and max_samples < len(ds):
+        ds = ds.shuffle(seed=seed).select(range(max_samples))
+    return ds
+
+
+def texts_of(task: TaskSpec, rows) -> tuple[list[str], list[str] | None]:
+    """The first (and second, for pair tasks) text columns of a dataset or batch."""
+    first = [str(t or "") for t in rows[task.text_fields[0]]]
+    second = [str(t or "") for t in rows[task.text_fields[1]]] if task.is_pair else None
+    return first, second
+
+
+def tokenize_texts(tokenizer, first: list[str], second: list[str] | None, prefix: str, max_length: int):
+    """Tokenize with the model's prefix on the first text; no padding (the collator pads)."""
+    first = [prefix + t for t in first]
+    return tokenizer(first, second, truncation=True, max_length=max_length)
+
+
+def tokenize_dataset(ds, task: TaskSpec, tokenizer, prefix: str, max_length: int):
+    """Add `input_ids`/`attention_mask`/`length` columns; drop the raw text."""
+
+    def encode(batch):
+        first, second = texts_of(task, batch)
+        enc = tokenize_texts(tokenizer, first, second, prefix, max_length)
+        enc["length"] = [len(ids) for ids in enc["input_ids"]]
+        return enc
+
+    return ds.map(encode, batched=True, remove_columns=list(task.text_fields))

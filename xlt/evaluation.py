@@ -1,0 +1,52 @@
+"""Per-language evaluation: accuracy, macro-F1, n and a 95% bootstrap interval."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .data import load_split, texts_of
+from .metrics import classification_scores
+from .tasks import TaskSpec
+
+
+def evaluate_languages(classifier, task: TaskSpec, languages: Sequence[str] | None = None, *,
+                       split: str | None = None, data_dir=None, max_samples: int | None = None,
+                       seed: int = 0, batch_size: int = 64, show_progress: bool = True) -> dict[str, dict]:
+    """Score `classifier` (anything with `predict_proba(first, second, lang)`) on each language.
+
+    Returns `{lang: {accuracy, macro_f1, n, ci95}}`, `ci95` being for the task's metric.
+    """
+    from tqdm.auto import tqdm
+
+    languages = list(languages or task.languages)
+    split = split or task.eval_split
+    loaded = {lang: load_split(task, lang, split, data_dir, max_samples=max_samples, seed=seed) for lang in languages}
+    total = sum(len(ds) for ds in loaded.values())
+    results: dict[str, dict] = {}
+    with tqdm(total=total, desc=f"evaluate {task.name}", unit="ex", disable=not show_progress) as bar:
+        for lang, ds in loaded.items():
+            bar.set_postfix_str(lang)
+            first, second = texts_of(task, ds)
+            probs = classifier.predict_proba(first, second, lang=lang, batch_size=batch_size, progress=bar.update)
+            preds = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
+            results[lang] = classification_scores(ds["label"], preds, len(task.label_names), seed=seed,
+                                                  primary=task.metric)
+    return results
+
+
+def summarise(metrics: dict[str, dict], metric: str, source_languages: Sequence[str]) -> dict:
+    """Average over non-source targets and the transfer gap (source score minus that average)."""
+    targets = [lang for lang in metrics if lang not in source_languages and metrics[lang].get(metric) is not None]
+    sources = [lang for lang in metrics if lang in source_languages and metrics[lang].get(metric) is not None]
+    target_avg = float(np.mean([metrics[lang][metric] for lang in targets])) if targets else None
+    source_score = float(np.mean([metrics[lang][metric] for lang in sources])) if sources else None
+    gap = source_score - target_avg if source_score is not None and target_avg is not None else None
+    return {
+        "metric": metric,
+        "target_languages": targets,
+        "target_average": target_avg,
+        "source_score": source_score,
+        "transfer_gap": gap,
+    }

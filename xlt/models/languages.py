@@ -1,0 +1,25 @@
+"""Which languages an encoder's pre-training covered (ISO 639-1 where one exists)."""
+
+# The 100 CC-100 languages of XLM-R (also used by multilingual-e5 and mDeBERTa-v3).
+CC100 = frozenset("""
+af am ar as az be bg bn br bs ca cs cy da de el en eo es et eu fa fi fr fy ga gd gl gu ha he
+hi hr hu hy id is it ja jv ka kk km kn ko ku ky la lo lt lv mg mk ml mn mr ms my ne nl no om
+or pa pl ps pt ro ru sa sd si sk sl so sq sr su sv sw ta te th tl tr ug uk ur uz vi xh yi zh
+""".split())
+
+# The 104 Wikipedia languages of multilingual BERT.
+MBERT = frozenset("""
+af an ar ast az azb ba bar be bg bn bpy br bs ca ce ceb cs cv cy da de el en es et eu fa fi fr
+fy ga gl gu he hi hr ht hu hy id io is it ja jv ka kk kn ko ky la lb lmo lt lv mg min mk ml mn
+mr ms my nds ne new nl nn no oc pa pl pms pnb pt ro ru scn sco sh sk sl sq sr su sv sw ta te tg
+th tl tr tt uk ur uz vi vo war yo zh
+""".split())
+
+# py3langid / ISO codes that name a macro-language member of a covered language.
+ALIASES = {"nb": "no", "nn": "no", "iw": "he", "in": "id", "ji": "yi", "zh-cn": "zh", "zh-tw": "zh",
+           "hr": "hr", "fil": "tl"}
+
+
+def normalise_language(code: str) -> str:
+    code = (code or "").strip().lower().replace("_", "-")
+    return ALIASES.get(code, code.split("-")[0])

@@ -1,0 +1,143 @@
+"""Load encoders and tokenizers for a `ModelSpec`, offline first; save and load classifiers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import XltError
+from .registry import ModelSpec, resolve_model
+
+CLASSIFIER_INFO = "xlt_classifier.json"
+HEAD_FILE = "head.safetensors"
+
+
+def checkpoint_location(spec: ModelSpec) -> str:
+    """Local folder of the checkpoint (built offline when the spec can) or its Hub id."""
+    if spec.local_builder is not None:
+        return str(spec.local_builder())
+    return spec.hub_id
+
+
+def _hub_error(spec: ModelSpec, exc: Exception) -> XltError:
+    return XltError(
+        f"could not load model {spec.name!r} ({spec.hub_id}): {type(exc).__name__}: {str(exc).splitlines()[0][:200]}. "
+        "Hub models need network access (unset HF_HUB_OFFLINE) or a local copy; "
+        "offline, use the default 'multilingual-e5-small'."
+    )
+
+
+def load_tokenizer(spec: ModelSpec):
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(checkpoint_location(spec))
+    except (OSError, ValueError) as exc:
+        raise _hub_error(spec, exc) from exc
+
+
+def load_encoder(spec: ModelSpec):
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # the e5 checkpoint has no pooler: a harmless notice
+    try:
+        return AutoModel.from_pretrained(checkpoint_location(spec), add_pooling_layer=False)
+    except TypeError:  # architectures without a pooler argument
+        return AutoModel.from_pretrained(checkpoint_location(spec))
+    except (OSError, ValueError) as exc:
+        raise _hub_error(spec, exc) from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def model_fingerprint(spec: ModelSpec) -> str:
+    """A content hash (offline conversion) or the Hub revision of the checkpoint."""
+    location = checkpoint_location(spec)
+    marker = Path(location) / "xlt-conversion.json"
+    if marker.is_file():
+        return "sha256:" + json.loads(marker.read_text())["image_sha256"][:16]
+    try:
+        from transformers import AutoConfig
+
+        commit = getattr(AutoConfig.from_pretrained(location), "_commit_hash", None)
+    except (OSError, ValueError):
+        commit = None
+    return f"revision:{commit}" if commit else "unknown"
+
+
+@dataclass
+class ClassifierInfo:
+    """What a saved classifier folder holds, enough to load and use it."""
+
+    base_model: str
+    task: str
+    label_names: list[str]
+    text_fields: list[str]
+    pooling: str
+    text_prefix: str
+    max_length: int
+    finetune: str
+    model_fingerprint: str = "unknown"
+    run_id: str | None = None
+    languages_trained: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def save_classifier(model, tokenizer, info: ClassifierInfo, out_dir: str | Path) -> Path:
+    """Write a LoRA adapter (or the full encoder) + head + info into `out_dir`."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    encoder = model.encoder
+    if info.finetune == "lora":
+        encoder.save_pretrained(str(out / "adapter"))
+    else:
+        encoder.save_pretrained(str(out / "encoder"))
+        tokenizer.save_pretrained(str(out / "encoder"))
+    head = {k: v.detach().float().contiguous().cpu() for k, v in model.head.state_dict().items()}
+    save_file(head, str(out / HEAD_FILE))
+    (out / CLASSIFIER_INFO).write_text(json.dumps(info.to_dict(), indent=2, ensure_ascii=False))
+    return out
+
+
+def read_classifier_info(path: str | Path) -> ClassifierInfo:
+    info_path = Path(path) / CLASSIFIER_INFO
+    if not info_path.is_file():
+        raise XltError(f"{path} is not an xlt classifier folder (no {CLASSIFIER_INFO})")
+    try:
+        return ClassifierInfo(**json.loads(info_path.read_text()))
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise XltError(f"{info_path} is malformed: {exc}") from exc
+
+
+def load_classifier(path: str | Path, merge: bool = True):
+    """Load a saved classifier. Returns (model in eval mode, tokenizer, info)."""
+    from safetensors.torch import load_file
+
+    from .classifier import SequenceClassifier
+
+    path = Path(path)
+    info = read_classifier_info(path)
+    spec = resolve_model(info.base_model)
+    if info.finetune == "lora":
+        from peft import PeftModel
+
+        tokenizer = load_tokenizer(spec)
+        encoder = PeftModel.from_pretrained(load_encoder(spec), str(path / "adapter"))
+        if merge:
+            encoder = encoder.merge_and_unload()
+    else:
+        from transformers import AutoModel, AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(path / "encoder"))
+        encoder = AutoModel.from_pretrained(str(path / "encoder"))
+    model = SequenceClassifier(encoder, len(info.label_names), pooling=info.pooling)
+    model.head.load_state_dict(load_file(str(path / HEAD_FILE)))
+    model.eval()
+    return model, tokenizer, info

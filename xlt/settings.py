@@ -1,0 +1,42 @@
+"""Locations and switches read from the environment (and a `.env` file)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+try:  # python-dotenv is a dependency, but settings must import without it
+    from dotenv import load_dotenv
+
+    load_dotenv(override=False)
+except ImportError:  # pragma: no cover
+    pass
+
+
+def _user_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+
+
+def cache_dir() -> Path:
+    """Where converted models live (`XLT_CACHE`, default `~/.cache/xlt`)."""
+    return Path(os.environ.get("XLT_CACHE") or _user_cache() / "xlt").expanduser()
+
+
+def home_dir() -> Path:
+    """The app's working home: jobs, new records, outbox (`XLT_HOME`)."""
+    return Path(os.environ.get("XLT_HOME") or Path.home() / ".xlt").expanduser()
+
+
+def data_dir() -> Path | None:
+    """Local data laid out like `shared/data` (`XLT_DATA_DIR`), or None for the Hub."""
+    value = os.environ.get("XLT_DATA_DIR")
+    return Path(value).expanduser() if value else None
+
+
+def repo_root() -> Path:
+    """The checkout that holds `xlt/`, `leaderboard/` and the shipped predictors."""
+    return Path(__file__).resolve().parent.parent
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}

@@ -1,0 +1,144 @@
+"""Fine-tune a `SequenceClassifier` with the transformers `Trainer` (dynamic padding, length grouping)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .config import TrainConfig
+from .data import tokenize_dataset
+from .errors import XltError
+from .models.classifier import SequenceClassifier
+from .models.loading import ClassifierInfo, load_encoder, load_tokenizer
+from .models.registry import ModelSpec
+from .tasks import TaskSpec
+
+
+@dataclass
+class TrainedClassifier:
+    """A fine-tuned model with what evaluation and saving need to know about it."""
+
+    model: SequenceClassifier
+    tokenizer: object
+    info: ClassifierInfo
+    stats: dict = field(default_factory=dict)
+
+    def predict_proba(self, first, second=None, lang: str | None = None, batch_size: int = 64, progress=None):
+        from .inference import predict_proba
+
+        return predict_proba(self.model, self.tokenizer, first, second, prefix=self.info.text_prefix,
+                             max_length=self.info.max_length, batch_size=batch_size, progress=progress)
+
+
+def precision_flags(precision: str) -> dict:
+    """Mixed precision on a GPU (bf16 where supported, else fp16); fp32 on CPU."""
+    cuda = torch.cuda.is_available()
+    if precision == "auto":
+        if not cuda:
+            return {}
+        return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
+    if precision in ("fp16", "bf16") and not cuda:
+        raise XltError(f"precision {precision} needs a GPU; use 'auto' or 'fp32' on CPU")
+    return {precision: True} if precision in ("fp16", "bf16") else {}
+
+
+def build_classifier(spec: ModelSpec, num_labels: int, config: TrainConfig):
+    """Encoder from the model registry + head; LoRA adapters or (optionally frozen-embedding) full."""
+    encoder = load_encoder(spec)
+    if config.finetune == "lora":
+        from peft import LoraConfig, get_peft_model
+
+        targets = config.lora_targets.strip()
+        target_modules = None
+        if targets == "all-linear":
+            target_modules = "all-linear"
+        elif targets:
+            target_modules = [t.strip() for t in targets.split(",") if t.strip()]
+        lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                          target_modules=target_modules, bias="none")
+        try:
+            encoder = get_peft_model(encoder, lora)
+        except ValueError as exc:
+            raise XltError(f"LoRA could not be applied to {spec.name}: {exc}. Set lora_targets.") from exc
+    elif config.freeze_embeddings:
+        encoder.get_input_embeddings().weight.requires_grad_(False)
+    return SequenceClassifier(encoder, num_labels, pooling=spec.pooling, dropout=config.dropout)
+
+
+class _LossHistory:
+    """Collects (step, loss) pairs from the Trainer's logs for plots and records."""
+
+    def __init__(self) -> None:
+        self.points: list[dict] = []
+
+
+def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainConfig, output_dir: str | Path,
+                     callbacks: list | None = None, resume: bool = True,
+                     languages: list[str] | None = None) -> TrainedClassifier:
+    """Fine-tune on `train_ds` (text fields + label) and return the trained classifier.
+
+    Checkpoints go to `output_dir/checkpoints`; with `resume`, a run with the same output
+    folder continues from its last checkpoint instead of starting over.
+    """
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if len(train_ds) == 0:
+        raise XltError("no training examples: check the source language and split")
+    set_seed(config.seed)
+    tokenizer = load_tokenizer(spec)
+    model = build_classifier(spec, len(task.label_names), config)
+    encoded = tokenize_dataset(train_ds, task, tokenizer, spec.text_prefix, config.max_length)
+    ckpt_dir = Path(output_dir) / "checkpoints"
+    args = TrainingArguments(
+        output_dir=str(ckpt_dir),
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        num_train_epochs=config.epochs,
+        learning_rate=config.learning_rate,
+        weight_decay=config.weight_decay,
+        warmup_steps=config.warmup_ratio,
+        lr_scheduler_type="linear",
+        train_sampling_strategy="group_by_length",
+        length_column_name="length",
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        save_total_limit=1,
+        logging_steps=10,
+        report_to="none",
+        seed=config.seed,
+        data_seed=config.seed,
+        dataloader_num_workers=0,
+        remove_unused_columns=True,
+        disable_tqdm=False,
+        **precision_flags(config.precision),
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=encoded,
+                      data_collator=DataCollatorWithPadding(tokenizer), callbacks=callbacks or [])
+    last = get_last_checkpoint(str(ckpt_dir)) if resume and ckpt_dir.is_dir() else None
+    start = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=last)
+    seconds = time.perf_counter() - start
+    examples = int(len(encoded) * config.epochs)
+    losses = [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h]
+    stats = {
+        "train_seconds": round(seconds, 2),
+        "train_examples": len(encoded),
+        "train_examples_per_second": round(examples / seconds, 3) if seconds > 0 else None,
+        "train_steps": int(result.global_step),
+        "final_train_loss": round(float(result.training_loss), 5),
+        "resumed_from_checkpoint": Path(last).name if last else None,
+        "loss_curve": losses,
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+    }
+    model.eval()
+    info = ClassifierInfo(
+        base_model=spec.name, task=task.name, label_names=list(task.label_names),
+        text_fields=list(task.text_fields), pooling=spec.pooling, text_prefix=spec.text_prefix,
+        max_length=config.max_length, finetune=config.finetune, languages_trained=list(languages or []),
+    )
+    return TrainedClassifier(model=model, tokenizer=tokenizer, info=info, stats=stats)
