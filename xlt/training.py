@@ -113,6 +113,7 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
         seed=config.seed,
         data_seed=config.seed,
         dataloader_num_workers=0,
+        dataloader_pin_memory=torch.cuda.is_available(),
         remove_unused_columns=True,
         disable_tqdm=False,
         **precision_flags(config.precision),

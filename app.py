@@ -1,0 +1,22 @@
+"""xlt Space entry point: `python app.py` serves the Gradio app on the offline default.
+
+The app is a thin view over the `xlt` library; every callback lives in `xlt.app` as a
+plain function that can be called and tested without a browser.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def main() -> None:
+    from xlt.app.ui import build_app
+
+    demo = build_app()
+    demo.queue(default_concurrency_limit=8, max_size=64)
+    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
+                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Choose a fine-tuning recipe on development data, never on the test split.
+
+Trains the zero-shot model with a candidate recipe and, at the end of every epoch, scores it
+on development data in every language:
+
+- sentiment: each language's own validation split (the tweets are not parallel);
+- nli: XNLI validation rows are translations of each other, so the English training rows
+  and the development rows must be disjoint *by row index*: the last `--holdout` rows are
+  held out in all languages and the model trains on the rest of the English rows.
+
+Prints one line per epoch: source score, target average, per-language scores. The chosen
+recipe is then trained on the full source data with `xlt train` (see leaderboard/README.md).
+
+    python leaderboard/select_recipe.py --task sentiment --recipe '{"finetune": "lora", "epochs": 3}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+
+def main() -> None:
+    from transformers import TrainerCallback
+
+    from xlt.config import TrainConfig
+    from xlt.data import load_split, texts_of
+    from xlt.evaluation import summarise
+    from xlt.metrics import classification_scores
+    from xlt.models.registry import resolve_model
+    from xlt.tasks import get_task
+    from xlt.training import TrainedClassifier, train_classifier
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", required=True)
+    parser.add_argument("--model", default="multilingual-e5-small")
+    parser.add_argument("--source", default="en")
+    parser.add_argument("--recipe", default="{}", help="TrainConfig settings as JSON")
+    parser.add_argument("--holdout", type=int, default=300, help="nli: development rows held out by index")
+    parser.add_argument("--output-dir", default="/tmp/xlt-select")
+    args = parser.parse_args()
+
+    task, spec = get_task(args.task), resolve_model(args.model)
+    config = TrainConfig(**json.loads(args.recipe))
+    if task.parallel:
+        full = load_split(task, args.source, task.train_split)
+        n_train = len(full) - args.holdout
+        train_ds = full.select(range(n_train))
+        dev = {lang: load_split(task, lang, task.train_split).select(range(n_train, len(full)))
+               for lang in task.languages}
+    else:
+        train_ds = load_split(task, args.source, task.train_split)
+        dev = {lang: load_split(task, lang, "validation") for lang in task.languages}
+    train_ds = train_ds.shuffle(seed=config.seed)
+
+    holder: dict = {}
+
+    class EpochDev(TrainerCallback):
+        def on_epoch_end(self, args_, state, control, model=None, **kwargs):
+            trained = TrainedClassifier(model=model, tokenizer=holder["tokenizer"], info=holder["info"])
+            metrics = {}
+            for lang, ds in dev.items():
+                first, second = texts_of(task, ds)
+                probs = trained.predict_proba(first, second, batch_size=64)
+                metrics[lang] = classification_scores(ds["label"], probs.argmax(1), len(task.label_names),
+                                                      n_boot=200, primary=task.metric)
+            model.train()
+            s = summarise(metrics, task.metric, [args.source])
+            per_lang = " ".join(f"{k}={v[task.metric]:.3f}" for k, v in metrics.items())
+            print(f"epoch {state.epoch:.2f} source={s['source_score']:.4f} target_avg={s['target_average']:.4f} "
+                  f"| {per_lang}", flush=True)
+
+    from xlt.models.loading import ClassifierInfo, load_tokenizer
+
+    holder["tokenizer"] = load_tokenizer(spec)
+    holder["info"] = ClassifierInfo(base_model=spec.name, task=task.name, label_names=list(task.label_names),
+                                    text_fields=list(task.text_fields), pooling=spec.pooling,
+                                    text_prefix=spec.text_prefix, max_length=config.max_length,
+                                    finetune=config.finetune)
+    start = time.time()
+    print(f"recipe {config.to_dict()} train={len(train_ds)} dev={ {k: len(v) for k, v in dev.items()} }", flush=True)
+    train_classifier(task, spec, train_ds, config, f"{args.output_dir}/{int(start)}", callbacks=[EpochDev()],
+                     resume=False)
+    print(f"done in {time.time() - start:.0f}s", flush=True)
+    np.set_printoptions(precision=3)
+
+
+if __name__ == "__main__":
+    main()

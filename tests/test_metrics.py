@@ -1,0 +1,31 @@
+import numpy as np
+from sklearn.metrics import accuracy_score, f1_score
+
+from xlt.evaluation import summarise
+from xlt.metrics import classification_scores
+
+
+def test_scores_match_sklearn_and_interval_brackets_estimate():
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, 500)
+    preds = np.where(rng.random(500) < 0.6, labels, rng.integers(0, 3, 500))
+    for primary in ("accuracy", "macro_f1"):
+        s = classification_scores(labels, preds, 3, primary=primary, n_boot=500)
+        assert s["n"] == 500
+        assert abs(s["accuracy"] - accuracy_score(labels, preds)) < 1e-12
+        assert abs(s["macro_f1"] - f1_score(labels, preds, average="macro")) < 1e-12
+        lo, hi = s["ci95"]
+        assert lo < s[primary] < hi and hi - lo < 0.15
+
+
+def test_macro_f1_counts_missing_classes_as_zero_like_sklearn():
+    labels, preds = [0, 0, 1, 1], [0, 0, 0, 0]
+    s = classification_scores(labels, preds, 3, n_boot=50)
+    assert abs(s["macro_f1"] - f1_score(labels, preds, average="macro", labels=[0, 1, 2])) < 1e-12
+
+
+def test_summary_excludes_sources_from_target_average():
+    metrics = {"en": {"accuracy": 0.8}, "fr": {"accuracy": 0.7}, "de": {"accuracy": 0.6}}
+    s = summarise(metrics, "accuracy", ["en"])
+    assert s["target_languages"] == ["fr", "de"]
+    assert abs(s["target_average"] - 0.65) < 1e-12 and abs(s["transfer_gap"] - 0.15) < 1e-12

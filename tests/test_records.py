@@ -1,0 +1,60 @@
+import json
+
+import pytest
+
+from xlt.errors import XltError
+from xlt.records import find_records, read_records, validate_record, write_record
+
+
+def make_record(**overrides):
+    record = {
+        "schema_version": 1, "run_id": "abc123-20260101T000000", "created": "2026-01-01T00:00:00+00:00",
+        "task": "nli", "method": "zero-shot", "model": "multilingual-e5-small", "model_fingerprint": "sha256:x",
+        "source_languages": ["en"], "target_languages": ["en", "fr"], "seed": 1, "config": {},
+        "config_fingerprint": "abc123",
+        "metrics": {"en": {"accuracy": 0.7, "macro_f1": 0.69, "n": 10, "ci95": [0.6, 0.8]},
+                    "fr": {"accuracy": 0.6, "macro_f1": 0.58, "n": 10, "ci95": [0.5, 0.7]}},
+        "summary": {"metric": "accuracy", "target_average": 0.6}, "train_seconds": 1.0,
+        "train_examples_per_second": 2.0, "hardware": {}, "packages": {}, "xlt_commit": "deadbeef",
+        "command": "xlt train --task nli",
+    }
+    record.update(overrides)
+    return record
+
+
+def test_valid_record_round_trips(tmp_path):
+    path = write_record(make_record(), tmp_path)
+    assert path.parent.name == "nli" and path.name.endswith("abc123-20260101T000000.json")
+    records, errors = read_records(tmp_path)
+    assert records == [make_record()] and errors == []
+    assert find_records(tmp_path, "abc123") and not find_records(tmp_path, "other")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"schema_version": 99}, "schema_version 99"),
+    ({"run_id": "../../etc/passwd"}, "run_id"),
+    ({"metrics": {"en": {"accuracy": 1.5, "macro_f1": 0.5, "n": 3, "ci95": [0, 1]}}}, "accuracy must be"),
+    ({"metrics": {"en": {"accuracy": 0.5, "macro_f1": 0.5, "n": 0, "ci95": [0, 1]}}}, "n must be"),
+    ({"source_languages": []}, "source_languages"),
+    ({"seed": True}, "'seed' has the wrong type"),
+    ({"created": "yesterday"}, "ISO timestamp"),
+])
+def test_invalid_records_are_rejected_with_reason(overrides, message):
+    with pytest.raises(XltError, match=message):
+        validate_record(make_record(**overrides))
+
+
+def test_missing_keys_are_all_listed():
+    record = make_record()
+    del record["command"], record["metrics"]
+    with pytest.raises(XltError, match="missing 'metrics'.*missing 'command'"):
+        validate_record(record)
+
+
+def test_malformed_files_are_skipped_with_a_message(tmp_path):
+    write_record(make_record(), tmp_path)
+    (tmp_path / "nli" / "broken.json").write_text("{not json")
+    (tmp_path / "nli" / "list.json").write_text(json.dumps([1, 2]))
+    records, errors = read_records(tmp_path)
+    assert len(records) == 1 and len(errors) == 2
+    assert any("not valid JSON" in e for e in errors) and any("JSON object" in e for e in errors)

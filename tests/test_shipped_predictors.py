@@ -1,0 +1,59 @@
+"""The default predictors shipped in the repo answer offline, in several languages."""
+
+import pytest
+
+from xlt.errors import XltError
+from xlt.predict import load_predictor
+
+
+@pytest.fixture(scope="module")
+def sentiment():
+    return load_predictor("sentiment")
+
+
+@pytest.fixture(scope="module")
+def nli():
+    return load_predictor("nli")
+
+
+def test_sentiment_french_negative(sentiment):
+    result = sentiment.predict("Ce film était une perte de temps.")
+    assert result.label == "negative" and result.language == "fr" and result.language_covered
+    assert abs(sum(result.probabilities.values()) - 1) < 1e-4
+
+
+def test_nli_german_contradiction(nli):
+    result = nli.predict_pairs(["Der Zug ist heute pünktlich angekommen."], ["Der Zug hatte Verspätung."])[0]
+    assert result.label == "contradiction" and result.language == "de"
+
+
+def test_zero_shot_spanish_sports_headline(nli):
+    result = nli.zero_shot("El Real Madrid ganó la final de la Liga de Campeones con un gol en el último minuto.",
+                           ["sports", "politics", "economy"])
+    assert result["labels"][0] == "sports" and abs(sum(result["scores"]) - 1) < 1e-4
+    multi = nli.zero_shot("El Real Madrid ganó la final.", ["sports", "politics"], multi_label=True)
+    assert all(0 <= s <= 1 for s in multi["scores"])
+
+
+def test_batched_sentiment_in_many_scripts(sentiment):
+    texts = ["I absolutely love this phone!", "هذا المنتج سيء جدا", "यह फिल्म बहुत अच्छी थी",
+             "Questo ristorante è terribile.", "Adorei o show de ontem!"]
+    results = sentiment.predict(texts)
+    assert [r.language for r in results] == ["en", "ar", "hi", "it", "pt"]
+    assert [r.label for r in results] == ["positive", "negative", "positive", "negative", "positive"]
+
+
+def test_odd_inputs_get_notices_not_crashes(sentiment, nli):
+    emoji = sentiment.predict("😀🎉👍")
+    assert emoji.language == "und" and any("No language" in n for n in emoji.notices)
+    long = sentiment.predict("This is great. " * 7000)  # ~100k characters
+    assert long.truncated and any("truncated" in n for n in long.notices)
+    covered = sentiment.predict("Ninaipenda sana filamu hii, ilikuwa nzuri mno kwa kweli")  # Swahili
+    assert covered.language == "sw" and covered.language_covered
+    uncovered = sentiment.predict("Ur yeshil ara ad d-tessufɣeḍ lxiḍ deg tissegnit.")  # Kabyle: not in CC-100
+    assert uncovered.language == "kab" and not uncovered.language_covered
+    assert any("not among the encoder's pre-training languages" in n for n in uncovered.notices)
+    with pytest.raises(XltError, match="takes text pairs"):
+        nli.predict("just one text")
+    with pytest.raises(XltError, match="is empty"):
+        sentiment.predict(["fine", ""])

@@ -1,0 +1,92 @@
+"""Training, saving, loading and resuming, on a tiny random model (plumbing only)."""
+
+import numpy as np
+import pytest
+
+from xlt.config import TrainConfig
+from xlt.experiment import ExperimentConfig, run_experiment
+from xlt.models.loading import load_classifier
+from xlt.records import read_records
+
+
+def tiny_config(model_dir, finetune="full", **train):
+    settings = dict(finetune=finetune, max_train_samples=24, max_eval_samples=12, epochs=1, batch_size=8,
+                    max_length=32, learning_rate=1e-3, save_steps=1)
+    settings.update(train)
+    return ExperimentConfig(task="sentiment", model=str(model_dir), source_languages=["en"],
+                            target_languages=["en", "de"], train=TrainConfig(**settings))
+
+
+@pytest.mark.parametrize("finetune", ["full", "lora"])
+def test_train_save_reload_gives_identical_predictions(tiny_model_dir, tmp_path, finetune):
+    config = tiny_config(tiny_model_dir, finetune, lora_targets="query,value")
+    record = run_experiment(config, results_dir=tmp_path / "results", save_model_to=tmp_path / "clf",
+                            output_dir=tmp_path / "run", show_progress=False)
+    assert set(record["metrics"]) == {"en", "de"} and record["metrics"]["de"]["n"] == 12
+    assert record["summary"]["target_languages"] == ["de"]
+    assert record["training"]["train_steps"] == 3 and record["train_examples_per_second"] > 0
+    assert record["command"].startswith("xlt train --task sentiment")
+    records, errors = read_records(tmp_path / "results")
+    assert len(records) == 1 and not errors
+    saved = sorted(p.name for p in (tmp_path / "clf").iterdir())
+    assert ("adapter" in saved) == (finetune == "lora") and "head.safetensors" in saved
+    if finetune == "lora":  # an adapter is small: no copy of the encoder
+        size = sum(f.stat().st_size for f in (tmp_path / "clf").rglob("*") if f.is_file())
+        assert size < 1_000_000
+    model, tokenizer, info = load_classifier(tmp_path / "clf")
+    from xlt.inference import predict_proba
+
+    texts = ["I love this!", "Das ist furchtbar.", "meh"]
+    merged = predict_proba(model, tokenizer, texts, max_length=32)
+    unmerged_model, _, _ = load_classifier(tmp_path / "clf", merge=False)
+    unmerged = predict_proba(unmerged_model, tokenizer, texts, max_length=32)
+    assert np.allclose(merged, unmerged, atol=1e-5)
+    # the reloaded head is the trained one, not a fresh random init
+    assert not np.allclose(merged, 1 / 3, atol=1e-4)
+    assert info.task == "sentiment" and info.label_names == ["negative", "neutral", "positive"]
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(tiny_model_dir, tmp_path):
+    from transformers import TrainerCallback
+
+    class StopAfterTwoSteps(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                raise KeyboardInterrupt  # what a killed job looks like to the loop
+
+    config = tiny_config(tiny_model_dir, max_train_samples=32)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(config, output_dir=tmp_path / "run", callbacks=[StopAfterTwoSteps()], show_progress=False)
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint-1").is_dir()
+    record = run_experiment(config, output_dir=tmp_path / "run", show_progress=False)
+    assert record["training"]["resumed_from_checkpoint"] == "checkpoint-1"
+    assert record["training"]["train_steps"] == 4
+
+
+def test_same_seed_same_numbers(tiny_model_dir, tmp_path):
+    config = tiny_config(tiny_model_dir)
+    a = run_experiment(config, output_dir=tmp_path / "a", show_progress=False)
+    b = run_experiment(config, output_dir=tmp_path / "b", show_progress=False)
+    assert a["metrics"] == b["metrics"]
+
+
+@pytest.mark.parametrize("finetune", ["full", "lora"])
+def test_saved_classifier_reloads_to_the_trained_model(tiny_model_dir, tmp_path, data_dir, finetune):
+    from xlt.data import load_split
+    from xlt.models.loading import save_classifier
+    from xlt.models.registry import resolve_model
+    from xlt.tasks import get_task
+    from xlt.training import train_classifier
+
+    task = get_task("nli")
+    train_ds = load_split(task, "en", "validation", data_dir, max_samples=16)
+    config = TrainConfig(finetune=finetune, epochs=1, batch_size=8, max_length=48, learning_rate=1e-3)
+    trained = train_classifier(task, resolve_model(str(tiny_model_dir)), train_ds, config, tmp_path / "run")
+    premises, hypotheses = ["A man is sleeping.", "Ein Hund bellt."], ["Nobody sleeps.", "Ein Tier macht Lärm."]
+    expected = trained.predict_proba(premises, hypotheses)
+    save_classifier(trained.model, trained.tokenizer, trained.info, tmp_path / "clf")
+    model, tokenizer, info = load_classifier(tmp_path / "clf")
+    from xlt.inference import predict_proba
+
+    assert np.allclose(predict_proba(model, tokenizer, premises, hypotheses, max_length=48), expected, atol=1e-5)
+    assert info.text_fields == ["premise", "hypothesis"]

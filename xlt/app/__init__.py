@@ -1,0 +1,1 @@
+"""The Gradio app: callbacks (plain functions) and the UI that wires them."""

@@ -1,0 +1,175 @@
+"""Prediction API: sentiment, NLI, and zero-shot classification through NLI."""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .errors import XltError
+from .langid import UNDETERMINED, detect_language
+from .models.loading import load_classifier
+from .models.registry import resolve_model
+from .settings import repo_root
+
+MAX_CHARS = 200_000  # beyond this the input is refused, not silently cut
+SHIPPED_DIR = Path(__file__).resolve().parent / "predictors"
+DEFAULT_TEMPLATE = "This example is {}."
+
+
+@dataclass
+class Prediction:
+    label: str
+    probabilities: dict[str, float]
+    language: str
+    language_confidence: float
+    language_covered: bool
+    truncated: bool
+    notices: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_text(text: object, what: str = "text") -> str:
+    """Refuse input no model can use; the message says why."""
+    if text is None:
+        raise XltError(f"{what} is missing")
+    if not isinstance(text, str):
+        raise XltError(f"{what} must be a string, got {type(text).__name__}")
+    if not text.strip():
+        raise XltError(f"{what} is empty")
+    if len(text) > MAX_CHARS:
+        raise XltError(f"{what} has {len(text):,} characters; the limit is {MAX_CHARS:,}")
+    controls = sum(1 for ch in text[:10_000] if unicodedata.category(ch) in ("Cc", "Cs", "Co")
+                   and ch not in "\t\n\r")
+    if controls > max(3, len(text[:10_000]) // 20):
+        raise XltError(f"{what} looks like binary data, not text")
+    return text
+
+
+def shipped_predictor_path(task: str) -> Path:
+    path = SHIPPED_DIR / task
+    if not (path / "xlt_classifier.json").is_file():
+        raise XltError(f"no shipped predictor for task {task!r} (expected {path.relative_to(repo_root())})")
+    return path
+
+
+class Predictor:
+    """A loaded classifier answering for texts or text pairs, with language notes."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.model, self.tokenizer, self.info = load_classifier(self.path)
+        self.spec = resolve_model(self.info.base_model)
+        self._lock = threading.Lock()  # one forward pass at a time per model (app concurrency)
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.info.label_names)
+
+    @property
+    def is_pair(self) -> bool:
+        return len(self.info.text_fields) == 2
+
+    def _n_tokens(self, first: str, second: str | None) -> int:
+        ids = self.tokenizer(self.info.text_prefix + first, second, truncation=False)["input_ids"]
+        return len(ids)
+
+    def _probabilities(self, first: list[str], second: list[str] | None, batch_size: int = 32) -> np.ndarray:
+        from .inference import predict_proba
+
+        with self._lock:
+            return predict_proba(self.model, self.tokenizer, first, second, prefix=self.info.text_prefix,
+                                 max_length=self.info.max_length, batch_size=batch_size)
+
+    def _describe(self, probs: np.ndarray, text_for_language: str, n_tokens: int) -> Prediction:
+        lang = detect_language(text_for_language)
+        covered = lang.code != UNDETERMINED and self.spec.covers(lang.code)
+        truncated = n_tokens > self.info.max_length
+        notices = []
+        if lang.code == UNDETERMINED:
+            notices.append("No language could be detected (the text has too few letters).")
+        elif not covered:
+            notices.append(f"Detected language '{lang.code}' is not among the encoder's pre-training "
+                           "languages: expect weak predictions.")
+        if truncated:
+            notices.append(f"Input was truncated to {self.info.max_length} tokens (it had {n_tokens}).")
+        return Prediction(
+            label=self.labels[int(probs.argmax())],
+            probabilities={name: round(float(p), 6) for name, p in zip(self.labels, probs)},
+            language=lang.code, language_confidence=round(lang.confidence, 4), language_covered=covered,
+            truncated=truncated, notices=notices,
+        )
+
+    def predict(self, texts: list[str] | str) -> list[Prediction] | Prediction:
+        """Classify single texts (sentiment-style tasks)."""
+        if self.is_pair:
+            raise XltError(f"the {self.info.task} predictor takes text pairs: use predict_pairs")
+        single = isinstance(texts, str)
+        texts = [check_text(t) for t in ([texts] if single else texts)]
+        probs = self._probabilities(texts, None)
+        out = [self._describe(p, t, self._n_tokens(t, None)) for p, t in zip(probs, texts)]
+        return out[0] if single else out
+
+    def predict_pairs(self, premises: list[str], hypotheses: list[str]) -> list[Prediction]:
+        """Classify (premise, hypothesis) pairs (NLI-style tasks)."""
+        if not self.is_pair:
+            raise XltError(f"the {self.info.task} predictor takes single texts: use predict")
+        if len(premises) != len(hypotheses):
+            raise XltError("give as many hypotheses as premises")
+        premises = [check_text(p, "premise") for p in premises]
+        hypotheses = [check_text(h, "hypothesis") for h in hypotheses]
+        probs = self._probabilities(premises, hypotheses)
+        return [self._describe(p, a, self._n_tokens(a, b)) for p, a, b in zip(probs, premises, hypotheses)]
+
+    def zero_shot(self, text: str, candidate_labels: list[str], template: str = DEFAULT_TEMPLATE,
+                  multi_label: bool = False) -> dict:
+        """Score `text` against any labels through NLI, like the transformers zero-shot pipeline.
+
+        Each label fills `template` into a hypothesis. Single-label: softmax of the
+        entailment logits over labels. Multi-label: for each label on its own, entailment
+        vs contradiction.
+        """
+        if not self.is_pair or "entailment" not in self.labels:
+            raise XltError("zero-shot classification needs an NLI predictor")
+        text = check_text(text)
+        labels = [str(label).strip() for label in candidate_labels if str(label).strip()]
+        labels = list(dict.fromkeys(labels))
+        if not labels:
+            raise XltError("give at least one candidate label")
+        if "{}" not in template:
+            raise XltError("the hypothesis template must contain '{}' where the label goes")
+        probs = self._probabilities([text] * len(labels), [template.format(label) for label in labels])
+        ent, con = self.labels.index("entailment"), self.labels.index("contradiction")
+        logits = np.log(np.clip(probs, 1e-12, 1.0))
+        if multi_label:
+            pair = logits[:, [con, ent]]
+            scores = np.exp(pair[:, 1]) / np.exp(pair).sum(axis=1)
+        else:
+            e = logits[:, ent]
+            scores = np.exp(e - e.max()) / np.exp(e - e.max()).sum()
+        order = np.argsort(-scores)
+        described = self._describe(probs[order[0]], text, self._n_tokens(text, template.format(labels[order[0]])))
+        return {
+            "labels": [labels[i] for i in order],
+            "scores": [round(float(scores[i]), 6) for i in order],
+            "multi_label": multi_label,
+            "language": described.language,
+            "language_covered": described.language_covered,
+            "truncated": described.truncated,
+            "notices": described.notices,
+        }
+
+
+@lru_cache(maxsize=8)
+def load_predictor(path_or_task: str) -> Predictor:
+    """A cached predictor: a shipped task name (`sentiment`, `nli`) or a classifier folder."""
+    path = Path(path_or_task)
+    if not (path / "xlt_classifier.json").is_file():
+        path = shipped_predictor_path(path_or_task)
+    return Predictor(path)
