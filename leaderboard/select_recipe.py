@@ -70,7 +70,7 @@ def main() -> None:
             model.train()
             s = summarise(metrics, task.metric, [args.source])
             per_lang = " ".join(f"{k}={v[task.metric]:.3f}" for k, v in metrics.items())
-            print(f"epoch {state.epoch:.2f} source={s['source_score']:.4f} target_avg={s['target_average']:.4f} "
+            print(f"\nepoch {state.epoch:.2f} source={s['source_score']:.4f} target_avg={s['target_average']:.4f} "
                   f"| {per_lang}", flush=True)
 
     from xlt.models.loading import ClassifierInfo, load_tokenizer

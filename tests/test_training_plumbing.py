@@ -90,3 +90,18 @@ def test_saved_classifier_reloads_to_the_trained_model(tiny_model_dir, tmp_path,
 
     assert np.allclose(predict_proba(model, tokenizer, premises, hypotheses, max_length=48), expected, atol=1e-5)
     assert info.text_fields == ["premise", "hypothesis"]
+
+
+def test_half_written_checkpoint_is_skipped(tmp_path):
+    from xlt.training import last_complete_checkpoint
+
+    ckpts = tmp_path / "checkpoints"
+    (ckpts / "checkpoint-5").mkdir(parents=True)
+    (ckpts / "checkpoint-5" / "trainer_state.json").write_text('{"global_step": 5}')
+    (ckpts / "checkpoint-10").mkdir()
+    (ckpts / "checkpoint-10" / "model.safetensors").write_bytes(b"partial")  # killed while saving
+    (ckpts / "checkpoint-12").mkdir()
+    (ckpts / "checkpoint-12" / "trainer_state.json").write_text('{"global_st')  # killed mid-write
+    assert last_complete_checkpoint(ckpts) == str(ckpts / "checkpoint-5")
+    assert sorted(p.name for p in ckpts.iterdir()) == ["checkpoint-5"]
+    assert last_complete_checkpoint(tmp_path / "nothing") is None

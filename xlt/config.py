@@ -7,6 +7,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from .errors import XltError
 
 FINETUNE_MODES = ("full", "lora")
+HEAD_INITS = ("random", "linear-probe")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
@@ -41,6 +42,8 @@ class TrainConfig:
                                     "languages aligned; saves the optimizer state of the vocabulary).",
                                     default=True)
     dropout: float = _help("Dropout before the classification head.", default=0.1)
+    head_init: str = _help("'random', or 'linear-probe': fit the head on frozen features first, then "
+                           "fine-tune (LP-FT: less feature distortion, better transfer).", default="random")
     gradient_accumulation_steps: int = _help("Steps to accumulate before an optimizer update.", default=1)
     eval_batch_size: int = _help("Batch size for evaluation and prediction.", default=64)
     precision: str = _help("'auto' (bf16/fp16 on a GPU, fp32 on CPU), 'fp32', 'fp16' or 'bf16'.", default="auto")
@@ -73,6 +76,8 @@ class TrainConfig:
                 problems.append(f"{name} must be in [0, 1)")
         if self.gradient_accumulation_steps < 1 or self.eval_batch_size < 1 or self.save_steps < 1:
             problems.append("gradient_accumulation_steps, eval_batch_size and save_steps must be >= 1")
+        if self.head_init not in HEAD_INITS:
+            problems.append(f"head_init must be one of {HEAD_INITS}, got {self.head_init!r}")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if problems:

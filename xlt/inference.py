@@ -12,33 +12,48 @@ def device_of(model) -> torch.device:
     return next(model.parameters()).device
 
 
-@torch.inference_mode()
-def predict_proba(model, tokenizer, first: list[str], second: list[str] | None = None, *,
-                  prefix: str = "", max_length: int = 128, batch_size: int = 64,
-                  progress: Callable[[int], None] | None = None) -> np.ndarray:
-    """Probabilities `[n, num_labels]` for texts (or text pairs), in input order.
+def _length_sorted_batches(model, tokenizer, first, second, prefix, max_length, batch_size):
+    """Yield (row indices, padded batch on the model's device), shortest inputs first.
 
-    Inputs are sorted by length so each batch pads to its own longest member, which on
-    CPU is several times faster than padding everything to `max_length`.
+    Sorting by length lets each batch pad to its own longest member, which on CPU is
+    several times faster than padding everything to `max_length`.
     """
-    n = len(first)
-    if n == 0:
-        return np.zeros((0, model.head.out_features), dtype=np.float32)
-    was_training = model.training
-    model.eval()
     enc = tokenizer([prefix + t for t in first], second, truncation=True, max_length=max_length)
     order = np.argsort([len(ids) for ids in enc["input_ids"]], kind="stable")
     keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
     device = device_of(model)
-    out = np.zeros((n, model.head.out_features), dtype=np.float32)
-    for start in range(0, n, batch_size):
+    for start in range(0, len(first), batch_size):
         idx = order[start : start + batch_size]
         batch = tokenizer.pad([{k: enc[k][i] for k in keys} for i in idx], return_tensors="pt")
-        batch = {k: v.to(device) for k, v in batch.items()}
-        logits = model(**batch).logits.float()
-        out[idx] = torch.softmax(logits, dim=-1).cpu().numpy()
+        yield idx, {k: v.to(device) for k, v in batch.items()}
+
+
+@torch.inference_mode()
+def predict_proba(model, tokenizer, first: list[str], second: list[str] | None = None, *,
+                  prefix: str = "", max_length: int = 128, batch_size: int = 64,
+                  progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Probabilities `[n, num_labels]` for texts (or text pairs), in input order."""
+    out = np.zeros((len(first), model.head.out_features), dtype=np.float32)
+    was_training = model.training
+    model.eval()
+    for idx, batch in _length_sorted_batches(model, tokenizer, first, second, prefix, max_length, batch_size):
+        out[idx] = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
         if progress is not None:
             progress(len(idx))
-    if was_training:
-        model.train()
+    model.train(was_training)
+    return out
+
+
+@torch.inference_mode()
+def pooled_features(model, tokenizer, first: list[str], second: list[str] | None = None, *,
+                    prefix: str = "", max_length: int = 128, batch_size: int = 64) -> np.ndarray:
+    """The pooled encoder outputs `[n, hidden]` the classification head sees (no dropout)."""
+    out = np.zeros((len(first), model.encoder.config.hidden_size), dtype=np.float32)
+    was_training = model.training
+    model.eval()
+    for idx, batch in _length_sorted_batches(model, tokenizer, first, second, prefix, max_length, batch_size):
+        kwargs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        hidden = model.encoder(**kwargs).last_hidden_state
+        out[idx] = model.pool(hidden, batch["attention_mask"]).float().cpu().numpy()
+    model.train(was_training)
     return out

@@ -166,10 +166,33 @@ class Predictor:
         }
 
 
+def _download_classifier(repo_id: str) -> Path:
+    """A classifier pushed by xlt to the Hub (adapter/encoder + head + xlt_classifier.json)."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(repo_id, etag_timeout=10))
+    except Exception as exc:
+        raise XltError(f"could not load {repo_id!r} from the Hub ({type(exc).__name__}: "
+                       f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from exc
+
+
 @lru_cache(maxsize=8)
 def load_predictor(path_or_task: str) -> Predictor:
-    """A cached predictor: a shipped task name (`sentiment`, `nli`) or a classifier folder."""
-    path = Path(path_or_task)
-    if not (path / "xlt_classifier.json").is_file():
-        path = shipped_predictor_path(path_or_task)
-    return Predictor(path)
+    """A cached predictor: a shipped task name (`sentiment`, `nli`), a classifier folder or a Hub repo id."""
+    name = (path_or_task or "").strip()
+    if not name:
+        raise XltError("choose a model")
+    path = Path(name)
+    if (path / "xlt_classifier.json").is_file():
+        return Predictor(path)
+    if (SHIPPED_DIR / name / "xlt_classifier.json").is_file():
+        return Predictor(SHIPPED_DIR / name)
+    if "/" in name and not path.exists():
+        downloaded = _download_classifier(name)
+        if not (downloaded / "xlt_classifier.json").is_file():
+            raise XltError(f"{name!r} is not an xlt classifier (no xlt_classifier.json in the repo)")
+        return Predictor(downloaded)
+    if path.exists():
+        raise XltError(f"{name} is not an xlt classifier folder (no xlt_classifier.json)")
+    return Predictor(shipped_predictor_path(name))

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from .config import TrainConfig
 from .data import tokenize_dataset
@@ -68,11 +69,62 @@ def build_classifier(spec: ModelSpec, num_labels: int, config: TrainConfig):
     return SequenceClassifier(encoder, num_labels, pooling=spec.pooling, dropout=config.dropout)
 
 
-class _LossHistory:
-    """Collects (step, loss) pairs from the Trainer's logs for plots and records."""
+def fit_linear_probe(model: SequenceClassifier, tokenizer, task: TaskSpec, train_ds, prefix: str,
+                     max_length: int, batch_size: int, l2: float | None = None, steps: int = 200) -> dict:
+    """Fit the head as a multinomial logistic regression on frozen pooled features (LP of LP-FT).
 
-    def __init__(self) -> None:
-        self.points: list[dict] = []
+    Runs before any encoder update (LoRA's B matrices start at zero, so the features are
+    the pre-trained ones). `l2` defaults to 1/n, sklearn's `C=1` in mean-loss form.
+    """
+    from .data import texts_of
+    from .inference import pooled_features
+
+    first, second = texts_of(task, train_ds)
+    x = torch.from_numpy(pooled_features(model, tokenizer, first, second, prefix=prefix, max_length=max_length,
+                                         batch_size=batch_size))
+    y = torch.tensor(train_ds["label"], dtype=torch.long)
+    l2 = 1.0 / len(y) if l2 is None else l2
+    weight = torch.zeros(model.head.out_features, x.shape[1], requires_grad=True)
+    bias = torch.zeros(model.head.out_features, requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight, bias], max_iter=steps, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = nn.functional.cross_entropy(x @ weight.T + bias, y) + 0.5 * l2 * weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        model.head.weight.copy_(weight)
+        model.head.bias.copy_(bias)
+        accuracy = float(((x @ weight.T + bias).argmax(1) == y).float().mean())
+    return {"linear_probe_train_accuracy": round(accuracy, 4), "linear_probe_examples": len(y)}
+
+
+def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
+    """The newest checkpoint whose trainer state was written (the Trainer writes it last).
+
+    A process killed while saving leaves a checkpoint folder without it; such folders are
+    removed so that resuming never loads half a checkpoint.
+    """
+    import json
+    import shutil
+
+    if not ckpt_dir.is_dir():
+        return None
+    found = []
+    for folder in ckpt_dir.glob("checkpoint-*"):
+        suffix = folder.name.split("-", 1)[1]
+        if folder.is_dir() and suffix.isdigit():
+            found.append((int(suffix), folder))
+    for _, folder in sorted(found, reverse=True):
+        try:
+            json.loads((folder / "trainer_state.json").read_text())
+            return str(folder)
+        except (OSError, ValueError):
+            shutil.rmtree(folder, ignore_errors=True)
+    return None
 
 
 def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainConfig, output_dir: str | Path,
@@ -84,13 +136,16 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
     folder continues from its last checkpoint instead of starting over.
     """
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
 
     if len(train_ds) == 0:
         raise XltError("no training examples: check the source language and split")
     set_seed(config.seed)
     tokenizer = load_tokenizer(spec)
     model = build_classifier(spec, len(task.label_names), config)
+    probe_stats = {}
+    if config.head_init == "linear-probe":
+        probe_stats = fit_linear_probe(model, tokenizer, task, train_ds, spec.text_prefix, config.max_length,
+                                       config.eval_batch_size)
     encoded = tokenize_dataset(train_ds, task, tokenizer, spec.text_prefix, config.max_length)
     ckpt_dir = Path(output_dir) / "checkpoints"
     args = TrainingArguments(
@@ -120,7 +175,7 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
     )
     trainer = Trainer(model=model, args=args, train_dataset=encoded,
                       data_collator=DataCollatorWithPadding(tokenizer), callbacks=callbacks or [])
-    last = get_last_checkpoint(str(ckpt_dir)) if resume and ckpt_dir.is_dir() else None
+    last = last_complete_checkpoint(ckpt_dir) if resume else None
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last)
     seconds = time.perf_counter() - start
@@ -135,6 +190,7 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
         "resumed_from_checkpoint": Path(last).name if last else None,
         "loss_curve": losses,
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        **probe_stats,
     }
     model.eval()
     info = ClassifierInfo(

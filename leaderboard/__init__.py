@@ -1,0 +1,1 @@
+"""Leaderboard: result records (under `results/`), tables and figures built from them."""

@@ -1,0 +1,87 @@
+"""Plotly figures of the leaderboard. A figure that cannot be drawn shows its error instead."""
+
+from __future__ import annotations
+
+import functools
+
+import pandas as pd
+import plotly.graph_objects as go
+
+
+def error_figure(message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                       font={"size": 14, "color": "#b00020"})
+    fig.update_layout(xaxis={"visible": False}, yaxis={"visible": False}, height=300)
+    return fig
+
+
+def safe_figure(build):
+    """Decorator: any exception (or empty data) becomes a placeholder figure with the reason."""
+
+    @functools.wraps(build)
+    def wrapper(*args, **kwargs):
+        try:
+            return build(*args, **kwargs)
+        except Exception as exc:  # a figure must never break the tab
+            return error_figure(f"{build.__name__.replace('_', ' ')} unavailable: {type(exc).__name__}: {exc}")
+
+    return wrapper
+
+
+def _lang_columns(runs: pd.DataFrame) -> list[str]:
+    return [c for c in runs.columns if c.startswith("lang:")]
+
+
+@safe_figure
+def source_target_heatmap(runs: pd.DataFrame, task: str, method: str | None = None) -> go.Figure:
+    """Mean score of each (source language, target language) over the selected runs."""
+    sel = runs[runs["task"] == task]
+    if method and method != "All":
+        sel = sel[sel["method"] == method]
+    if sel.empty:
+        raise ValueError(f"no runs for task {task!r}")
+    langs = [c for c in _lang_columns(sel) if sel[c].notna().any()]
+    table = sel.groupby("source")[langs].mean()
+    fig = go.Figure(go.Heatmap(z=table.values, x=[c.split(":", 1)[1] for c in langs], y=list(table.index),
+                               colorscale="Viridis", colorbar={"title": sel["metric"].iloc[0]},
+                               hovertemplate="source %{y} → target %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_layout(title=f"{task}: source × target ({sel['metric'].iloc[0]})", xaxis_title="target language",
+                      yaxis_title="source language", height=360)
+    return fig
+
+
+@safe_figure
+def method_comparison(runs: pd.DataFrame, task: str) -> go.Figure:
+    """Target average per method and model, mean over seeds with std error bars."""
+    sel = runs[runs["task"] == task]
+    if sel.empty:
+        raise ValueError(f"no runs for task {task!r}")
+    grouped = sel.groupby(["method", "model"])["target_avg"].agg(["mean", "std", "count"]).reset_index()
+    fig = go.Figure()
+    for model, part in grouped.groupby("model"):
+        fig.add_trace(go.Bar(x=part["method"], y=part["mean"], name=model,
+                             error_y={"type": "data", "array": part["std"].fillna(0.0)},
+                             hovertemplate="%{x}: %{y:.3f}<extra>" + model + "</extra>"))
+    fig.update_layout(title=f"{task}: target-language average by method", barmode="group",
+                      yaxis_title=sel["metric"].iloc[0], height=360)
+    return fig
+
+
+@safe_figure
+def per_language_bars(runs: pd.DataFrame, run_ids: list[str] | None = None, task: str | None = None) -> go.Figure:
+    """Per-language scores of a few runs side by side (default: the best run of the task)."""
+    sel = runs if task is None else runs[runs["task"] == task]
+    if run_ids:
+        sel = sel[sel["run_id"].isin(run_ids)]
+    else:
+        sel = sel.sort_values("target_avg", ascending=False).head(1)
+    if sel.empty:
+        raise ValueError("no runs selected")
+    fig = go.Figure()
+    for _, row in sel.iterrows():
+        langs = [c for c in _lang_columns(sel) if pd.notna(row[c])]
+        fig.add_trace(go.Bar(x=[c.split(":", 1)[1] for c in langs], y=[row[c] for c in langs],
+                             name=f"{row['method']} · {row['model']} · {row['source']}"))
+    fig.update_layout(title="per-language scores", yaxis_title=sel["metric"].iloc[0], barmode="group", height=360)
+    return fig

@@ -1,0 +1,69 @@
+"""Records -> tables: one row per run, or seeds aggregated as mean ± std."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+BASE_COLUMNS = ["task", "method", "model", "source", "metric", "target_avg", "target_ci95", "transfer_gap",
+                "source_score", "seed", "n_targets", "run_id", "created", "command"]
+
+
+def runs_frame(records: list[dict]) -> pd.DataFrame:
+    """One row per run (duplicate run ids shown once), per-language scores as `lang:<code>` columns."""
+    rows, seen = [], set()
+    for r in records:
+        if r["run_id"] in seen:
+            continue
+        seen.add(r["run_id"])
+        summary = r.get("summary", {})
+        metric = summary.get("metric", "accuracy")
+        targets = summary.get("target_languages") or []
+        cis = [r["metrics"][t]["ci95"] for t in targets if r["metrics"].get(t, {}).get("ci95")]
+        row = {
+            "task": r["task"], "method": r["method"], "model": r["model"],
+            "source": "+".join(r["source_languages"]), "metric": metric,
+            "target_avg": summary.get("target_average"),
+            # the mean of per-language interval bounds: a simple, conservative band for the average
+            "target_ci95": (f"[{sum(c[0] for c in cis) / len(cis):.3f}, {sum(c[1] for c in cis) / len(cis):.3f}]"
+                            if cis else ""),
+            "transfer_gap": summary.get("transfer_gap"), "source_score": summary.get("source_score"),
+            "seed": r["seed"], "n_targets": len(targets), "run_id": r["run_id"], "created": r["created"],
+            "command": r["command"],
+        }
+        for lang, m in r["metrics"].items():
+            row[f"lang:{lang}"] = m.get(metric)
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=BASE_COLUMNS)
+    return frame.sort_values(["task", "target_avg"], ascending=[True, False], na_position="last").reset_index(drop=True)
+
+
+def aggregate_seeds(runs: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std over seeds of runs that share task, method, model and source."""
+    if runs.empty:
+        return runs
+    keys = ["task", "method", "model", "source", "metric"]
+    lang_cols = [c for c in runs.columns if c.startswith("lang:")]
+    grouped = runs.groupby(keys, dropna=False)
+    out = grouped.agg(target_avg=("target_avg", "mean"), target_std=("target_avg", "std"),
+                      transfer_gap=("transfer_gap", "mean"), seeds=("seed", "nunique"),
+                      command=("command", "first")).reset_index()
+    if lang_cols:
+        out = out.merge(grouped[lang_cols].mean().reset_index(), on=keys)
+    out["target_std"] = out["target_std"].fillna(0.0)
+    return out.sort_values(["task", "target_avg"], ascending=[True, False]).reset_index(drop=True)
+
+
+def filter_runs(runs: pd.DataFrame, task: str | None = None, method: str | None = None, model: str | None = None,
+                source: str | None = None, search: str = "") -> pd.DataFrame:
+    """Filters of the leaderboard tab: exact matches (None/'All' = any) and a free-text search."""
+    out = runs
+    for column, value in (("task", task), ("method", method), ("model", model), ("source", source)):
+        if value and value != "All" and column in out:
+            out = out[out[column] == value]
+    if search and search.strip() and not out.empty:
+        needle = search.strip().lower()
+        text = out[["task", "method", "model", "source", "command"]].astype(str).agg(" ".join, axis=1).str.lower()
+        out = out[text.str.contains(needle, regex=False)]
+    return out.reset_index(drop=True)

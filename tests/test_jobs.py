@@ -1,0 +1,92 @@
+"""Background jobs: queue, run to completion in their own process, cancel, survive a kill, resume."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from xlt.config import TrainConfig
+from xlt.experiment import ExperimentConfig
+from xlt.jobs import JobRunner, JobStore
+
+
+def tiny_job_config(model_dir, n=24, save_steps=50):
+    return ExperimentConfig(task="sentiment", model=str(model_dir), source_languages=["en"],
+                            target_languages=["en", "es"],
+                            train=TrainConfig(finetune="lora", lora_targets="query,value", max_train_samples=n,
+                                              max_eval_samples=8, epochs=1, batch_size=4, max_length=32,
+                                              learning_rate=1e-3, save_steps=save_steps))
+
+
+def wait_for(predicate, timeout=240, every=0.5):
+    end = time.time() + timeout
+    while time.time() < end:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False
+
+
+def test_queue_cancel_resume_bookkeeping(tmp_path, tiny_model_dir):
+    store = JobStore(tmp_path / "jobs")
+    first = store.submit(tiny_job_config(tiny_model_dir))
+    second = store.submit(tiny_job_config(tiny_model_dir, n=16))
+    assert [j.state for j in store.list()] == ["queued", "queued"]
+    assert store.next_queued().id == first.id
+    assert store.cancel(second.id).state == "cancelled"
+    assert store.resume(second.id).state == "queued"
+    with pytest.raises(Exception, match="only queued or running"):
+        store.cancel(store.cancel(second.id).id)
+    with pytest.raises(Exception, match="invalid job id"):
+        store.get("../../etc")
+
+
+def test_job_runs_to_completion_one_at_a_time(tmp_path, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("XLT_HOME", str(tmp_path))
+    store = JobStore(tmp_path / "jobs")
+    a = store.submit(tiny_job_config(tiny_model_dir))
+    b = store.submit(tiny_job_config(tiny_model_dir, n=16))
+    runner = JobRunner(store)
+    assert runner.step().id == a.id
+    assert runner.step() is None  # one job at a time: b waits
+    assert store.get(b.id).state == "queued"
+    assert wait_for(lambda: store.get(a.id).state == "completed"), store.log_tail(a.id)
+    job = store.get(a.id)
+    assert job.record_path and os.path.isfile(job.record_path)
+    assert os.path.isfile(os.path.join(job.model_dir, "xlt_classifier.json"))
+    assert store.progress(a.id)["step"] == 6 and "loss_curve" in store.progress(a.id)
+    assert runner.step().id == b.id
+    assert wait_for(lambda: store.get(b.id).state == "completed"), store.log_tail(b.id)
+
+
+def test_killed_job_is_interrupted_then_resumes_from_checkpoint(tmp_path, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("XLT_HOME", str(tmp_path))
+    store = JobStore(tmp_path / "jobs")
+    job = store.submit(tiny_job_config(tiny_model_dir, n=400, save_steps=5))
+    runner = JobRunner(store)
+    runner.step()
+    checkpoints = tmp_path / "jobs" / job.id / "run" / "checkpoints"
+    assert wait_for(lambda: any(checkpoints.glob("checkpoint-*"))), store.log_tail(job.id)
+    os.killpg(store.get(job.id).pid, signal.SIGKILL)  # the app (or machine) dies mid-job
+    assert wait_for(lambda: runner.step() is None and store.get(job.id).state == "interrupted", timeout=30)
+    assert store.resume(job.id).state == "queued"
+    runner.step()
+    assert wait_for(lambda: store.get(job.id).state == "completed"), store.log_tail(job.id)
+    assert "resumed_from_checkpoint" in open(store.get(job.id).record_path).read()
+    import json
+
+    record = json.loads(open(store.get(job.id).record_path).read())
+    assert record["training"]["resumed_from_checkpoint"].startswith("checkpoint-")
+
+
+def test_cancel_running_job(tmp_path, tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("XLT_HOME", str(tmp_path))
+    store = JobStore(tmp_path / "jobs")
+    job = store.submit(tiny_job_config(tiny_model_dir, n=2000))
+    runner = JobRunner(store)
+    runner.step()
+    assert wait_for(lambda: store.progress(job.id).get("step", 0) > 0), store.log_tail(job.id)
+    assert store.cancel(job.id).state == "cancelled"
+    assert wait_for(lambda: "cancelled" in store.log_tail(job.id), timeout=60)
+    assert store.get(job.id).state == "cancelled"

@@ -1,0 +1,307 @@
+"""Background fine-tuning jobs, persisted on disk so a reload or restart shows and resumes them.
+
+A job is a folder `$XLT_HOME/jobs/<id>/` holding `config.json` (the experiment), `job.json`
+(state, timestamps, pid, result), `progress.json` (step, epoch, loss curve, ETA) and `log.txt`.
+Each job runs in its own process (`python -m xlt.jobs <folder>`), so Cancel is a signal and a
+crash of the app does not corrupt the job; checkpoints live in the job folder, so Resume
+continues from the last one. One job runs at a time (one GPU); the others wait as queued.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import XltError
+from .experiment import ExperimentConfig
+from .settings import home_dir
+
+STATES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
+FINAL = ("completed", "failed", "cancelled")
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False))
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path, default=None):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return default
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a finished child that nobody reaped is a zombie, not alive
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(") ")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+@dataclass
+class Job:
+    id: str
+    state: str
+    created: str
+    config: dict
+    push_to_hub: bool = False
+    started: str | None = None
+    finished: str | None = None
+    pid: int | None = None
+    error: str | None = None
+    record_path: str | None = None
+    model_dir: str | None = None
+    attempts: int = 0
+    summary: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class JobStore:
+    """Create, list, cancel and resume jobs in `root` (default `$XLT_HOME/jobs`)."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root else home_dir() / "jobs"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def folder(self, job_id: str) -> Path:
+        if not job_id or not all(c.isalnum() or c in "-_" for c in job_id):
+            raise XltError(f"invalid job id {job_id!r}")
+        return self.root / job_id
+
+    def submit(self, config: ExperimentConfig, push_to_hub: bool = False) -> Job:
+        job_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+        folder = self.folder(job_id)
+        folder.mkdir(parents=True)
+        job = Job(id=job_id, state="queued", created=_now(), config=config.to_dict(), push_to_hub=push_to_hub)
+        _write_json(folder / "config.json", config.to_dict())
+        self._save(job)
+        return job
+
+    def _save(self, job: Job) -> None:
+        _write_json(self.folder(job.id) / "job.json", job.to_dict())
+
+    def get(self, job_id: str) -> Job:
+        data = _read_json(self.folder(job_id) / "job.json")
+        if not data:
+            raise XltError(f"no job {job_id!r}")
+        job = Job(**data)
+        if job.state == "running" and not pid_alive(job.pid):
+            job.state, job.error = "interrupted", "the job's process ended without finishing (app restart or kill)"
+            self._save(job)
+        return job
+
+    def list(self) -> list[Job]:
+        jobs = []
+        for folder in sorted(self.root.iterdir(), reverse=True):
+            if (folder / "job.json").is_file():
+                try:
+                    jobs.append(self.get(folder.name))
+                except (XltError, TypeError):
+                    continue
+        return jobs
+
+    def update(self, job_id: str, **changes) -> Job:
+        with self._lock:
+            job = Job(**_read_json(self.folder(job_id) / "job.json"))
+            for key, value in changes.items():
+                setattr(job, key, value)
+            self._save(job)
+            return job
+
+    def progress(self, job_id: str) -> dict:
+        return _read_json(self.folder(job_id) / "progress.json", {}) or {}
+
+    def log_tail(self, job_id: str, lines: int = 40) -> str:
+        path = self.folder(job_id) / "log.txt"
+        if not path.is_file():
+            return ""
+        with open(path, "rb") as fh:
+            fh.seek(max(0, path.stat().st_size - 64_000))
+            text = fh.read().decode("utf-8", "replace").replace("\r", "\n")
+        return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
+
+    def cancel(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job.state == "queued" or job.state == "interrupted":
+            return self.update(job_id, state="cancelled", finished=_now())
+        if job.state == "running" and job.pid:
+            try:
+                os.killpg(job.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            return self.update(job_id, state="cancelled", finished=_now())
+        raise XltError(f"job {job_id} is {job.state}; only queued or running jobs can be cancelled")
+
+    def resume(self, job_id: str) -> Job:
+        job = self.get(job_id)
+        if job.state not in ("interrupted", "failed", "cancelled"):
+            raise XltError(f"job {job_id} is {job.state}; only interrupted, failed or cancelled jobs resume")
+        return self.update(job_id, state="queued", error=None, finished=None, pid=None)
+
+    def next_queued(self) -> Job | None:
+        queued = [j for j in self.list() if j.state == "queued"]
+        return min(queued, key=lambda j: j.created) if queued else None
+
+    def running(self) -> Job | None:
+        return next((j for j in self.list() if j.state == "running"), None)
+
+
+class JobRunner:
+    """Starts queued jobs one at a time, each in its own process group."""
+
+    def __init__(self, store: JobStore, poll_seconds: float = 1.0):
+        self.store = store
+        self.poll_seconds = poll_seconds
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._procs: dict[str, subprocess.Popen] = {}
+
+    def start(self) -> JobRunner:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._loop, name="xlt-job-runner", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def step(self) -> Job | None:
+        """Reap finished processes and start the next queued job if none runs. Returns the started job."""
+        for job_id, proc in list(self._procs.items()):
+            if proc.poll() is not None:
+                del self._procs[job_id]
+        if self.store.running() is not None:
+            return None
+        job = self.store.next_queued()
+        if job is None:
+            return None
+        folder = self.store.folder(job.id)
+        log = open(folder / "log.txt", "ab")
+        proc = subprocess.Popen([sys.executable, "-m", "xlt.jobs", str(folder)], stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        log.close()
+        self._procs[job.id] = proc
+        return self.store.update(job.id, state="running", pid=proc.pid, started=_now(), attempts=job.attempts + 1)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.step()
+            except Exception as exc:  # the runner must outlive one bad job folder
+                print(f"xlt job runner: {exc}", file=sys.stderr)
+            self._stop.wait(self.poll_seconds)
+
+
+def _progress_callback(folder: Path):
+    from transformers import TrainerCallback
+
+    class ProgressCallback(TrainerCallback):
+        """Writes step, epoch, loss curve and ETA to progress.json for the UI."""
+
+        def __init__(self):
+            self.start = time.time()
+            self.start_step = None
+            self.losses: list[dict] = []
+
+        def _write(self, state, phase="training"):
+            done = state.global_step - (self.start_step or 0)
+            elapsed = time.time() - self.start
+            remaining = max(state.max_steps - state.global_step, 0)
+            eta = elapsed / done * remaining if done > 0 else None
+            _write_json(folder / "progress.json", {
+                "phase": phase, "step": state.global_step, "max_steps": state.max_steps,
+                "epoch": round(state.epoch or 0.0, 3), "eta_seconds": round(eta, 1) if eta is not None else None,
+                "loss_curve": self.losses[-500:], "updated": _now(),
+            })
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.start_step = state.global_step
+            self._write(state)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.losses.append({"step": state.global_step, "loss": float(logs["loss"])})
+            self._write(state)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step % 5 == 0:
+                self._write(state)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self._write(state, phase="evaluating")
+
+    return ProgressCallback()
+
+
+def run_job(folder: str | Path) -> int:
+    """Run one job to the end (the job process's entry point)."""
+    from .experiment import run_experiment
+    from .records import SCHEMA_VERSION  # noqa: F401  (fail early if records cannot be written)
+
+    folder = Path(folder)
+    store = JobStore(folder.parent)
+    job_id = folder.name
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        config = ExperimentConfig.from_dict(_read_json(folder / "config.json"))
+        print(f"xlt job {job_id}: {config.to_command()}", flush=True)
+        results_dir = home_dir() / "results"
+        record = run_experiment(config, results_dir=results_dir, save_model_to=folder / "model",
+                                output_dir=folder / "run", callbacks=[_progress_callback(folder)])
+        job = store.update(job_id, state="completed", finished=_now(), record_path=record.get("path"),
+                           model_dir=str(folder / "model"), summary=record["summary"])
+        if job.push_to_hub:
+            from .hub import push_job_outputs
+
+            print(push_job_outputs(job, record), flush=True)
+        print(f"xlt job {job_id}: completed", flush=True)
+        return 0
+    except KeyboardInterrupt:
+        store.update(job_id, state="cancelled", finished=_now())
+        print(f"xlt job {job_id}: cancelled", flush=True)
+        return 130
+    except XltError as exc:
+        store.update(job_id, state="failed", finished=_now(), error=str(exc))
+        print(f"xlt job {job_id}: failed: {exc}", flush=True)
+        return 2
+    except Exception as exc:  # anything else is recorded for the UI, with the traceback in the log
+        import traceback
+
+        traceback.print_exc()
+        store.update(job_id, state="failed", finished=_now(), error=f"{type(exc).__name__}: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(run_job(sys.argv[1]))
