@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import XltError
-from ..predict import load_predictor
+from ..predict import check_text, load_predictor
 
 
 def _labels_table(probabilities: dict[str, float]) -> dict[str, float]:
@@ -19,6 +19,7 @@ def _language_note(language: str, covered: bool, notices: list[str]) -> str:
 def predict_sentiment(text: str, model: str = "sentiment") -> tuple[dict, str]:
     """Label probabilities and a language note for one text."""
     try:
+        check_text(text)
         result = load_predictor(model).predict(text)
     except XltError as exc:
         return {}, f"**Error:** {exc}"
@@ -28,6 +29,8 @@ def predict_sentiment(text: str, model: str = "sentiment") -> tuple[dict, str]:
 
 def predict_nli(premise: str, hypothesis: str, model: str = "nli") -> tuple[dict, str]:
     try:
+        check_text(premise, "premise")
+        check_text(hypothesis, "hypothesis")
         result = load_predictor(model).predict_pairs([premise], [hypothesis])[0]
     except XltError as exc:
         return {}, f"**Error:** {exc}"
@@ -38,6 +41,9 @@ def predict_nli(premise: str, hypothesis: str, model: str = "nli") -> tuple[dict
 def predict_zero_shot(text: str, labels: str, multi_label: bool = False, template: str = "This example is {}.",
                       model: str = "nli") -> tuple[dict, str]:
     try:
+        check_text(text)
+        if not [label for label in (labels or "").split(",") if label.strip()]:
+            raise XltError("give at least one candidate label")
         result = load_predictor(model).zero_shot(text, (labels or "").split(","), template=template,
                                                  multi_label=multi_label)
     except XltError as exc:

@@ -1,0 +1,27 @@
+"""Serve the real app on loopback for client and browser tests."""
+
+from __future__ import annotations
+
+import socket
+from contextlib import contextmanager
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def served_app(home):
+    from xlt.app.ui import build_app
+
+    demo = build_app(home=home)
+    demo.queue(default_concurrency_limit=8, max_size=128)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False)
+    try:
+        yield demo, f"http://127.0.0.1:{port}/"
+    finally:
+        demo.xlt_runner.stop()
+        demo.close()

@@ -1,0 +1,124 @@
+"""App callbacks are plain functions: tested without a browser."""
+
+import json
+
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from tests.test_records import make_record
+from xlt.app import board, callbacks, finetune
+from xlt.hub import ResultsStore
+from xlt.jobs import JobStore
+
+FORM = dict(task="sentiment", model="multilingual-e5-small", method="zero-shot", sources=["en"], targets=[],
+            finetune="lora", learning_rate=5e-4, epochs=1, batch_size=16, max_length=128, seed=42, lora_r=8,
+            max_train_samples=200, max_eval_samples=0)
+
+
+def form(**overrides):
+    values = {**FORM, **overrides}
+    return [values[k] for k in FORM]
+
+
+def test_launcher_builds_validated_configs(tmp_path):
+    config = finetune.build_config(*form())
+    assert config.train.max_train_samples == 200 and config.train.max_eval_samples is None
+    assert config.train.lora_alpha == 16 and config.target_languages is None
+    store = JobStore(tmp_path)
+    for bad, message in ((dict(learning_rate="abc"), "must be numbers"), (dict(batch_size=0), "batch_size"),
+                         (dict(epochs=-1), "epochs"), (dict(sources=[]), "at least one source"),
+                         (dict(max_length=12.5), "whole number"), (dict(model="no-such-model"), "unknown model"),
+                         (dict(sources=["sw"]), "no language")):
+        text = finetune.launch_job(store, *form(**bad))
+        assert text.startswith("**Not started:**") and message in text, text
+    assert store.list() == []
+    assert "queued" in finetune.launch_job(store, *form()) or "starting" in finetune.launch_job(store, *form())
+    frame = finetune.jobs_frame(store)
+    assert list(frame.columns) == finetune.JOB_COLUMNS and set(frame["state"]) == {"queued"}
+
+
+def test_push_needs_a_token(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    text = finetune.launch_job(JobStore(tmp_path), *form(), push_to_hub=True)
+    assert "HF_TOKEN" in text
+
+
+def test_job_detail_and_controls_report_errors_as_text(tmp_path):
+    store = JobStore(tmp_path)
+    text, fig, log = finetune.job_detail(store, "nope")
+    assert "no job" in text and isinstance(fig, go.Figure) and log == ""
+    assert "Error" in finetune.cancel_job(store, "nope") and "Error" in finetune.resume_job(store, "")
+    job = store.submit(finetune.build_config(*form()))
+    text, fig, _ = finetune.job_detail(store, job.id)
+    assert "queued" in text and "xlt train" in text
+    assert "cancelled" in finetune.cancel_job(store, job.id)
+    assert "queued again" in finetune.resume_job(store, job.id)
+
+
+def test_predict_callbacks_show_errors_in_the_page():
+    label, note = callbacks.predict_sentiment("", "sentiment")
+    assert label == {} and "empty" in note
+    label, note = callbacks.predict_nli("A premise.", "   ", "nli")
+    assert label == {} and "hypothesis is empty" in note
+    label, note = callbacks.predict_zero_shot("Some text", " , ", False, "This example is {}.", "nli")
+    assert label == {} and "candidate label" in note
+    label, note = callbacks.predict_sentiment("fine", "/no/such/folder")
+    assert label == {} and "Error" in note
+
+
+def test_predict_callbacks_answer():
+    label, note = callbacks.predict_sentiment("Questo ristorante è terribile, mai più!", "sentiment")
+    assert max(label, key=label.get) == "negative" and "it" in note
+    label, note = callbacks.predict_zero_shot("El Real Madrid ganó la final de la Liga de Campeones.",
+                                              "sports, politics, economy", False, "This example is {}.", "nli")
+    assert max(label, key=label.get) == "sports"
+
+
+@pytest.fixture
+def results(tmp_path):
+    store = ResultsStore(home=tmp_path / "home", committed_dir=tmp_path / "committed", repo="")
+    for i, (method, src, avg) in enumerate([("zero-shot", "en", 0.6), ("zero-shot", "en", 0.62),
+                                            ("few-shot", "de", 0.7)]):
+        metrics = {lang: {"accuracy": avg + d, "macro_f1": avg + d, "n": 10, "ci95": [avg - 0.1, avg + 0.1]}
+                   for lang, d in (("en", 0.1), ("fr", 0.0), ("de", -0.02))}
+        store.add(make_record(run_id=f"run-{i}-x", method=method, source_languages=[src], seed=i, metrics=metrics,
+                              summary={"metric": "accuracy", "target_average": avg, "transfer_gap": 0.05,
+                                       "target_languages": ["fr", "de"] if src == "en" else ["en", "fr"]}))
+    return store
+
+
+def test_leaderboard_table_filters_search_aggregate(results):
+    runs, errors = board.load_runs(results)
+    assert len(runs) == 3 and not errors
+    assert board.filter_choices(runs)["method"] == ["All", "few-shot", "zero-shot"]
+    table = board.leaderboard_table(runs, method="zero-shot")
+    assert len(table) == 2 and "lang:fr" not in table
+    assert "lang:fr" in board.leaderboard_table(runs, show_languages=True)
+    assert len(board.leaderboard_table(runs, search="FEW")) == 1
+    agg = board.leaderboard_table(runs, aggregate=True)
+    row = agg[agg["method"] == "zero-shot"].iloc[0]
+    assert row["seeds"] == 2 and abs(row["target_avg"] - 0.61) < 1e-9 and row["target_std"] > 0
+    assert board.leaderboard_table(runs, task="sentiment").empty
+    path = board.csv_file(table)
+    assert len(pd.read_csv(path)) == 2
+
+
+def test_figures_render_and_failures_become_placeholders(results):
+    runs, _ = board.load_runs(results)
+    figs = board.leaderboard_figures(runs, "nli")
+    assert all(isinstance(f, go.Figure) for f in figs)
+    assert figs[0].data[0].type == "heatmap" and figs[1].data[0].type == "bar"
+    broken = board.leaderboard_figures(runs.drop(columns=["source"]), "nli")
+    assert "unavailable" in broken[0].layout.annotations[0].text
+    empty = board.leaderboard_figures(runs.iloc[0:0], board.ALL)
+    assert "No results yet" in empty[0].layout.annotations[0].text
+
+
+def test_upload_callback(results, tmp_path):
+    good = tmp_path / "r.json"
+    good.write_text(json.dumps(make_record(run_id="upload-7")))
+    assert "Added run" in board.upload_record(results, str(good))
+    assert "Rejected" in board.upload_record(results, str(good))
+    assert "choose a result" in board.upload_record(results, None)
+    assert "zero-shot" in board.methods_markdown()

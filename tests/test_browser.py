@@ -1,0 +1,60 @@
+"""A real browser (Playwright + Debian chromium, headless) clicks through every tab."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.app_server import served_app
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def page(tmp_path_factory):
+    if CHROMIUM is None:
+        pytest.fail("Debian chromium is not installed (apt-get install chromium); .ci/run installs it")
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with served_app(tmp_path_factory.mktemp("browser-home")) as (_, url), sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url, wait_until="domcontentloaded")
+        page.wait_for_selector("text=xlt — cross-lingual transfer workbench", timeout=60_000)
+        yield page
+        browser.close()
+
+
+def test_predict_tab(page):
+    page.get_by_role("tab", name="Predict").click()
+    page.get_by_label("Text").first.fill("Ce film était une perte de temps.")
+    page.get_by_role("button", name="Predict sentiment").click()
+    page.wait_for_selector("text=Detected language", timeout=120_000)
+    assert page.locator("text=negative").first.is_visible()
+    page.screenshot(path=str(ARTIFACTS / "predict.png"), full_page=True)
+
+
+def test_finetune_tab(page):
+    page.get_by_role("tab", name="Fine-tune").click()
+    page.wait_for_selector("text=Launch job", timeout=30_000)
+    assert page.get_by_text("Source language(s)").first.is_visible()
+    page.screenshot(path=str(ARTIFACTS / "finetune.png"), full_page=True)
+
+
+def test_leaderboard_tab_renders_figures(page):
+    page.get_by_role("tab", name="Leaderboard").click()
+    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
+    assert page.locator(".js-plotly-plot").count() >= 3
+    page.wait_for_selector("text=zero-shot", timeout=30_000)  # the committed records are listed
+    page.screenshot(path=str(ARTIFACTS / "leaderboard.png"), full_page=True)
+
+
+def test_about_tab(page):
+    page.get_by_role("tab", name="About / Submit").click()
+    page.wait_for_selector("text=Transfer methods", timeout=30_000)
+    assert page.get_by_role("button", name="Submit record").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "about.png"), full_page=True)
