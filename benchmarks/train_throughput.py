@@ -94,7 +94,8 @@ def main() -> None:
     print(f"task={args.task} model={args.model} examples={len(ds)} steps={args.steps} batch={args.batch_size} "
           f"mean_tokens={mean_len:.1f} max_length={args.max_length} threads={torch.get_num_threads()}")
     results = {}
-    for name, loader in (("seed recipe (pad to max_length)", seed_loader), ("xlt (dynamic + length groups)", xlt_loader)):
+    loaders = (("seed recipe (pad to max_length)", seed_loader), ("xlt (dynamic + length groups)", xlt_loader))
+    for name, loader in loaders:
         model, optimizer = build(task, spec, args.seed)
         results[name] = time_steps(model, optimizer, loader, args.steps)
         print(f"{name:<34} {results[name]:8.2f} examples/s")

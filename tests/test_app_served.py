@@ -45,6 +45,7 @@ def test_fifty_concurrent_predictions_all_answer(app):
     assert [top_label(label) for label, _ in answers] == [expected for _, expected in texts]
 
 
+@pytest.mark.slow
 def test_tiny_finetune_job_to_completion_then_on_leaderboard(app, tiny_model_dir):
     demo, client = app
     message, _ = client.predict("sentiment", str(tiny_model_dir), "zero-shot", ["en"], ["en", "fr"], "lora", 1e-3, 1,

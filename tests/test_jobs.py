@@ -42,6 +42,7 @@ def test_queue_cancel_resume_bookkeeping(tmp_path, tiny_model_dir):
         store.get("../../etc")
 
 
+@pytest.mark.slow
 def test_job_runs_to_completion_one_at_a_time(tmp_path, tiny_model_dir, monkeypatch):
     monkeypatch.setenv("XLT_HOME", str(tmp_path))
     store = JobStore(tmp_path / "jobs")
@@ -60,6 +61,7 @@ def test_job_runs_to_completion_one_at_a_time(tmp_path, tiny_model_dir, monkeypa
     assert wait_for(lambda: store.get(b.id).state == "completed"), store.log_tail(b.id)
 
 
+@pytest.mark.slow
 def test_killed_job_is_interrupted_then_resumes_from_checkpoint(tmp_path, tiny_model_dir, monkeypatch):
     monkeypatch.setenv("XLT_HOME", str(tmp_path))
     store = JobStore(tmp_path / "jobs")

@@ -250,7 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # library deprecation chatter is for developers, not for users of the command line
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -44,8 +44,9 @@ def load_split(task: TaskSpec, lang: str, split: str, data_dir: str | Path | Non
         try:
             ds = datasets.load_dataset(task.hub_dataset, task.hub_config(lang), split=split)
         except Exception as exc:  # network, auth, missing config: all one message for the user
+            reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
             raise XltError(f"could not load {task.hub_dataset} ({task.hub_config(lang)}, {split}) from the Hub: "
-                           f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}. Offline, set XLT_DATA_DIR.") from exc
+                           f"{reason}. Offline, set XLT_DATA_DIR.") from exc
     columns = [*task.text_fields, task.label_field]
     missing = [c for c in columns if c not in ds.column_names]
     if missing:

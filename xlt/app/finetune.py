@@ -91,7 +91,8 @@ def jobs_frame(store: JobStore) -> pd.DataFrame:
         rows.append({
             "id": job.id, "state": job.state, "task": cfg.get("task"), "method": cfg.get("method"),
             "model": cfg.get("model"), "source": "+".join(cfg.get("source_languages", [])),
-            "progress": pct if job.state in ("running", "interrupted") else ("100%" if job.state == "completed" else ""),
+            "progress": pct if job.state in ("running", "interrupted")
+            else ("100%" if job.state == "completed" else ""),
             "eta": f"{eta / 60:.1f} min" if eta is not None and job.state == "running" else "",
             "target avg": f"{avg:.4f}" if avg is not None else "", "error": (job.error or "")[:120],
         })
@@ -128,20 +129,20 @@ def job_detail(store: JobStore, job_id: str) -> tuple[str, go.Figure, str]:
     return "\n\n".join(lines), loss_figure(progress.get("loss_curve", [])), store.log_tail(job.id)
 
 
-def cancel_job(store: JobStore, job_id: str) -> str:
+def _job_action(action, job_id: str, done: str) -> str:
     try:
-        job = store.cancel((job_id or "").strip())
+        job = action((job_id or "").strip())
     except XltError as exc:
         return f"**Error:** {exc}"
-    return f"Job `{job.id}` cancelled."
+    return f"Job `{job.id}` {done}"
+
+
+def cancel_job(store: JobStore, job_id: str) -> str:
+    return _job_action(store.cancel, job_id, "cancelled.")
 
 
 def resume_job(store: JobStore, job_id: str) -> str:
-    try:
-        job = store.resume((job_id or "").strip())
-    except XltError as exc:
-        return f"**Error:** {exc}"
-    return f"Job `{job.id}` queued again; it continues from its last checkpoint."
+    return _job_action(store.resume, job_id, "queued again; it continues from its last checkpoint.")
 
 
 def trained_models(store: JobStore) -> list[tuple[str, str]]:

@@ -23,7 +23,8 @@ EXAMPLES_NLI = [
     ["Mwalimu anafundisha darasa la hisabati.", "Mwalimu yuko darasani."],
 ]
 EXAMPLES_ZERO_SHOT = [
-    ["El Real Madrid ganó la final de la Liga de Campeones con un gol en el último minuto.", "sports, politics, economy"],
+    ["El Real Madrid ganó la final de la Liga de Campeones con un gol en el último minuto.",
+     "sports, politics, economy"],
     ["Le parlement a voté la nouvelle loi sur les retraites.", "sports, politics, economy"],
     ["Die Inflation ist im Oktober auf drei Prozent gestiegen.", "sports, politics, economy"],
     ["新款手机的电池续航时间更长。", "technology, food, travel"],

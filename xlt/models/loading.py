@@ -97,6 +97,7 @@ def save_classifier(model, tokenizer, info: ClassifierInfo, out_dir: str | Path)
     encoder = model.encoder
     if info.finetune == "lora":
         encoder.save_pretrained(str(out / "adapter"))
+        portable_adapter_config(out / "adapter", info.base_model)
     else:
         encoder.save_pretrained(str(out / "encoder"))
         tokenizer.save_pretrained(str(out / "encoder"))
@@ -104,6 +105,14 @@ def save_classifier(model, tokenizer, info: ClassifierInfo, out_dir: str | Path)
     save_file(head, str(out / HEAD_FILE))
     (out / CLASSIFIER_INFO).write_text(json.dumps(info.to_dict(), indent=2, ensure_ascii=False))
     return out
+
+
+def portable_adapter_config(adapter_dir: Path, base_model: str) -> None:
+    """Point the adapter at the registry model's Hub id, not at this machine's cache path."""
+    path = Path(adapter_dir) / "adapter_config.json"
+    config = json.loads(path.read_text())
+    config["base_model_name_or_path"] = resolve_model(base_model).hub_id
+    path.write_text(json.dumps(config, indent=2))
 
 
 def read_classifier_info(path: str | Path) -> ClassifierInfo:
