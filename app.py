@@ -15,7 +15,7 @@ def main() -> None:
     demo = build_app()
     demo.queue(default_concurrency_limit=8, max_size=64)
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
-                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), max_file_size="2mb")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def test_predict_endpoints(app):
     _, client = app
     label, note = client.predict("Ce film était une perte de temps.", "sentiment", api_name="/sentiment")
     assert top_label(label) == "negative" and "fr" in note
-    label, _ = client.predict("Der Zug ist heute pünktlich angekommen.", "Der Zug hatte Verspätung.", "nli",
+    label, _ = client.predict("Ein Mann spielt im Park Gitarre.", "Der Mann schläft zu Hause.", "nli",
                               api_name="/nli")
     assert top_label(label) == "contradiction"
     label, _ = client.predict("El Real Madrid ganó la final de la Liga de Campeones.", "sports, politics, economy",

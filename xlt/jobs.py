@@ -276,10 +276,14 @@ def run_job(folder: str | Path) -> int:
     try:
         config = ExperimentConfig.from_dict(_read_json(folder / "config.json"))
         print(f"xlt job {job_id}: {config.to_command()}", flush=True)
-        results_dir = home_dir() / "results"
-        record = run_experiment(config, results_dir=results_dir, save_model_to=folder / "model",
-                                output_dir=folder / "run", callbacks=[_progress_callback(folder)])
-        job = store.update(job_id, state="completed", finished=_now(), record_path=record.get("path"),
+        record = run_experiment(config, save_model_to=folder / "model", output_dir=folder / "run",
+                                callbacks=[_progress_callback(folder)])
+        from .hub import ResultsStore
+
+        results = ResultsStore(home=store.root.parent)  # local copy + outbox (+ push when configured)
+        path = results.add(record)
+        print(f"xlt job {job_id}: record {path.name}; {results.push_pending()}", flush=True)
+        job = store.update(job_id, state="completed", finished=_now(), record_path=str(path),
                            model_dir=str(folder / "model"), summary=record["summary"])
         if job.push_to_hub:
             from .hub import push_job_outputs

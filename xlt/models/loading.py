@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,7 @@ def load_encoder(spec: ModelSpec):
 
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # the e5 checkpoint has no pooler: a harmless notice
+    hf_logging.disable_progress_bar()  # a weight-loading bar per model load is noise for users
     try:
         return AutoModel.from_pretrained(checkpoint_location(spec), add_pooling_layer=False)
     except TypeError:  # architectures without a pooler argument
@@ -51,6 +53,7 @@ def load_encoder(spec: ModelSpec):
         raise _hub_error(spec, exc) from exc
     finally:
         hf_logging.set_verbosity(verbosity)
+        hf_logging.enable_progress_bar()
 
 
 def model_fingerprint(spec: ModelSpec) -> str:
@@ -138,7 +141,9 @@ def load_classifier(path: str | Path, merge: bool = True):
         from peft import PeftModel
 
         tokenizer = load_tokenizer(spec)
-        encoder = PeftModel.from_pretrained(load_encoder(spec), str(path / "adapter"))
+        with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's business
+            warnings.simplefilter("ignore", FutureWarning)
+            encoder = PeftModel.from_pretrained(load_encoder(spec), str(path / "adapter"))
         if merge:
             encoder = encoder.merge_and_unload()
     else:
