@@ -27,7 +27,8 @@ def run_cli(*args, env=None):
     (["predict", "--task", "sentiment", "   "], None, "text is empty"),
     (["predict", "--task", "nli", "--premise", "only a premise"], None, "needs --premise and --hypothesis"),
     (["predict", "--task", "zero-shot", "some text", "--labels", " , "], None, "at least one candidate label"),
-    (["evaluate", "--model-dir", "/nonexistent"], None, "no shipped predictor"),
+    (["evaluate", "--model-dir", "/nonexistent"], None, "model folder /nonexistent does not exist"),
+    (["evaluate", "--model-dir", "klingon"], None, "no shipped predictor for task 'klingon'"),
 ])
 def test_bad_input_one_clear_line(args, env, message):
     result = run_cli(*args, env=env)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 from dataclasses import asdict, dataclass, field
@@ -188,11 +189,13 @@ def load_predictor(path_or_task: str) -> Predictor:
         return Predictor(path)
     if (SHIPPED_DIR / name / "xlt_classifier.json").is_file():
         return Predictor(SHIPPED_DIR / name)
-    if "/" in name and not path.exists():
+    if re.fullmatch(r"[\w.-]+/[\w.-]+", name) and not path.exists():  # owner/name: a Hub repo
         downloaded = _download_classifier(name)
         if not (downloaded / "xlt_classifier.json").is_file():
             raise XltError(f"{name!r} is not an xlt classifier (no xlt_classifier.json in the repo)")
         return Predictor(downloaded)
     if path.exists():
         raise XltError(f"{name} is not an xlt classifier folder (no xlt_classifier.json)")
+    if path.is_absolute() or name.startswith((".", "~")) or "/" in name:
+        raise XltError(f"model folder {name} does not exist")
     return Predictor(shipped_predictor_path(name))

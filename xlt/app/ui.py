@@ -152,7 +152,7 @@ def build_app(home: str | Path | None = None, start_runner: bool = True):
 
             f_launch.click(launch, inputs=[*form, f_push], outputs=[f_message, jobs_table], api_name="launch")
 
-            def on_select(evt: gr.SelectData, table):
+            def on_select(table, evt: gr.SelectData):
                 row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
                 return str(table.iloc[row]["id"]) if 0 <= row < len(table) else ""
 
