@@ -19,7 +19,8 @@ def run_cli(argv, cwd):
 def test_record_command_reproduces_its_numbers(tmp_path, e5_checkpoint):
     """A small real run, then its record's `command` run again: the same numbers."""
     argv = ["train", "--task", "sentiment", "--source", "en", "--targets", "en,fr,hi", "--finetune", "lora",
-            "--lora-targets", "all-linear", "--lora-r", "8", "--lr", "5e-4", "--epochs", "1",
+            "--lora-targets", "all-linear", "--lora-r", "8", "--lr", "2e-4", "--epochs", "1",
+            "--head-init", "linear-probe",
             "--max-train-samples", "320", "--max-eval-samples", "150", "--max-length", "64",
             "--results-dir", str(tmp_path / "first")]
     first = run_cli(argv, tmp_path)

@@ -216,10 +216,13 @@ def build_app(home: str | Path | None = None, start_runner: bool = True):
             board_timer.tick(lambda *f: reload(False, *f), inputs=filters, outputs=outputs, api_visibility="private",
                              show_progress="hidden")
             demo.load(lambda *f: reload(True, *f), inputs=filters, outputs=outputs, api_visibility="private")
+            # API twin of the filters (free text, so clients are not bound to the dropdowns' current choices)
+            api_filters = [gr.Textbox(visible=False) for _ in range(5)]
             gr.Button("filtered", visible=False).click(
                 lambda task, method, model, source, search: board.leaderboard_table(
-                    board.load_runs(results)[0], task, method, model, source, search),
-                inputs=[l_task, l_method, l_model, l_source, l_search], outputs=l_table, api_name="leaderboard")
+                    board.load_runs(results)[0], task or board.ALL, method or board.ALL, model or board.ALL,
+                    source or board.ALL, search or ""),
+                inputs=api_filters, outputs=l_table, api_name="leaderboard")
 
         with gr.Tab("About / Submit", id="about"):
             gr.Markdown("## Transfer methods\n" + board.methods_markdown())
