@@ -99,7 +99,9 @@ class JobStore:
         job_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
         folder = self.folder(job_id)
         folder.mkdir(parents=True)
-        job = Job(id=job_id, state="queued", created=_now(), config=config.to_dict(), push_to_hub=push_to_hub)
+        # microseconds: jobs submitted within one second still run in submission order
+        created = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        job = Job(id=job_id, state="queued", created=created, config=config.to_dict(), push_to_hub=push_to_hub)
         _write_json(folder / "config.json", config.to_dict())
         self._save(job)
         return job
