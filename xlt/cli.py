@@ -95,15 +95,7 @@ def cmd_evaluate(args) -> int:
     predictor = load_predictor(args.model_dir)
     task = get_task(args.task or predictor.info.task)
 
-    class _Adapter:  # the evaluation loop asks any classifier for probabilities
-        def predict_proba(self, first, second=None, lang=None, batch_size=64, progress=None):
-            from .inference import predict_proba
-
-            return predict_proba(predictor.model, predictor.tokenizer, first, second,
-                                 prefix=predictor.info.text_prefix, max_length=predictor.info.max_length,
-                                 batch_size=batch_size, progress=progress)
-
-    metrics = evaluate_languages(_Adapter(), task, _split_langs(args.languages), split=args.split,
+    metrics = evaluate_languages(predictor, task, _split_langs(args.languages), split=args.split,
                                  max_samples=args.max_samples, seed=args.seed, batch_size=args.batch_size)
     summary = summarise(metrics, task.metric, predictor.info.languages_trained)
     if args.json:

@@ -81,12 +81,15 @@ class Predictor:
         ids = self.tokenizer(self.info.text_prefix + first, second, truncation=False)["input_ids"]
         return len(ids)
 
-    def _probabilities(self, first: list[str], second: list[str] | None, batch_size: int = 32) -> np.ndarray:
+    def predict_proba(self, first: list[str], second: list[str] | None = None, lang: str | None = None,
+                      batch_size: int = 32, progress=None) -> np.ndarray:
+        """Class probabilities for raw texts; the interface `evaluate_languages` expects."""
         from .inference import predict_proba
 
         with self._lock:
             return predict_proba(self.model, self.tokenizer, first, second, prefix=self.info.text_prefix,
-                                 max_length=self.info.max_length, batch_size=batch_size)
+                                 max_length=self.info.max_length, batch_size=batch_size, progress=progress)
+
 
     def _describe(self, probs: np.ndarray, text_for_language: str, n_tokens: int) -> Prediction:
         lang = detect_language(text_for_language)
@@ -113,7 +116,7 @@ class Predictor:
             raise XltError(f"the {self.info.task} predictor takes text pairs: use predict_pairs")
         single = isinstance(texts, str)
         texts = [check_text(t) for t in ([texts] if single else texts)]
-        probs = self._probabilities(texts, None)
+        probs = self.predict_proba(texts, None)
         out = [self._describe(p, t, self._n_tokens(t, None)) for p, t in zip(probs, texts)]
         return out[0] if single else out
 
@@ -125,7 +128,7 @@ class Predictor:
             raise XltError("give as many hypotheses as premises")
         premises = [check_text(p, "premise") for p in premises]
         hypotheses = [check_text(h, "hypothesis") for h in hypotheses]
-        probs = self._probabilities(premises, hypotheses)
+        probs = self.predict_proba(premises, hypotheses)
         return [self._describe(p, a, self._n_tokens(a, b)) for p, a, b in zip(probs, premises, hypotheses)]
 
     def zero_shot(self, text: str, candidate_labels: list[str], template: str = DEFAULT_TEMPLATE,
@@ -145,7 +148,7 @@ class Predictor:
             raise XltError("give at least one candidate label")
         if "{}" not in template:
             raise XltError("the hypothesis template must contain '{}' where the label goes")
-        probs = self._probabilities([text] * len(labels), [template.format(label) for label in labels])
+        probs = self.predict_proba([text] * len(labels), [template.format(label) for label in labels])
         ent, con = self.labels.index("entailment"), self.labels.index("contradiction")
         logits = np.log(np.clip(probs, 1e-12, 1.0))
         if multi_label:
