@@ -78,7 +78,7 @@ class Predictor:
         return len(self.info.text_fields) == 2
 
     def _n_tokens(self, first: str, second: str | None) -> int:
-        ids = self.tokenizer(self.info.text_prefix + first, second, truncation=False)["input_ids"]
+        ids = self.tokenizer(self.info.text_prefix + first, second, truncation=False, verbose=False)["input_ids"]
         return len(ids)
 
     def predict_proba(self, first: list[str], second: list[str] | None = None, lang: str | None = None,
