@@ -1,5 +1,7 @@
 """Background fine-tuning jobs, persisted on disk so a reload or restart shows and resumes them.
 
+States: queued, running, completed, failed, cancelled, interrupted (process gone mid-run).
+
 A job is a folder `$XLT_HOME/jobs/<id>/` holding `config.json` (the experiment), `job.json`
 (state, timestamps, pid, result), `progress.json` (step, epoch, loss curve, ETA) and `log.txt`.
 Each job runs in its own process (`python -m xlt.jobs <folder>`), so Cancel is a signal and a
@@ -24,9 +26,6 @@ from pathlib import Path
 from .errors import XltError
 from .experiment import ExperimentConfig
 from .settings import home_dir
-
-STATES = ("queued", "running", "completed", "failed", "cancelled", "interrupted")
-FINAL = ("completed", "failed", "cancelled")
 
 
 def _now() -> str:
@@ -265,7 +264,6 @@ def _progress_callback(folder: Path):
 def run_job(folder: str | Path) -> int:
     """Run one job to the end (the job process's entry point)."""
     from .experiment import run_experiment
-    from .records import SCHEMA_VERSION  # noqa: F401  (fail early if records cannot be written)
 
     folder = Path(folder)
     store = JobStore(folder.parent)
