@@ -105,3 +105,42 @@ def test_half_written_checkpoint_is_skipped(tmp_path):
     assert last_complete_checkpoint(ckpts) == str(ckpts / "checkpoint-5")
     assert sorted(p.name for p in ckpts.iterdir()) == ["checkpoint-5"]
     assert last_complete_checkpoint(tmp_path / "nothing") is None
+
+
+@pytest.mark.parametrize("finetune", ["full", "lora"])
+def test_freeze_layers_trains_only_the_layers_above(tiny_model_dir, finetune):
+    from xlt.models.registry import resolve_model
+    from xlt.training import build_classifier
+
+    config = TrainConfig(finetune=finetune, freeze_layers=1, lora_targets="query,value")
+    model = build_classifier(resolve_model(str(tiny_model_dir)), 3, config)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all("layer.0." not in name and "embeddings" not in name for name in trainable)
+    assert any("layer.1." in name for name in trainable) and "head.weight" in trainable
+
+
+def test_freeze_layers_must_leave_something_to_train(tiny_model_dir):
+    from xlt.errors import XltError
+    from xlt.models.registry import resolve_model
+    from xlt.training import build_classifier
+
+    with pytest.raises(XltError, match="leaves nothing to train"):
+        build_classifier(resolve_model(str(tiny_model_dir)), 3, TrainConfig(freeze_layers=2))
+    with pytest.raises(XltError, match="freeze_layers"):
+        TrainConfig(freeze_layers=-1)
+
+
+def test_old_records_still_match_after_a_setting_is_added(tiny_model_dir, tmp_path):
+    import json
+
+    from xlt.records import find_records
+
+    config = tiny_config(tiny_model_dir)
+    record = run_experiment(config, results_dir=tmp_path / "results", output_dir=tmp_path / "run",
+                            show_progress=False)
+    path = next((tmp_path / "results").rglob("*.json"))
+    old = json.loads(path.read_text())
+    del old["config"]["train"]["freeze_layers"]  # as written before the setting existed
+    old["config_fingerprint"] = "000000000000"
+    path.write_text(json.dumps(old))
+    assert [r["run_id"] for r in find_records(tmp_path / "results", config.fingerprint())] == [record["run_id"]]

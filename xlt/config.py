@@ -41,6 +41,9 @@ class TrainConfig:
     freeze_embeddings: bool = _help("Freeze the word embeddings in full fine-tuning (keeps unseen "
                                     "languages aligned; saves the optimizer state of the vocabulary).",
                                     default=True)
+    freeze_layers: int = _help("Freeze the embeddings and the bottom N transformer layers (LoRA adapts only the "
+                               "layers above). Lower layers carry most of the cross-lingual alignment.",
+                               default=0)
     dropout: float = _help("Dropout before the classification head.", default=0.1)
     head_init: str = _help("'random', or 'linear-probe': fit the head on frozen features first, then "
                            "fine-tune (LP-FT: less feature distortion, better transfer).", default="random")
@@ -74,6 +77,8 @@ class TrainConfig:
         for name in ("lora_dropout", "dropout"):
             if not 0 <= getattr(self, name) < 1:
                 problems.append(f"{name} must be in [0, 1)")
+        if not 0 <= self.freeze_layers <= 256:
+            problems.append(f"freeze_layers must be in [0, 256], got {self.freeze_layers}")
         if self.gradient_accumulation_steps < 1 or self.eval_batch_size < 1 or self.save_steps < 1:
             problems.append("gradient_accumulation_steps, eval_batch_size and save_steps must be >= 1")
         if self.head_init not in HEAD_INITS:

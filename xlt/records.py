@@ -183,4 +183,15 @@ def read_records(results_dir: str | Path) -> tuple[list[dict], list[str]]:
 def find_records(results_dir: str | Path, config_fingerprint: str) -> list[dict]:
     """Finished records of an experiment (for sweeps that skip what is done)."""
     records, _ = read_records(results_dir)
-    return [r for r in records if r.get("config_fingerprint") == config_fingerprint]
+    return [r for r in records if config_fingerprint in (r.get("config_fingerprint"), _current_fingerprint(r))]
+
+
+def _current_fingerprint(record: dict) -> str | None:
+    """The fingerprint the record's config has today: settings added since it was written take their
+    defaults, so an old record still counts as done for the same experiment."""
+    from .experiment import ExperimentConfig
+
+    try:
+        return ExperimentConfig.from_dict(record["config"]).fingerprint()
+    except (XltError, KeyError, TypeError):
+        return None

@@ -46,9 +46,22 @@ def precision_flags(precision: str) -> dict:
     return {precision: True} if precision in ("fp16", "bf16") else {}
 
 
+def transformer_layers(encoder) -> nn.ModuleList:
+    """The encoder's stack of transformer layers (BERT, XLM-R, DeBERTa, ... all keep one ModuleList)."""
+    n_layers = getattr(encoder.config, "num_hidden_layers", None)
+    for module in encoder.modules():
+        if isinstance(module, nn.ModuleList) and len(module) == n_layers:
+            return module
+    raise XltError(f"cannot find the {n_layers} transformer layers of {type(encoder).__name__}")
+
+
 def build_classifier(spec: ModelSpec, num_labels: int, config: TrainConfig):
-    """Encoder from the model registry + head; LoRA adapters or (optionally frozen-embedding) full."""
+    """Encoder from the model registry + head; LoRA adapters or full, optionally with frozen bottom layers."""
     encoder = load_encoder(spec)
+    n_layers = len(transformer_layers(encoder)) if config.freeze_layers else 0
+    if config.freeze_layers >= max(n_layers, 1):
+        raise XltError(f"freeze_layers={config.freeze_layers} leaves nothing to train: {spec.name} has "
+                       f"{n_layers} layers")
     if config.finetune == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -58,14 +71,20 @@ def build_classifier(spec: ModelSpec, num_labels: int, config: TrainConfig):
             target_modules = "all-linear"
         elif targets:
             target_modules = [t.strip() for t in targets.split(",") if t.strip()]
+        layers = list(range(config.freeze_layers, n_layers)) if config.freeze_layers else None
         lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                          target_modules=target_modules, bias="none")
+                          target_modules=target_modules, bias="none", layers_to_transform=layers)
         try:
             encoder = get_peft_model(encoder, lora)
         except ValueError as exc:
             raise XltError(f"LoRA could not be applied to {spec.name}: {exc}. Set lora_targets.") from exc
-    elif config.freeze_embeddings:
-        encoder.get_input_embeddings().weight.requires_grad_(False)
+    else:
+        if config.freeze_embeddings:
+            encoder.get_input_embeddings().weight.requires_grad_(False)
+        if config.freeze_layers:  # the whole embedding block (positions, LayerNorm) and the bottom layers
+            getattr(encoder, "embeddings", encoder.get_input_embeddings()).requires_grad_(False)
+            for layer in transformer_layers(encoder)[:config.freeze_layers]:
+                layer.requires_grad_(False)
     return SequenceClassifier(encoder, num_labels, pooling=spec.pooling, dropout=config.dropout)
 
 
