@@ -29,3 +29,18 @@ def test_summary_excludes_sources_from_target_average():
     s = summarise(metrics, "accuracy", ["en"])
     assert s["target_languages"] == ["fr", "de"]
     assert abs(s["target_average"] - 0.65) < 1e-12 and abs(s["transfer_gap"] - 0.15) < 1e-12
+
+
+def test_metric_modules_load_offline_through_evaluate_and_match_sklearn():
+    from xlt.metrics import load_metric
+
+    rng = np.random.default_rng(2)
+    labels, preds = rng.integers(0, 3, 300), rng.integers(0, 3, 300)
+    f1 = load_metric("f1")
+    assert abs(load_metric("accuracy").compute(predictions=preds, references=labels)["accuracy"]
+               - accuracy_score(labels, preds)) < 1e-12
+    for average in ("macro", "micro", "weighted"):
+        got = f1.compute(predictions=preds, references=labels, average=average)["f1"]
+        assert abs(got - f1_score(labels, preds, average=average)) < 1e-12
+    per_label = f1.compute(predictions=[0, 0], references=[0, 1], average=None, labels=[0, 1, 2])["f1"]
+    assert np.allclose(per_label, f1_score([0, 1], [0, 0], average=None, labels=[0, 1, 2]))

@@ -107,12 +107,12 @@ def test_half_written_checkpoint_is_skipped(tmp_path):
     assert last_complete_checkpoint(tmp_path / "nothing") is None
 
 
-@pytest.mark.parametrize("finetune", ["full", "lora"])
-def test_freeze_layers_trains_only_the_layers_above(tiny_model_dir, finetune):
+@pytest.mark.parametrize("finetune,targets", [("full", ""), ("lora", "query,value"), ("lora", "all-linear")])
+def test_freeze_layers_trains_only_the_layers_above(tiny_model_dir, finetune, targets):
     from xlt.models.registry import resolve_model
     from xlt.training import build_classifier
 
-    config = TrainConfig(finetune=finetune, freeze_layers=1, lora_targets="query,value")
+    config = TrainConfig(finetune=finetune, freeze_layers=1, lora_targets=targets)
     model = build_classifier(resolve_model(str(tiny_model_dir)), 3, config)
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
     assert trainable and all("layer.0." not in name and "embeddings" not in name for name in trainable)

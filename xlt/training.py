@@ -72,6 +72,9 @@ def build_classifier(spec: ModelSpec, num_labels: int, config: TrainConfig):
         elif targets:
             target_modules = [t.strip() for t in targets.split(",") if t.strip()]
         layers = list(range(config.freeze_layers, n_layers)) if config.freeze_layers else None
+        if layers and target_modules == "all-linear":  # peft takes a layer subset only with named targets
+            target_modules = sorted({name.rsplit(".", 1)[-1] for name, module in encoder.named_modules()
+                                     if isinstance(module, nn.Linear)})
         lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
                           target_modules=target_modules, bias="none", layers_to_transform=layers)
         try:
