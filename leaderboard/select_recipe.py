@@ -8,7 +8,8 @@ on development data in every language:
   and the development rows must be disjoint *by row index*: the last `--holdout` rows are
   held out in all languages and the model trains on the rest of the English rows.
 
-Prints one line per epoch: source score, target average, per-language scores. The chosen
+Prints one line per epoch: source score, target average, per-language scores; then the same for
+uniform averages of the last k epochs' weights (checkpoint averaging). The chosen
 recipe is then trained on the full source data with `xlt train` (see leaderboard/README.md).
 
     python leaderboard/select_recipe.py --task sentiment --recipe '{"finetune": "lora", "epochs": 3}'
@@ -20,7 +21,7 @@ import argparse
 import json
 import time
 
-import numpy as np
+import torch
 
 
 def main() -> None:
@@ -39,6 +40,9 @@ def main() -> None:
     parser.add_argument("--model", default="multilingual-e5-small")
     parser.add_argument("--source", default="en")
     parser.add_argument("--recipe", default="{}", help="TrainConfig settings as JSON")
+    parser.add_argument("--train-split", default=None,
+                        help="sentiment: source split(s) to train on, e.g. train+validation (the source's own "
+                             "dev score then means nothing; the target average still does)")
     parser.add_argument("--holdout", type=int, default=300, help="nli: development rows held out by index")
     parser.add_argument("--output-dir", default="/tmp/xlt-select")
     args = parser.parse_args()
@@ -52,26 +56,32 @@ def main() -> None:
         dev = {lang: load_split(task, lang, task.train_split).select(range(n_train, len(full)))
                for lang in task.languages}
     else:
-        train_ds = load_split(task, args.source, task.train_split)
+        train_ds = load_split(task, args.source, args.train_split or task.train_split)
         dev = {lang: load_split(task, lang, "validation") for lang in task.languages}
     train_ds = train_ds.shuffle(seed=config.seed)
 
-    holder: dict = {}
+    holder: dict = {"snapshots": []}
+
+    def dev_scores(model, label: str) -> None:
+        trained = TrainedClassifier(model=model, tokenizer=holder["tokenizer"], info=holder["info"])
+        metrics = {}
+        for lang, ds in dev.items():
+            first, second = texts_of(task, ds)
+            probs = trained.predict_proba(first, second, batch_size=64)
+            metrics[lang] = classification_scores(ds["label"], probs.argmax(1), len(task.label_names),
+                                                  n_boot=200, primary=task.metric)
+        s = summarise(metrics, task.metric, [args.source])
+        per_lang = " ".join(f"{k}={v[task.metric]:.3f}" for k, v in metrics.items())
+        print(f"\n{label} source={s['source_score']:.4f} target_avg={s['target_average']:.4f} | {per_lang}",
+              flush=True)
 
     class EpochDev(TrainerCallback):
         def on_epoch_end(self, args_, state, control, model=None, **kwargs):
-            trained = TrainedClassifier(model=model, tokenizer=holder["tokenizer"], info=holder["info"])
-            metrics = {}
-            for lang, ds in dev.items():
-                first, second = texts_of(task, ds)
-                probs = trained.predict_proba(first, second, batch_size=64)
-                metrics[lang] = classification_scores(ds["label"], probs.argmax(1), len(task.label_names),
-                                                      n_boot=200, primary=task.metric)
+            holder["model"] = model
+            holder["snapshots"].append({k: p.detach().clone() for k, p in model.named_parameters()
+                                        if p.requires_grad})
+            dev_scores(model, f"epoch {state.epoch:.2f}")
             model.train()
-            s = summarise(metrics, task.metric, [args.source])
-            per_lang = " ".join(f"{k}={v[task.metric]:.3f}" for k, v in metrics.items())
-            print(f"\nepoch {state.epoch:.2f} source={s['source_score']:.4f} target_avg={s['target_average']:.4f} "
-                  f"| {per_lang}", flush=True)
 
     from xlt.models.loading import ClassifierInfo, load_tokenizer
 
@@ -85,7 +95,15 @@ def main() -> None:
     train_classifier(task, spec, train_ds, config, f"{args.output_dir}/{int(start)}", callbacks=[EpochDev()],
                      resume=False)
     print(f"done in {time.time() - start:.0f}s", flush=True)
-    np.set_printoptions(precision=3)
+    # checkpoint averaging (uniform mean of the weights at the end of the last k epochs)
+    model, snapshots = holder["model"], holder["snapshots"]
+    model.eval()
+    for k in range(2, len(snapshots) + 1):
+        with torch.no_grad():
+            params = dict(model.named_parameters())
+            for name in snapshots[-1]:
+                params[name].copy_(torch.stack([snap[name] for snap in snapshots[-k:]]).mean(0))
+        dev_scores(model, f"average of last {k} epochs")
 
 
 if __name__ == "__main__":

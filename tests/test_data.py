@@ -14,6 +14,8 @@ def test_local_splits_load_through_datasets(data_dir):
     assert len(sample) == 50 and sample.column_names == ["text", "label"]
     again = load_split(get_task("sentiment"), "hi", "train", data_dir, max_samples=50, seed=3)
     assert sample["text"] == again["text"]  # seeded sample
+    joined = load_split(get_task("sentiment"), "en", "train+validation", data_dir)
+    assert len(joined) == 1839 + 324
 
 
 def test_missing_data_gives_a_clear_message(tmp_path, data_dir):
@@ -22,6 +24,9 @@ def test_missing_data_gives_a_clear_message(tmp_path, data_dir):
     (tmp_path / "xnli" / "test").mkdir(parents=True)
     with pytest.raises(XltError, match="has no xnli/test/en.jsonl"):
         load_split(get_task("nli"), "en", "test", tmp_path)
+    (tmp_path / "xnli" / "test" / "en.jsonl").write_text('{"premise": "a", "hypothesis": "b", "label": 0}\n')
+    with pytest.raises(XltError, match="has no xnli/validation/en.jsonl"):
+        load_split(get_task("nli"), "en", "test+validation", tmp_path)
     with pytest.raises(XltError, match="has no language 'xx'"):
         load_split(get_task("nli"), "xx", "test", data_dir)
 

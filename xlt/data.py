@@ -20,7 +20,8 @@ def load_split(task: TaskSpec, lang: str, split: str, data_dir: str | Path | Non
     Args:
         task: the task spec.
         lang: language code, one of `task.languages`.
-        split: split name (`train`, `validation`, `test`).
+        split: split name (`train`, `validation`, `test`), or several joined by `+`
+            (`train+validation`), as in `datasets`.
         data_dir: local data root laid out like `shared/data`; default `XLT_DATA_DIR`,
             and the Hub when neither is set.
         max_samples: keep a seeded random sample of at most this many rows.
@@ -33,13 +34,14 @@ def load_split(task: TaskSpec, lang: str, split: str, data_dir: str | Path | Non
     data_dir = data_dir if data_dir is not None else default_data_dir()
     datasets.disable_progress_bars()
     if data_dir is not None:
-        path = local_split_path(task, lang, split, Path(data_dir))
-        if not path.is_file():
-            root = Path(data_dir)
-            why = "does not exist" if not root.is_dir() else f"has no {task.local_dir}/{split}/{lang}.jsonl"
-            raise XltError(f"data directory {root} {why}. Set XLT_DATA_DIR to a folder laid out "
-                           "like shared/data, or unset it to load from the Hub.")
-        ds = datasets.load_dataset("json", data_files=str(path), split="train")
+        paths = [local_split_path(task, lang, part.strip(), Path(data_dir)) for part in split.split("+")]
+        for path, part in zip(paths, split.split("+")):
+            if not path.is_file():
+                root = Path(data_dir)
+                why = "does not exist" if not root.is_dir() else f"has no {task.local_dir}/{part.strip()}/{lang}.jsonl"
+                raise XltError(f"data directory {root} {why}. Set XLT_DATA_DIR to a folder laid out "
+                               "like shared/data, or unset it to load from the Hub.")
+        ds = datasets.load_dataset("json", data_files=[str(p) for p in paths], split="train")
     else:
         try:
             ds = datasets.load_dataset(task.hub_dataset, task.hub_config(lang), split=split)
