@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from xlt.config import TrainConfig
 from xlt.experiment import ExperimentConfig, run_experiment
@@ -144,3 +145,62 @@ def test_old_records_still_match_after_a_setting_is_added(tiny_model_dir, tmp_pa
     old["config_fingerprint"] = "000000000000"
     path.write_text(json.dumps(old))
     assert [r["run_id"] for r in find_records(tmp_path / "results", config.fingerprint())] == [record["run_id"]]
+
+
+def _train_tiny(tiny_model_dir, data_dir, out, callbacks=(), **train):
+    from xlt.data import load_split
+    from xlt.models.registry import resolve_model
+    from xlt.tasks import get_task
+    from xlt.training import train_classifier
+
+    task = get_task("sentiment")
+    settings = dict(finetune="lora", lora_targets="query,value", epochs=3, batch_size=8, max_length=32,
+                    learning_rate=1e-2, save_steps=1, dropout=0.0, lora_dropout=0.0)
+    settings.update(train)
+    train_ds = load_split(task, "en", "train", data_dir, max_samples=16)
+    return train_classifier(task, resolve_model(str(tiny_model_dir)), train_ds, TrainConfig(**settings), out,
+                            callbacks=list(callbacks))
+
+
+def _trainable(model):
+    return {k: p.detach().clone() for k, p in model.named_parameters() if p.requires_grad}
+
+
+def test_checkpoint_averaging_is_the_mean_of_the_last_epochs(tiny_model_dir, data_dir, tmp_path):
+    from transformers import TrainerCallback
+
+    snapshots = []
+
+    class Snap(TrainerCallback):
+        def on_epoch_end(self, args, state, control, model=None, **kwargs):
+            snapshots.append(_trainable(model))
+
+    trained = _train_tiny(tiny_model_dir, data_dir, tmp_path / "run", [Snap()], average_last_epochs=2)
+    assert len(snapshots) == 3 and trained.stats["checkpoint_average_epochs"] == [2, 3]
+    final = _trainable(trained.model)
+    assert not torch_allclose(snapshots[1], snapshots[2])
+    for name, value in final.items():
+        assert torch.allclose(value, (snapshots[1][name] + snapshots[2][name]) / 2, atol=1e-6)
+
+
+def test_checkpoint_average_survives_a_resume(tiny_model_dir, data_dir, tmp_path):
+    from transformers import TrainerCallback
+
+    class StopInThirdEpoch(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 5:  # 2 steps an epoch: epoch ends at steps 2 and 4 are summed
+                raise KeyboardInterrupt
+
+    whole = _train_tiny(tiny_model_dir, data_dir, tmp_path / "whole", average_last_epochs=3)
+    with pytest.raises(KeyboardInterrupt):
+        _train_tiny(tiny_model_dir, data_dir, tmp_path / "cut", [StopInThirdEpoch()], average_last_epochs=3)
+    resumed = _train_tiny(tiny_model_dir, data_dir, tmp_path / "cut", average_last_epochs=3)
+    assert resumed.stats["resumed_from_checkpoint"] == "checkpoint-4"
+    assert resumed.stats["checkpoint_average_epochs"] == [1, 2, 3]
+    assert torch_allclose(_trainable(whole.model), _trainable(resumed.model))
+
+
+def torch_allclose(a: dict, b: dict, atol: float = 1e-6) -> bool:
+    import torch
+
+    return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=atol) for k in a)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from .errors import XltError
@@ -44,6 +45,9 @@ class TrainConfig:
     freeze_layers: int = _help("Freeze the embeddings and the bottom N transformer layers (LoRA adapts only the "
                                "layers above). Lower layers carry most of the cross-lingual alignment.",
                                default=0)
+    average_last_epochs: int = _help("Checkpoint averaging: the final model is the mean of the weights at the "
+                                     "end of the last N epochs (steadier zero-shot transfer). 0 or 1 = off.",
+                                     default=0)
     dropout: float = _help("Dropout before the classification head.", default=0.1)
     head_init: str = _help("'random', or 'linear-probe': fit the head on frozen features first, then "
                            "fine-tune (LP-FT: less feature distortion, better transfer).", default="random")
@@ -79,6 +83,9 @@ class TrainConfig:
                 problems.append(f"{name} must be in [0, 1)")
         if not 0 <= self.freeze_layers <= 256:
             problems.append(f"freeze_layers must be in [0, 256], got {self.freeze_layers}")
+        if not 0 <= self.average_last_epochs <= math.ceil(self.epochs):
+            problems.append(f"average_last_epochs must be in [0, epochs={math.ceil(self.epochs)}], "
+                            f"got {self.average_last_epochs}")
         if self.gradient_accumulation_steps < 1 or self.eval_batch_size < 1 or self.save_steps < 1:
             problems.append("gradient_accumulation_steps, eval_batch_size and save_steps must be >= 1")
         if self.head_init not in HEAD_INITS:

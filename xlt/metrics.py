@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +10,7 @@ import numpy as np
 METRIC_MODULES = Path(__file__).resolve().parent / "metric_modules"
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_metric(name: str):
     """An `evaluate` metric module shipped with xlt (`accuracy`, `f1`): loads offline, same API as the Hub's."""
     import evaluate

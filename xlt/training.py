@@ -195,9 +195,17 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
         disable_tqdm=False,
         **precision_flags(config.precision),
     )
+    averager = None
+    if config.average_last_epochs > 1:
+        from .averaging import CheckpointAverager
+
+        averager = CheckpointAverager(model, config.epochs, config.average_last_epochs)
     trainer = Trainer(model=model, args=args, train_dataset=encoded,
-                      data_collator=DataCollatorWithPadding(tokenizer), callbacks=callbacks or [])
+                      data_collator=DataCollatorWithPadding(tokenizer),
+                      callbacks=[*(callbacks or []), *([averager] if averager else [])])
     last = last_complete_checkpoint(ckpt_dir) if resume else None
+    if averager is not None:
+        averager.resume_from(last)
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last)
     seconds = time.perf_counter() - start
@@ -213,6 +221,7 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
         "loss_curve": losses,
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         **probe_stats,
+        **(averager.stats() if averager else {}),
     }
     model.eval()
     info = ClassifierInfo(
