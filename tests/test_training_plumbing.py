@@ -204,3 +204,31 @@ def torch_allclose(a: dict, b: dict, atol: float = 1e-6) -> bool:
     import torch
 
     return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=atol) for k in a)
+
+
+@pytest.mark.parametrize("finetune", ["full", "lora"])
+def test_cut_encoder_trains_saves_and_reloads(tiny_model_dir, data_dir, tmp_path, finetune):
+    from xlt.inference import predict_proba
+    from xlt.models.layers import transformer_layers
+    from xlt.models.loading import save_classifier
+
+    trained = _train_tiny(tiny_model_dir, data_dir, tmp_path / "run", epochs=1, finetune=finetune,
+                          encoder_layers=1)
+    assert len(transformer_layers(trained.model.encoder)) == 1 and trained.info.encoder_layers == 1
+    texts = ["I love this!", "Das ist furchtbar."]
+    expected = trained.predict_proba(texts)
+    save_classifier(trained.model, trained.tokenizer, trained.info, tmp_path / "clf")
+    model, tokenizer, info = load_classifier(tmp_path / "clf")
+    assert len(transformer_layers(model.encoder)) == 1
+    assert np.allclose(predict_proba(model, tokenizer, texts, max_length=32), expected, atol=1e-5)
+
+
+def test_encoder_layers_settings_are_checked(tiny_model_dir):
+    from xlt.errors import XltError
+    from xlt.models.registry import resolve_model
+    from xlt.training import build_classifier
+
+    with pytest.raises(XltError, match="out of range"):
+        build_classifier(resolve_model(str(tiny_model_dir)), 3, TrainConfig(encoder_layers=5))
+    with pytest.raises(XltError, match="must be below encoder_layers"):
+        TrainConfig(encoder_layers=2, freeze_layers=2)

@@ -42,6 +42,9 @@ class TrainConfig:
     freeze_embeddings: bool = _help("Freeze the word embeddings in full fine-tuning (keeps unseen "
                                     "languages aligned; saves the optimizer state of the vocabulary).",
                                     default=True)
+    encoder_layers: int = _help("Keep only the bottom N transformer layers (0 = all): the head reads layer N. "
+                                "Middle layers of multilingual encoders are more language-neutral, and "
+                                "a shorter encoder is faster.", default=0)
     freeze_layers: int = _help("Freeze the embeddings and the bottom N transformer layers (LoRA adapts only the "
                                "layers above). Lower layers carry most of the cross-lingual alignment.",
                                default=0)
@@ -81,6 +84,11 @@ class TrainConfig:
         for name in ("lora_dropout", "dropout"):
             if not 0 <= getattr(self, name) < 1:
                 problems.append(f"{name} must be in [0, 1)")
+        if not 0 <= self.encoder_layers <= 256:
+            problems.append(f"encoder_layers must be in [0, 256], got {self.encoder_layers}")
+        if self.encoder_layers and self.freeze_layers >= self.encoder_layers:
+            problems.append(f"freeze_layers ({self.freeze_layers}) must be below encoder_layers "
+                            f"({self.encoder_layers})")
         if not 0 <= self.freeze_layers <= 256:
             problems.append(f"freeze_layers must be in [0, 256], got {self.freeze_layers}")
         if not 0 <= self.average_last_epochs <= math.ceil(self.epochs):

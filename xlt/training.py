@@ -13,6 +13,7 @@ from .config import TrainConfig
 from .data import tokenize_dataset
 from .errors import XltError
 from .models.classifier import SequenceClassifier
+from .models.layers import keep_bottom_layers, transformer_layers
 from .models.loading import ClassifierInfo, load_encoder, load_tokenizer
 from .models.registry import ModelSpec
 from .tasks import TaskSpec
@@ -46,22 +47,15 @@ def precision_flags(precision: str) -> dict:
     return {precision: True} if precision in ("fp16", "bf16") else {}
 
 
-def transformer_layers(encoder) -> nn.ModuleList:
-    """The encoder's stack of transformer layers (BERT, XLM-R, DeBERTa, ... all keep one ModuleList)."""
-    n_layers = getattr(encoder.config, "num_hidden_layers", None)
-    for module in encoder.modules():
-        if isinstance(module, nn.ModuleList) and len(module) == n_layers:
-            return module
-    raise XltError(f"cannot find the {n_layers} transformer layers of {type(encoder).__name__}")
-
-
 def build_classifier(spec: ModelSpec, num_labels: int, config: TrainConfig):
     """Encoder from the model registry + head; LoRA adapters or full, optionally with frozen bottom layers."""
     encoder = load_encoder(spec)
+    if config.encoder_layers:
+        keep_bottom_layers(encoder, config.encoder_layers)
     n_layers = len(transformer_layers(encoder)) if config.freeze_layers else 0
     if config.freeze_layers >= max(n_layers, 1):
         raise XltError(f"freeze_layers={config.freeze_layers} leaves nothing to train: {spec.name} has "
-                       f"{n_layers} layers")
+                       f"{n_layers} layers" + (" kept" if config.encoder_layers else ""))
     if config.finetune == "lora":
         from peft import LoraConfig, get_peft_model
 
@@ -228,5 +222,6 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
         base_model=spec.name, task=task.name, label_names=list(task.label_names),
         text_fields=list(task.text_fields), pooling=spec.pooling, text_prefix=spec.text_prefix,
         max_length=config.max_length, finetune=config.finetune, languages_trained=list(languages or []),
+        encoder_layers=config.encoder_layers,
     )
     return TrainedClassifier(model=model, tokenizer=tokenizer, info=info, stats=stats)

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import XltError
+from .layers import keep_bottom_layers
 from .registry import ModelSpec, resolve_model
 
 CLASSIFIER_INFO = "xlt_classifier.json"
@@ -86,6 +87,7 @@ class ClassifierInfo:
     model_fingerprint: str = "unknown"
     run_id: str | None = None
     languages_trained: list[str] = field(default_factory=list)
+    encoder_layers: int = 0  # 0: the whole encoder; n: only its bottom n layers (see TrainConfig)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -143,7 +145,10 @@ def load_classifier(path: str | Path, merge: bool = True):
         tokenizer = load_tokenizer(spec)
         with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's business
             warnings.simplefilter("ignore", FutureWarning)
-            encoder = PeftModel.from_pretrained(load_encoder(spec), str(path / "adapter"))
+            base = load_encoder(spec)
+            if info.encoder_layers:
+                keep_bottom_layers(base, info.encoder_layers)
+            encoder = PeftModel.from_pretrained(base, str(path / "adapter"))
         if merge:
             encoder = encoder.merge_and_unload()
     else:
