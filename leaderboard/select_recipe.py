@@ -33,7 +33,7 @@ def main() -> None:
     from xlt.metrics import classification_scores
     from xlt.models.registry import resolve_model
     from xlt.tasks import get_task
-    from xlt.training import TrainedClassifier, train_classifier
+    from xlt.training import TrainedClassifier, fit_linear_probe, train_classifier
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", required=True)
@@ -63,6 +63,9 @@ def main() -> None:
     holder: dict = {"snapshots": []}
 
     def dev_scores(model, label: str) -> None:
+        if config.loss == "supcon":  # the head is fit on the embeddings, as at the end of training
+            fit_linear_probe(model, holder["tokenizer"], task, train_ds, spec.text_prefix, config.max_length,
+                             config.eval_batch_size)
         trained = TrainedClassifier(model=model, tokenizer=holder["tokenizer"], info=holder["info"])
         metrics = {}
         for lang, ds in dev.items():

@@ -232,3 +232,39 @@ def test_encoder_layers_settings_are_checked(tiny_model_dir):
         build_classifier(resolve_model(str(tiny_model_dir)), 3, TrainConfig(encoder_layers=5))
     with pytest.raises(XltError, match="must be below encoder_layers"):
         TrainConfig(encoder_layers=2, freeze_layers=2)
+
+
+def test_supervised_contrastive_loss_matches_its_definition():
+    from xlt.models.classifier import supervised_contrastive_loss
+
+    torch.manual_seed(0)
+    z = torch.nn.functional.normalize(torch.randn(6, 4), dim=-1)
+    labels = torch.tensor([0, 0, 1, 1, 1, 2])  # the lone 2 has no partner: not an anchor
+    t = 0.1
+    terms = []
+    for i in range(6):
+        others = [a for a in range(6) if a != i]
+        partners = [p for p in others if labels[p] == labels[i]]
+        if not partners:
+            continue
+        denom = torch.logsumexp(torch.stack([z[i] @ z[a] / t for a in others]), 0)
+        terms.append(-torch.stack([z[i] @ z[p] / t - denom for p in partners]).mean())
+    assert torch.allclose(supervised_contrastive_loss(z, labels, t), torch.stack(terms).mean(), atol=1e-5)
+    lone = supervised_contrastive_loss(z[:3], torch.tensor([0, 1, 2]), t)
+    assert lone.item() == 0.0
+
+
+def test_supcon_training_fits_a_head_on_unit_vectors_and_reloads(tiny_model_dir, data_dir, tmp_path):
+    from xlt.inference import pooled_features, predict_proba
+    from xlt.models.loading import save_classifier
+
+    trained = _train_tiny(tiny_model_dir, data_dir, tmp_path / "run", epochs=1, loss="supcon", batch_size=16)
+    assert trained.info.normalize and trained.stats["linear_probe_examples"] == 16
+    features = pooled_features(trained.model, trained.tokenizer, ["I love this!", "meh"], max_length=32)
+    assert np.allclose(np.linalg.norm(features, axis=1), 1.0, atol=1e-5)
+    texts = ["I love this!", "Das ist furchtbar."]
+    expected = trained.predict_proba(texts)
+    save_classifier(trained.model, trained.tokenizer, trained.info, tmp_path / "clf")
+    model, tokenizer, info = load_classifier(tmp_path / "clf")
+    assert info.normalize
+    assert np.allclose(predict_proba(model, tokenizer, texts, max_length=32), expected, atol=1e-5)

@@ -9,6 +9,7 @@ from .errors import XltError
 
 FINETUNE_MODES = ("full", "lora")
 HEAD_INITS = ("random", "linear-probe")
+LOSSES = ("cross-entropy", "supcon")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 
 
@@ -54,6 +55,10 @@ class TrainConfig:
     dropout: float = _help("Dropout before the classification head.", default=0.1)
     head_init: str = _help("'random', or 'linear-probe': fit the head on frozen features first, then "
                            "fine-tune (LP-FT: less feature distortion, better transfer).", default="random")
+    loss: str = _help("'cross-entropy', or 'supcon': supervised contrastive fine-tuning of the unit-length "
+                      "embeddings, then a logistic-regression head on them (SetFit-style; keeps the "
+                      "embedding geometry of sentence encoders like e5).", default="cross-entropy")
+    temperature: float = _help("Temperature of the supcon loss.", default=0.05)
     gradient_accumulation_steps: int = _help("Steps to accumulate before an optimizer update.", default=1)
     eval_batch_size: int = _help("Batch size for evaluation and prediction.", default=64)
     precision: str = _help("'auto' (bf16/fp16 on a GPU, fp32 on CPU), 'fp32', 'fp16' or 'bf16'.", default="auto")
@@ -98,6 +103,10 @@ class TrainConfig:
             problems.append("gradient_accumulation_steps, eval_batch_size and save_steps must be >= 1")
         if self.head_init not in HEAD_INITS:
             problems.append(f"head_init must be one of {HEAD_INITS}, got {self.head_init!r}")
+        if self.loss not in LOSSES:
+            problems.append(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if not 0 < self.temperature <= 10:
+            problems.append(f"temperature must be in (0, 10], got {self.temperature}")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if problems:

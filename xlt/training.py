@@ -82,7 +82,8 @@ def build_classifier(spec: ModelSpec, num_labels: int, config: TrainConfig):
             getattr(encoder, "embeddings", encoder.get_input_embeddings()).requires_grad_(False)
             for layer in transformer_layers(encoder)[:config.freeze_layers]:
                 layer.requires_grad_(False)
-    return SequenceClassifier(encoder, num_labels, pooling=spec.pooling, dropout=config.dropout)
+    return SequenceClassifier(encoder, num_labels, pooling=spec.pooling, dropout=config.dropout,
+                              normalize=config.loss == "supcon", loss=config.loss, temperature=config.temperature)
 
 
 def fit_linear_probe(model: SequenceClassifier, tokenizer, task: TaskSpec, train_ds, prefix: str,
@@ -203,6 +204,10 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last)
     seconds = time.perf_counter() - start
+    if config.loss == "supcon":  # the encoder learnt an embedding space; the head is fit on it now
+        model.eval()
+        probe_stats = fit_linear_probe(model, tokenizer, task, train_ds, spec.text_prefix, config.max_length,
+                                       config.eval_batch_size)
     examples = int(len(encoded) * config.epochs)
     losses = [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h]
     stats = {
@@ -222,6 +227,6 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
         base_model=spec.name, task=task.name, label_names=list(task.label_names),
         text_fields=list(task.text_fields), pooling=spec.pooling, text_prefix=spec.text_prefix,
         max_length=config.max_length, finetune=config.finetune, languages_trained=list(languages or []),
-        encoder_layers=config.encoder_layers,
+        encoder_layers=config.encoder_layers, normalize=config.loss == "supcon",
     )
     return TrainedClassifier(model=model, tokenizer=tokenizer, info=info, stats=stats)

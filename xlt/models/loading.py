@@ -88,6 +88,7 @@ class ClassifierInfo:
     run_id: str | None = None
     languages_trained: list[str] = field(default_factory=list)
     encoder_layers: int = 0  # 0: the whole encoder; n: only its bottom n layers (see TrainConfig)
+    normalize: bool = False  # the head reads unit-length pooled vectors
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -156,7 +157,7 @@ def load_classifier(path: str | Path, merge: bool = True):
 
         tokenizer = AutoTokenizer.from_pretrained(str(path / "encoder"))
         encoder = AutoModel.from_pretrained(str(path / "encoder"))
-    model = SequenceClassifier(encoder, len(info.label_names), pooling=info.pooling)
+    model = SequenceClassifier(encoder, len(info.label_names), pooling=info.pooling, normalize=info.normalize)
     model.head.load_state_dict(load_file(str(path / HEAD_FILE)))
     model.eval()
     return model, tokenizer, info
