@@ -199,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", default=DEFAULT_MODEL, help="model name (see `xlt models`), Hub id or path")
     train.add_argument("--source", default="en", help="source language(s), comma-separated")
     train.add_argument("--targets", help="target languages, comma-separated (default: all of the task)")
-    train.add_argument("--train-split", help="training split (default: the task's)")
+    train.add_argument("--train-split", help="training split, or splits joined by + (default: the task's)")
     train.add_argument("--eval-split", help="evaluation split (default: the task's)")
     train.add_argument("--option", action="append", default=[], help="method option key=value (repeatable)")
     train.add_argument("--results-dir", default="leaderboard/results", help="where the result record goes")
