@@ -183,6 +183,12 @@ def test_checkpoint_averaging_is_the_mean_of_the_last_epochs(tiny_model_dir, dat
         assert torch.allclose(value, (snapshots[1][name] + snapshots[2][name]) / 2, atol=1e-6)
 
 
+def test_checkpoint_averaging_counts_a_fractional_last_epoch(tiny_model_dir, data_dir, tmp_path):
+    trained = _train_tiny(tiny_model_dir, data_dir, tmp_path / "run", epochs=1.5, average_last_epochs=2,
+                          max_train_samples=None)
+    assert trained.stats["checkpoint_average_epochs"] == [1, 2]
+
+
 def test_checkpoint_average_survives_a_resume(tiny_model_dir, data_dir, tmp_path):
     from transformers import TrainerCallback
 

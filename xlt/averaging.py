@@ -37,21 +37,27 @@ class CheckpointAverager(TrainerCallback):
             state = torch.load(path, map_location="cpu", weights_only=True)
             self.sum, self.epochs_added = state["sum"], list(state["epochs_added"])
 
+    def _add(self, epoch: int) -> None:
+        if epoch < self.first_epoch or epoch in self.epochs_added:
+            return
+        with torch.no_grad():
+            for name, p in self._trainable().items():
+                value = p.detach().float().cpu()
+                self.sum[name] = self.sum[name] + value if name in self.sum else value.clone()
+        self.epochs_added.append(epoch)
+
     def on_step_end(self, args, state, control, **kwargs):
         # the last step of an epoch: state.epoch is a whole number here, before any save at this step
         epoch = round(state.epoch)
-        if abs(state.epoch - epoch) < 1e-6 and epoch >= self.first_epoch and epoch not in self.epochs_added:
-            with torch.no_grad():
-                for name, p in self._trainable().items():
-                    value = p.detach().float().cpu()
-                    self.sum[name] = self.sum[name] + value if name in self.sum else value.clone()
-            self.epochs_added.append(epoch)
+        if abs(state.epoch - epoch) < 1e-6:
+            self._add(epoch)
         if control.should_save and self.epochs_added:  # goes into the checkpoint the Trainer writes next
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             folder.mkdir(parents=True, exist_ok=True)
             torch.save({"sum": self.sum, "epochs_added": self.epochs_added}, folder / STATE_FILE)
 
     def on_train_end(self, args, state, control, **kwargs):
+        self._add(math.ceil(state.epoch - 1e-6))  # a fractional last epoch (epochs=2.5) ends here
         if not self.epochs_added:
             return
         n = len(self.epochs_added)
