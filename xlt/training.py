@@ -227,6 +227,6 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
         base_model=spec.name, task=task.name, label_names=list(task.label_names),
         text_fields=list(task.text_fields), pooling=spec.pooling, text_prefix=spec.text_prefix,
         max_length=config.max_length, finetune=config.finetune, languages_trained=list(languages or []),
-        encoder_layers=config.encoder_layers, normalize=config.loss == "supcon",
+        encoder_layers=config.encoder_layers, normalize=model.normalize,
     )
     return TrainedClassifier(model=model, tokenizer=tokenizer, info=info, stats=stats)
