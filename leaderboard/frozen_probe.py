@@ -1,0 +1,63 @@
+"""Reference point for recipe search: logistic regression on frozen, unit-length encoder embeddings.
+
+Embeds the source training split and every language's validation split with the frozen
+encoder (mean pooling of layer `--layer`, 0 = last, normalised), fits scikit-learn's
+logistic regression on the source rows, and prints the task metric per language and the
+target average. No fine-tuning: what fine-tuning recipes have to beat.
+
+    python leaderboard/frozen_probe.py --task sentiment --layer 9
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def main() -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from xlt.data import load_split, texts_of
+    from xlt.evaluation import summarise
+    from xlt.inference import pooled_features
+    from xlt.metrics import classification_scores
+    from xlt.models.classifier import SequenceClassifier
+    from xlt.models.layers import keep_bottom_layers
+    from xlt.models.loading import load_encoder, load_tokenizer
+    from xlt.models.registry import resolve_model
+    from xlt.tasks import get_task
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--task", default="sentiment")
+    parser.add_argument("--model", default="multilingual-e5-small")
+    parser.add_argument("--source", default="en")
+    parser.add_argument("--layer", type=int, default=0, help="read this layer (0 = the last)")
+    parser.add_argument("--C", type=float, default=1.0, help="inverse L2 strength of the regression")
+    args = parser.parse_args()
+
+    task, spec = get_task(args.task), resolve_model(args.model)
+    if task.parallel:
+        raise SystemExit("parallel tasks (nli) need the held-out split of select_recipe.py; use sentiment")
+    encoder = load_encoder(spec)
+    if args.layer:
+        keep_bottom_layers(encoder, args.layer)
+    model, tokenizer = SequenceClassifier(encoder, len(task.label_names), normalize=True), load_tokenizer(spec)
+
+    def embed(ds):
+        first, second = texts_of(task, ds)
+        return pooled_features(model, tokenizer, first, second, prefix=spec.text_prefix, max_length=128)
+
+    train = load_split(task, args.source, task.train_split)
+    clf = LogisticRegression(C=args.C, max_iter=3000).fit(embed(train), train["label"])
+    metrics = {}
+    for lang in task.languages:
+        dev = load_split(task, lang, "validation")
+        metrics[lang] = classification_scores(dev["label"], clf.predict(embed(dev)), len(task.label_names),
+                                              n_boot=200, primary=task.metric)
+    s = summarise(metrics, task.metric, [args.source])
+    print(f"layer={args.layer or 'last'} C={args.C} source={s['source_score']:.4f} "
+          f"target_avg={s['target_average']:.4f} | "
+          + " ".join(f"{k}={v[task.metric]:.3f}" for k, v in metrics.items()))
+
+
+if __name__ == "__main__":
+    main()
