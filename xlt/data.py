@@ -34,11 +34,12 @@ def load_split(task: TaskSpec, lang: str, split: str, data_dir: str | Path | Non
     data_dir = data_dir if data_dir is not None else default_data_dir()
     datasets.disable_progress_bars()
     if data_dir is not None:
-        paths = [local_split_path(task, lang, part.strip(), Path(data_dir)) for part in split.split("+")]
-        for path, part in zip(paths, split.split("+")):
+        parts = [part.strip() for part in split.split("+")]
+        paths = [local_split_path(task, lang, part, Path(data_dir)) for part in parts]
+        for path, part in zip(paths, parts):
             if not path.is_file():
                 root = Path(data_dir)
-                why = "does not exist" if not root.is_dir() else f"has no {task.local_dir}/{part.strip()}/{lang}.jsonl"
+                why = "does not exist" if not root.is_dir() else f"has no {task.local_dir}/{part}/{lang}.jsonl"
                 raise XltError(f"data directory {root} {why}. Set XLT_DATA_DIR to a folder laid out "
                                "like shared/data, or unset it to load from the Hub.")
         ds = datasets.load_dataset("json", data_files=[str(p) for p in paths], split="train")
