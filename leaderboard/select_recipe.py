@@ -45,6 +45,9 @@ def main() -> None:
                              "dev score then means nothing; the target average still does)")
     parser.add_argument("--holdout", type=int, default=300, help="nli: development rows held out by index")
     parser.add_argument("--output-dir", default="/tmp/xlt-select")
+    parser.add_argument("--save-probs", default=None,
+                        help="write every epoch's development probabilities here (.npz, key '<label>/<lang>'), "
+                             "to score ensembles of runs afterwards")
     args = parser.parse_args()
 
     task, spec = get_task(args.task), resolve_model(args.model)
@@ -60,7 +63,7 @@ def main() -> None:
         dev = {lang: load_split(task, lang, "validation") for lang in task.languages}
     train_ds = train_ds.shuffle(seed=config.seed)
 
-    holder: dict = {"snapshots": []}
+    holder: dict = {"snapshots": [], "probs": {}}
 
     def dev_scores(model, label: str) -> None:
         if config.loss == "supcon":  # the head is fit on the embeddings, as at the end of training
@@ -71,6 +74,7 @@ def main() -> None:
         for lang, ds in dev.items():
             first, second = texts_of(task, ds)
             probs = trained.predict_proba(first, second, batch_size=64)
+            holder["probs"][f"{label}/{lang}"] = probs
             metrics[lang] = classification_scores(ds["label"], probs.argmax(1), len(task.label_names),
                                                   n_boot=200, primary=task.metric)
         s = summarise(metrics, task.metric, [args.source])
@@ -107,6 +111,11 @@ def main() -> None:
             for name in snapshots[-1]:
                 params[name].copy_(torch.stack([snap[name] for snap in snapshots[-k:]]).mean(0))
         dev_scores(model, f"average of last {k} epochs")
+    if args.save_probs:
+        import numpy as np
+
+        labels = {f"labels/{lang}": np.asarray(ds["label"]) for lang, ds in dev.items()}
+        np.savez_compressed(args.save_probs, **holder["probs"], **labels)
 
 
 if __name__ == "__main__":

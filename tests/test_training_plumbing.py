@@ -274,3 +274,15 @@ def test_supcon_training_fits_a_head_on_unit_vectors_and_reloads(tiny_model_dir,
     model, tokenizer, info = load_classifier(tmp_path / "clf")
     assert info.normalize
     assert np.allclose(predict_proba(model, tokenizer, texts, max_length=32), expected, atol=1e-5)
+
+
+def test_a_run_whose_loss_ends_at_chance_level_is_flagged():
+    from xlt.training import chance_level_warning
+
+    collapsed = [1.10, 0.95, 1.21, 1.10, 1.099, 1.102, 1.098, 1.1, 1.097, 1.1]  # seen at lr 5e-4, seed 44
+    learning = [1.10, 1.0, 0.9, 0.8, 0.75, 0.7, 0.66, 0.6, 0.58, 0.55]
+    message = chance_level_warning(collapsed, num_labels=3)
+    assert message and "collapsed" in message and "ln(3) = 1.099" in message
+    assert chance_level_warning(learning, num_labels=3) is None
+    assert chance_level_warning([1.1, 1.1], num_labels=3) is None  # too few points to judge
+    assert chance_level_warning([0.69] * 10, num_labels=2)  # binary chance level is ln 2

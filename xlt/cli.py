@@ -68,6 +68,8 @@ def cmd_train(args) -> int:
     record = run_experiment(config, results_dir=args.results_dir, save_model_to=args.save_model,
                             output_dir=args.output_dir)
     _print_metrics(record["metrics"], record["summary"])
+    for warning in record.get("training", {}).get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
     if "path" in record:
         print(f"record: {record['path']}")
     if args.save_model:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,8 @@ from .models.layers import keep_bottom_layers, transformer_layers
 from .models.loading import ClassifierInfo, load_encoder, load_tokenizer
 from .models.registry import ModelSpec
 from .tasks import TaskSpec
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,6 +49,22 @@ def precision_flags(precision: str) -> dict:
     if precision in ("fp16", "bf16") and not cuda:
         raise XltError(f"precision {precision} needs a GPU; use 'auto' or 'fp32' on CPU")
     return {precision: True} if precision in ("fp16", "bf16") else {}
+
+
+def chance_level_warning(losses: list[float], num_labels: int, tail: float = 0.2) -> str | None:
+    """A message when the cross-entropy ended at chance level (the run diverged and learnt nothing).
+
+    A classifier that predicts the class prior has loss ln(num_labels) on balanced data; a run whose
+    last logged losses sit there has collapsed, typically from a too-high learning rate.
+    """
+    if len(losses) < 5:
+        return None
+    last = losses[-max(3, int(len(losses) * tail)):]
+    mean, chance = sum(last) / len(last), math.log(num_labels)
+    if mean < 0.97 * chance:
+        return None
+    return (f"training collapsed: the loss ended at {mean:.3f}, chance level is ln({num_labels}) = {chance:.3f}, "
+            f"so the model predicts one class whatever the input. Lower the learning rate or change the seed.")
 
 
 def build_classifier(spec: ModelSpec, num_labels: int, config: TrainConfig):
@@ -210,6 +230,12 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
                                        config.eval_batch_size)
     examples = int(len(encoded) * config.epochs)
     losses = [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h]
+    warnings = []
+    if config.loss == "cross-entropy":
+        collapse = chance_level_warning([h["loss"] for h in losses], len(task.label_names))
+        if collapse:
+            logger.warning(collapse)
+            warnings.append(collapse)
     stats = {
         "train_seconds": round(seconds, 2),
         "train_examples": len(encoded),
@@ -221,6 +247,7 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         **probe_stats,
         **(averager.stats() if averager else {}),
+        "warnings": warnings,
     }
     model.eval()
     info = ClassifierInfo(
