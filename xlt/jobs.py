@@ -283,6 +283,8 @@ def run_job(folder: str | Path) -> int:
         results = ResultsStore(home=store.root.parent)  # local copy + outbox (+ push when configured)
         path = results.add(record)
         print(f"xlt job {job_id}: record {path.name}; {results.push_pending()}", flush=True)
+        for warning in record.get("training", {}).get("warnings", []):
+            print(f"xlt job {job_id}: warning: {warning}", flush=True)
         job = store.update(job_id, state="completed", finished=_now(), record_path=str(path),
                            model_dir=str(folder / "model"), summary=record["summary"])
         if job.push_to_hub:
