@@ -45,6 +45,9 @@ def main() -> None:
                              "dev score then means nothing; the target average still does)")
     parser.add_argument("--holdout", type=int, default=300, help="nli: development rows held out by index")
     parser.add_argument("--output-dir", default="/tmp/xlt-select")
+    parser.add_argument("--init-from", default=None,
+                        help="start from the encoder of this saved classifier (LoRA merged), e.g. "
+                             "xlt/predictors/nli for English NLI as an intermediate task")
     parser.add_argument("--save-probs", default=None,
                         help="write every epoch's development probabilities here (.npz, key '<label>/<lang>'), "
                              "to score ensembles of runs afterwards")
@@ -99,8 +102,13 @@ def main() -> None:
                                     finetune=config.finetune)
     start = time.time()
     print(f"recipe {config.to_dict()} train={len(train_ds)} dev={ {k: len(v) for k, v in dev.items()} }", flush=True)
+    encoder = None
+    if args.init_from:
+        from xlt.models.loading import load_classifier
+
+        encoder = load_classifier(args.init_from, merge=True)[0].encoder
     train_classifier(task, spec, train_ds, config, f"{args.output_dir}/{int(start)}", callbacks=[EpochDev()],
-                     resume=False)
+                     resume=False, encoder=encoder)
     print(f"done in {time.time() - start:.0f}s", flush=True)
     # checkpoint averaging (uniform mean of the weights at the end of the last k epochs)
     model, snapshots = holder["model"], holder["snapshots"]

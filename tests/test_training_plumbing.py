@@ -147,7 +147,7 @@ def test_old_records_still_match_after_a_setting_is_added(tiny_model_dir, tmp_pa
     assert [r["run_id"] for r in find_records(tmp_path / "results", config.fingerprint())] == [record["run_id"]]
 
 
-def _train_tiny(tiny_model_dir, data_dir, out, callbacks=(), **train):
+def _train_tiny(tiny_model_dir, data_dir, out, callbacks=(), encoder=None, **train):
     from xlt.data import load_split
     from xlt.models.registry import resolve_model
     from xlt.tasks import get_task
@@ -159,7 +159,7 @@ def _train_tiny(tiny_model_dir, data_dir, out, callbacks=(), **train):
     settings.update(train)
     train_ds = load_split(task, "en", "train", data_dir, max_samples=16)
     return train_classifier(task, resolve_model(str(tiny_model_dir)), train_ds, TrainConfig(**settings), out,
-                            callbacks=list(callbacks))
+                            callbacks=list(callbacks), encoder=encoder)
 
 
 def _trainable(model):
@@ -286,3 +286,34 @@ def test_a_run_whose_loss_ends_at_chance_level_is_flagged():
     assert chance_level_warning(learning, num_labels=3) is None
     assert chance_level_warning([1.1, 1.1], num_labels=3) is None  # too few points to judge
     assert chance_level_warning([0.69] * 10, num_labels=2)  # binary chance level is ln 2
+
+
+def test_training_can_start_from_a_given_encoder(tiny_model_dir, data_dir, tmp_path):
+    """Intermediate-task training: the sentiment run starts from another fine-tuned encoder."""
+    from xlt.models.loading import load_encoder
+    from xlt.models.registry import resolve_model
+
+    start = load_encoder(resolve_model(str(tiny_model_dir))).eval().requires_grad_(False)
+    with torch.no_grad():
+        start.embeddings.word_embeddings.weight[:] = 0.5  # unlike any pre-trained encoder
+    trained = _train_tiny(tiny_model_dir, data_dir, tmp_path / "run", epochs=1, finetune="full",
+                          freeze_embeddings=True, encoder=start)
+    assert trained.model.encoder is start
+    assert torch.all(trained.model.encoder.embeddings.word_embeddings.weight == 0.5)
+    assert any(p.requires_grad for p in start.encoder.parameters())  # trainable again
+
+
+def test_pooled_features_of_several_layers_sit_side_by_side(tiny_model_dir):
+    from xlt.inference import pooled_features
+    from xlt.models.classifier import SequenceClassifier
+    from xlt.models.loading import load_encoder, load_tokenizer
+    from xlt.models.registry import resolve_model
+
+    spec = resolve_model(str(tiny_model_dir))
+    model = SequenceClassifier(load_encoder(spec), 3, normalize=True)
+    tokenizer, texts = load_tokenizer(spec), ["Hallo Welt", "ok", "a longer sentence than the others"]
+    last = pooled_features(model, tokenizer, texts, max_length=32)
+    both = pooled_features(model, tokenizer, texts, max_length=32, layers=[1, 2])
+    assert both.shape == (3, 32)
+    assert np.allclose(both[:, 16:], last, atol=1e-5)  # layer 2 is the last of the tiny encoder
+    assert np.allclose(np.linalg.norm(both[:, :16], axis=1), 1.0, atol=1e-5)

@@ -46,14 +46,22 @@ def predict_proba(model, tokenizer, first: list[str], second: list[str] | None =
 
 @torch.inference_mode()
 def pooled_features(model, tokenizer, first: list[str], second: list[str] | None = None, *,
-                    prefix: str = "", max_length: int = 128, batch_size: int = 64) -> np.ndarray:
-    """The pooled encoder outputs `[n, hidden]` the classification head sees (no dropout)."""
-    out = np.zeros((len(first), model.encoder.config.hidden_size), dtype=np.float32)
+                    prefix: str = "", max_length: int = 128, batch_size: int = 64,
+                    layers: list[int] | None = None) -> np.ndarray:
+    """The pooled encoder outputs `[n, hidden]` the classification head sees (no dropout).
+
+    With `layers`, the pooled outputs of those hidden states (0 = the embeddings, 1 = the first
+    layer's output, ...) side by side instead: `[n, hidden * len(layers)]`.
+    """
+    width = model.encoder.config.hidden_size * (len(layers) if layers else 1)
+    out = np.zeros((len(first), width), dtype=np.float32)
     was_training = model.training
     model.eval()
     for idx, batch in _length_sorted_batches(model, tokenizer, first, second, prefix, max_length, batch_size):
         kwargs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-        hidden = model.encoder(**kwargs).last_hidden_state
-        out[idx] = model.pool(hidden, batch["attention_mask"]).float().cpu().numpy()
+        result = model.encoder(**kwargs, output_hidden_states=bool(layers))
+        states = [result.hidden_states[i] for i in layers] if layers else [result.last_hidden_state]
+        pooled = [model.pool(hidden, batch["attention_mask"]) for hidden in states]
+        out[idx] = torch.cat(pooled, dim=-1).float().cpu().numpy()
     model.train(was_training)
     return out

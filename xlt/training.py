@@ -67,9 +67,10 @@ def chance_level_warning(losses: list[float], num_labels: int, tail: float = 0.2
             f"so the model predicts one class whatever the input. Lower the learning rate or change the seed.")
 
 
-def build_classifier(spec: ModelSpec, num_labels: int, config: TrainConfig):
-    """Encoder from the model registry + head; LoRA adapters or full, optionally with frozen bottom layers."""
-    encoder = load_encoder(spec)
+def build_classifier(spec: ModelSpec, num_labels: int, config: TrainConfig, encoder=None):
+    """Encoder from the model registry (or `encoder`, e.g. one fine-tuned on an intermediate task) + head;
+    LoRA adapters or full, optionally with frozen bottom layers."""
+    encoder = load_encoder(spec) if encoder is None else encoder.train().requires_grad_(True)
     if config.encoder_layers:
         keep_bottom_layers(encoder, config.encoder_layers)
     n_layers = len(transformer_layers(encoder)) if config.freeze_layers else 0
@@ -166,11 +167,12 @@ def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
 
 def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainConfig, output_dir: str | Path,
                      callbacks: list | None = None, resume: bool = True,
-                     languages: list[str] | None = None) -> TrainedClassifier:
+                     languages: list[str] | None = None, encoder=None) -> TrainedClassifier:
     """Fine-tune on `train_ds` (text fields + label) and return the trained classifier.
 
     Checkpoints go to `output_dir/checkpoints`; with `resume`, a run with the same output
-    folder continues from its last checkpoint instead of starting over.
+    folder continues from its last checkpoint instead of starting over. `encoder` replaces the
+    registry's pre-trained encoder as the starting point.
     """
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
@@ -178,7 +180,7 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
         raise XltError("no training examples: check the source language and split")
     set_seed(config.seed)
     tokenizer = load_tokenizer(spec)
-    model = build_classifier(spec, len(task.label_names), config)
+    model = build_classifier(spec, len(task.label_names), config, encoder=encoder)
     probe_stats = {}
     if config.head_init == "linear-probe":
         probe_stats = fit_linear_probe(model, tokenizer, task, train_ds, spec.text_prefix, config.max_length,
