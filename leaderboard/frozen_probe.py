@@ -20,9 +20,8 @@ def main() -> None:
     from sklearn.linear_model import LogisticRegression
 
     from xlt.data import load_split, texts_of
-    from xlt.evaluation import summarise
+    from xlt.evaluation import dev_report
     from xlt.inference import pooled_features
-    from xlt.metrics import classification_scores
     from xlt.models.classifier import SequenceClassifier
     from xlt.models.loading import load_encoder, load_tokenizer
     from xlt.models.registry import resolve_model
@@ -59,17 +58,13 @@ def main() -> None:
 
     train = load_split(task, args.source, task.train_split)
     clf = LogisticRegression(C=args.C, max_iter=3000).fit(embed(train), train["label"])
-    metrics, saved = {}, {}
+    predictions, saved = {}, {}
     for lang in task.languages:
         dev = load_split(task, lang, "validation")
         probs = clf.predict_proba(embed(dev))
         saved[f"frozen/{lang}"], saved[f"labels/{lang}"] = probs, np.asarray(dev["label"])
-        metrics[lang] = classification_scores(dev["label"], probs.argmax(1), len(task.label_names),
-                                              n_boot=200, primary=task.metric)
-    s = summarise(metrics, task.metric, [args.source])
-    print(f"layer={args.layer} C={args.C} source={s['source_score']:.4f} "
-          f"target_avg={s['target_average']:.4f} | "
-          + " ".join(f"{k}={v[task.metric]:.3f}" for k, v in metrics.items()))
+        predictions[lang] = (probs, dev["label"])
+    print(f"layer={args.layer} C={args.C} {dev_report(task, args.source, predictions)}")
     if args.save_probs:
         np.savez_compressed(args.save_probs, **saved)
 

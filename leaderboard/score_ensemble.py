@@ -17,8 +17,7 @@ import argparse
 def main() -> None:
     import numpy as np
 
-    from xlt.evaluation import summarise
-    from xlt.metrics import classification_scores
+    from xlt.evaluation import dev_report
     from xlt.tasks import get_task
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -35,6 +34,8 @@ def main() -> None:
         except (OSError, ValueError) as exc:
             raise SystemExit(f"cannot read {path}: {exc}") from None
         labels = list(dict.fromkeys(k.rsplit("/", 1)[0] for k in data.files if not k.startswith("labels/")))
+        if not labels or not any(k.startswith("labels/") for k in data.files):
+            raise SystemExit(f"{path} is not a --save-probs file (no '<label>/<lang>' and 'labels/<lang>' arrays)")
         if not label:
             epochs = [x for x in labels if x.startswith("epoch")]
             label = epochs[-1] if epochs else labels[-1]
@@ -43,21 +44,14 @@ def main() -> None:
         langs = [k.split("/", 1)[1] for k in data.files if k.startswith("labels/")]
         return f"{path}@{label}", {lang: (data[f"{label}/{lang}"], data[f"labels/{lang}"]) for lang in langs}
 
-    def report(name: str, runs: dict) -> None:
-        metrics = {lang: classification_scores(y, p.argmax(1), len(task.label_names), n_boot=200,
-                                               primary=task.metric) for lang, (p, y) in runs.items()}
-        s = summarise(metrics, task.metric, [args.source])
-        print(f"{name}: target_avg={s['target_average']:.4f} | "
-              + " ".join(f"{k}={v[task.metric]:.3f}" for k, v in metrics.items()))
-
     members = [snapshot(arg) for arg in args.runs]
     common = set.intersection(*(set(runs) for _, runs in members))
     for name, runs in members:
-        report(name, {lang: runs[lang] for lang in sorted(common)})
+        print(f"{name}: {dev_report(task, args.source, {lang: runs[lang] for lang in sorted(common)})}")
     if len(members) > 1:
         ensemble = {lang: (np.mean([runs[lang][0] for _, runs in members], axis=0), members[0][1][lang][1])
                     for lang in sorted(common)}
-        report(f"ensemble of {len(members)}", ensemble)
+        print(f"ensemble of {len(members)}: {dev_report(task, args.source, ensemble)}")
 
 
 if __name__ == "__main__":

@@ -29,8 +29,7 @@ def main() -> None:
 
     from xlt.config import TrainConfig
     from xlt.data import load_split, texts_of
-    from xlt.evaluation import summarise
-    from xlt.metrics import classification_scores
+    from xlt.evaluation import dev_report
     from xlt.models.registry import resolve_model
     from xlt.tasks import get_task
     from xlt.training import TrainedClassifier, fit_linear_probe, train_classifier
@@ -73,17 +72,13 @@ def main() -> None:
             fit_linear_probe(model, holder["tokenizer"], task, train_ds, spec.text_prefix, config.max_length,
                              config.eval_batch_size)
         trained = TrainedClassifier(model=model, tokenizer=holder["tokenizer"], info=holder["info"])
-        metrics = {}
+        predictions = {}
         for lang, ds in dev.items():
             first, second = texts_of(task, ds)
             probs = trained.predict_proba(first, second, batch_size=64)
             holder["probs"][f"{label}/{lang}"] = probs
-            metrics[lang] = classification_scores(ds["label"], probs.argmax(1), len(task.label_names),
-                                                  n_boot=200, primary=task.metric)
-        s = summarise(metrics, task.metric, [args.source])
-        per_lang = " ".join(f"{k}={v[task.metric]:.3f}" for k, v in metrics.items())
-        print(f"\n{label} source={s['source_score']:.4f} target_avg={s['target_average']:.4f} | {per_lang}",
-              flush=True)
+            predictions[lang] = (probs, ds["label"])
+        print(f"\n{label} {dev_report(task, args.source, predictions)}", flush=True)
 
     class EpochDev(TrainerCallback):
         def on_epoch_end(self, args_, state, control, model=None, **kwargs):

@@ -50,3 +50,14 @@ def summarise(metrics: dict[str, dict], metric: str, source_languages: Sequence[
         "source_score": source_score,
         "transfer_gap": gap,
     }
+
+
+def dev_report(task: TaskSpec, source: str, predictions: dict) -> str:
+    """One line, `source=… target_avg=… | lang=…`, in the task's metric from `{lang: (probabilities, labels)}`
+    (the recipe-search scripts under leaderboard/ print it)."""
+    metrics = {lang: classification_scores(labels, probs.argmax(1), len(task.label_names), n_boot=200,
+                                           primary=task.metric)
+               for lang, (probs, labels) in predictions.items()}
+    s = summarise(metrics, task.metric, [source])
+    per_lang = " ".join(f"{k}={v[task.metric]:.3f}" for k, v in metrics.items())
+    return f"source={s['source_score']:.4f} target_avg={s['target_average']:.4f} | {per_lang}"
