@@ -13,8 +13,8 @@ def main() -> None:
     from xlt.app.ui import build_app
 
     demo = build_app()
-    demo.queue(default_concurrency_limit=8, max_size=64)
-    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "0.0.0.0"),
+    demo.queue(default_concurrency_limit=8, max_size=1024)
+    demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                 server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), max_file_size="2mb")
 
 

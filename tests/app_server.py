@@ -13,10 +13,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def served_app(home):
+def served_app(home, **build_kwargs):
     from xlt.app.ui import build_app
 
-    demo = build_app(home=home)
+    demo = build_app(home=home, **build_kwargs)
     demo.queue(default_concurrency_limit=8, max_size=128)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False)

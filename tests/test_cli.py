@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from xlt.records import read_records
+from xlt.results.records import read_records
 
 
 def run_cli(*args, env=None):

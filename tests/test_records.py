@@ -3,7 +3,7 @@ import json
 import pytest
 
 from xlt.errors import XltError
-from xlt.records import find_records, read_records, validate_record, write_record
+from xlt.results.records import find_records, read_records, validate_record, write_record
 
 
 def make_record(**overrides):

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from tests.test_records import make_record
+from tests.test_submissions import make_upload
 from xlt.errors import XltError
-from xlt.hub import ResultsStore
+from xlt.results.store import ResultsStore
 
 
 def store_for(tmp_path, repo="", token=None):
@@ -19,7 +20,7 @@ def test_records_merge_sources_and_dedupe_run_ids(tmp_path):
     store = store_for(tmp_path)
     store.add(make_record())
     store.add(make_record(run_id="other-run-1"))
-    from xlt.records import write_record
+    from xlt.results.records import write_record
 
     write_record(make_record(), tmp_path / "committed")  # same run id also committed
     records, errors = store.records()
@@ -54,7 +55,7 @@ def test_unreachable_hub_keeps_records_in_the_outbox(tmp_path, monkeypatch):
         assert len(store.pending()) == 1
         message = store.push_pending()
         assert "wait in the outbox" in message and secret not in message
-        assert "Could not pull" in store.pull()
+        assert "not answering since" in store.pull()
         # nothing lost: the record is still local and still queued
         assert len(store.records()[0]) == 1 and len(store.pending()) == 1
     finally:
@@ -72,13 +73,13 @@ def test_push_disabled_without_token(tmp_path):
 def test_upload_validation(tmp_path):
     store = store_for(tmp_path)
     good = tmp_path / "good.json"
-    good.write_text(json.dumps(make_record(run_id="uploaded-1")))
+    good.write_text(json.dumps(make_upload(run_id="uploaded-1")))
     assert store.import_upload(good)["run_id"] == "uploaded-1"
     with pytest.raises(XltError, match="already on the leaderboard"):
         store.import_upload(good)
     bad_json = tmp_path / "bad.json"
     bad_json.write_bytes(b"\xff\xfe not json")
-    with pytest.raises(XltError, match="not valid UTF-8 JSON"):
+    with pytest.raises(XltError, match="not UTF-8"):
         store.import_upload(bad_json)
     bad_schema = tmp_path / "schema.json"
     bad_schema.write_text(json.dumps({"run_id": "x"}))
@@ -89,6 +90,6 @@ def test_upload_validation(tmp_path):
     with pytest.raises(XltError, match="larger than"):
         store.import_upload(huge)
     sneaky = tmp_path / "sneaky.json"
-    sneaky.write_text(json.dumps(make_record(run_id="../../escape")))
+    sneaky.write_text(json.dumps(make_upload(run_id="../../escape")))
     with pytest.raises(XltError, match="run_id"):
         store.import_upload(sneaky)

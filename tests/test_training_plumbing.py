@@ -7,7 +7,7 @@ import torch
 from xlt.config import TrainConfig
 from xlt.experiment import ExperimentConfig, run_experiment
 from xlt.models.loading import load_classifier
-from xlt.records import read_records
+from xlt.results.records import read_records
 
 
 def tiny_config(model_dir, finetune="full", **train):
@@ -134,7 +134,7 @@ def test_freeze_layers_must_leave_something_to_train(tiny_model_dir):
 def test_old_records_still_match_after_a_setting_is_added(tiny_model_dir, tmp_path):
     import json
 
-    from xlt.records import find_records
+    from xlt.results.records import find_records
 
     config = tiny_config(tiny_model_dir)
     record = run_experiment(config, results_dir=tmp_path / "results", output_dir=tmp_path / "run",

@@ -51,7 +51,7 @@ def _options(pairs: list[str]) -> dict:
 
 def cmd_train(args) -> int:
     from .experiment import ExperimentConfig, run_experiment
-    from .records import find_records
+    from .results.records import find_records
 
     train = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
     config = ExperimentConfig(

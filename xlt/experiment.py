@@ -104,7 +104,7 @@ def run_experiment(config: ExperimentConfig, *, results_dir: str | Path | None =
     from .evaluation import evaluate_languages, summarise
     from .methods import MethodContext
     from .models.loading import model_fingerprint, save_classifier
-    from .records import build_record, write_record
+    from .results.records import build_record, write_record
     from .settings import data_dir as default_data_dir
     from .settings import home_dir
 

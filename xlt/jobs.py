@@ -68,6 +68,7 @@ class Job:
     created: str
     config: dict
     push_to_hub: bool = False
+    launched_by: str | None = None  # the signed-in user on a Space; None locally
     started: str | None = None
     finished: str | None = None
     pid: int | None = None
@@ -94,13 +95,14 @@ class JobStore:
             raise XltError(f"invalid job id {job_id!r}")
         return self.root / job_id
 
-    def submit(self, config: ExperimentConfig, push_to_hub: bool = False) -> Job:
+    def submit(self, config: ExperimentConfig, push_to_hub: bool = False, launched_by: str | None = None) -> Job:
         job_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
         folder = self.folder(job_id)
         folder.mkdir(parents=True)
         # microseconds: jobs submitted within one second still run in submission order
         created = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-        job = Job(id=job_id, state="queued", created=created, config=config.to_dict(), push_to_hub=push_to_hub)
+        job = Job(id=job_id, state="queued", created=created, config=config.to_dict(), push_to_hub=push_to_hub,
+                  launched_by=launched_by)
         _write_json(folder / "config.json", config.to_dict())
         self._save(job)
         return job
@@ -278,7 +280,7 @@ def run_job(folder: str | Path) -> int:
         print(f"xlt job {job_id}: {config.to_command()}", flush=True)
         record = run_experiment(config, save_model_to=folder / "model", output_dir=folder / "run",
                                 callbacks=[_progress_callback(folder)])
-        from .hub import ResultsStore
+        from .results.store import ResultsStore
 
         results = ResultsStore(home=store.root.parent)  # local copy + outbox (+ push when configured)
         path = results.add(record)
@@ -288,7 +290,7 @@ def run_job(folder: str | Path) -> int:
         job = store.update(job_id, state="completed", finished=_now(), record_path=str(path),
                            model_dir=str(folder / "model"), summary=record["summary"])
         if job.push_to_hub:
-            from .hub import push_job_outputs
+            from .results.publish import push_job_outputs
 
             print(push_job_outputs(job, record), flush=True)
         print(f"xlt job {job_id}: completed", flush=True)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import unicodedata
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -181,12 +182,49 @@ def _download_classifier(repo_id: str) -> Path:
                        f"{str(exc).splitlines()[0][:160] if str(exc) else ''})") from exc
 
 
-@lru_cache(maxsize=8)
-def load_predictor(path_or_task: str) -> Predictor:
-    """A cached predictor: a shipped task name (`sentiment`, `nli`), a classifier folder or a Hub repo id."""
-    name = (path_or_task or "").strip()
+_LOADED: OrderedDict[str, Predictor] = OrderedDict()
+_LOAD_LOCK = threading.Lock()
+
+
+def max_loaded_models() -> int:
+    """How many predictors stay in memory at once (`XLT_MAX_LOADED_MODELS`, default 3; ~0.5 GB each)."""
+    try:
+        return max(1, int(os.environ.get("XLT_MAX_LOADED_MODELS", "3")))
+    except ValueError:
+        return 3
+
+
+def model_key(path_or_task: str) -> str:
+    """One canonical spelling per model: a shipped task name, a resolved folder path or a Hub id."""
+    name = (path_or_task or "").strip() if isinstance(path_or_task, str) else ""
     if not name:
         raise XltError("choose a model")
+    if "\x00" in name or len(name) > 1000:
+        raise XltError("that is not a model name")
+    if (SHIPPED_DIR / name / "xlt_classifier.json").is_file() and "/" not in name and not name.startswith("."):
+        return name
+    path = Path(name).expanduser()
+    if path.exists() or path.is_absolute() or name.startswith((".", "~")):
+        return str(path.resolve())
+    return name
+
+
+def load_predictor(path_or_task: str) -> Predictor:
+    """A predictor, loaded once per canonical key: a shipped task name (`sentiment`, `nli`), a classifier
+    folder or a Hub repo id. At most `max_loaded_models()` stay loaded (least recently used goes first)."""
+    key = model_key(path_or_task)
+    with _LOAD_LOCK:
+        if key in _LOADED:
+            _LOADED.move_to_end(key)
+            return _LOADED[key]
+        predictor = _load_uncached(key)
+        _LOADED[key] = predictor
+        while len(_LOADED) > max_loaded_models():
+            _LOADED.popitem(last=False)
+        return predictor
+
+
+def _load_uncached(name: str) -> Predictor:
     path = Path(name)
     if (path / "xlt_classifier.json").is_file():
         return Predictor(path)

@@ -28,9 +28,16 @@ def home_dir() -> Path:
 
 
 def data_dir() -> Path | None:
-    """Local data laid out like `shared/data` (`XLT_DATA_DIR`), or None for the Hub."""
+    """Local data laid out like `shared/data` (`XLT_DATA_DIR`), or None for the Hub.
+
+    Unset, a `shared/data` folder beside the checkout is used when there is one (a developer's
+    machine); set but empty means the Hub.
+    """
     value = os.environ.get("XLT_DATA_DIR")
-    return Path(value).expanduser() if value else None
+    if value is None:
+        beside = repo_root().parent / "shared" / "data"
+        return beside if beside.is_dir() else None
+    return Path(value).expanduser() if value.strip() else None
 
 
 def repo_root() -> Path:

@@ -6,14 +6,13 @@ import tempfile
 
 import pandas as pd
 
-from leaderboard import figures
-from leaderboard.table import aggregate_seeds, filter_runs, runs_frame
-
 from ..errors import XltError
-from ..hub import ResultsStore
+from ..leaderboard import figures
+from ..leaderboard.table import aggregate_seeds, filter_runs, runs_frame
+from ..results.store import ResultsStore
 
 ALL = "All"
-SUMMARY_COLUMNS = ["task", "method", "model", "source", "metric", "target_avg", "target_ci95", "transfer_gap",
+SUMMARY_COLUMNS = ["status", "task", "method", "model", "source", "metric", "target_avg", "target_ci95", "transfer_gap",
                    "seed", "run_id"]
 
 
@@ -32,12 +31,12 @@ def _round(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def leaderboard_table(runs: pd.DataFrame, task=ALL, method=ALL, model=ALL, source=ALL, search="",
-                      aggregate=False, show_languages=False) -> pd.DataFrame:
+                      aggregate=False, show_languages=False, verified_only=False) -> pd.DataFrame:
     """The table the tab shows for the chosen filters."""
-    sel = filter_runs(runs, task, method, model, source, search)
+    sel = filter_runs(runs, task, method, model, source, search, verified_only)
     if aggregate:
         sel = aggregate_seeds(sel)
-        keep = [c for c in ("task", "method", "model", "source", "metric", "target_avg", "target_std",
+        keep = [c for c in ("status", "task", "method", "model", "source", "metric", "target_avg", "target_std",
                             "transfer_gap", "seeds") if c in sel.columns]
     else:
         keep = [c for c in SUMMARY_COLUMNS if c in sel.columns]
@@ -66,18 +65,48 @@ def csv_file(table: pd.DataFrame) -> str:
 
 
 def refresh(store: ResultsStore) -> str:
-    """Pull from the results repo and push what waits in the outbox."""
-    return f"{store.pull()} {store.push_pending()}"
+    """Start a pull from the results repo in the background (never waits on the Hub); the status line."""
+    started = store.sync_in_background()
+    return ("Pulling from the results repo in the background; the table updates when it is done. "
+            if started else "") + store.hub_status()
 
 
-def upload_record(store: ResultsStore, file_path: str | None) -> str:
+def upload_record(store: ResultsStore, file_path: str | None, profile=None, oauth_token: str | None = None) -> str:
+    """Validate an uploaded record and keep it as "submitted, unverified" (a pull request for signed-in users)."""
+    from ..access import username
+
     if not file_path:
         return "**Error:** choose a result JSON file first."
+    user = username(profile)
     try:
-        record = store.import_upload(file_path)
+        record = store.import_upload(file_path, user=user, oauth_token=oauth_token)
     except XltError as exc:
         return f"**Rejected:** {exc}"
-    return f"Added run `{record['run_id']}` ({record['task']}, {record['method']}, {record['model']})."
+    except OSError as exc:
+        return f"**Rejected:** the file could not be read ({type(exc).__name__})."
+    lines = [f"Added run `{record['run_id']}` ({record['task']}, {record['method']}) as **submitted, "
+             "unverified**: it is listed with that badge until the owner accepts it. Its summary was "
+             "recomputed from its per-language metrics."]
+    if record.get("pull_request"):
+        lines.append(f"Opened a pull request on the results repo: {record['pull_request']}")
+    elif record.get("pull_request_error"):
+        lines.append(f"The pull request could not be opened ({record['pull_request_error']}); the record stays here.")
+    elif user is None and store.repo:
+        lines.append("Sign in with Hugging Face to also open a pull request on the results repo.")
+    return "\n\n".join(lines)
+
+
+def accept_record(store: ResultsStore, run_id: str, profile=None) -> str:
+    """The owner accepts a submitted record (it then counts as verified and goes to the results repo)."""
+    from ..access import is_owner
+
+    if not is_owner(profile):
+        return "**Refused:** only the Space owner can accept submitted records."
+    try:
+        path = store.accept(run_id)
+    except XltError as exc:
+        return f"**Error:** {exc}"
+    return f"Accepted `{path.stem.rsplit('__', 1)[-1]}`. {store.push_pending()}"
 
 
 def methods_markdown() -> str:

@@ -1,13 +1,62 @@
-"""Predict-tab callbacks: plain functions returning what the UI shows; errors become messages."""
+"""Predict-tab callbacks: plain functions returning what the UI shows; errors become messages.
+
+The `*_batch` functions are what the app wires, with Gradio's native batching: concurrent
+requests arrive as lists and share forward passes (one list per input, one per output).
+The model field accepts only the shipped predictors, folders under an allowed root (the
+app's jobs, `XLT_MODEL_ROOTS`) and Hub ids, so it cannot be used to probe the server's disk.
+"""
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
 from ..errors import XltError
-from ..predict import check_text, load_predictor
+from ..predict import SHIPPED_DIR, check_text, load_predictor
+
+MAX_LABELS = 50
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
+NOT_LISTED = ("is not a listed model: choose one from the list (shipped predictors and this app's trained "
+              "models) or give a Hub id (owner/name)")
 
 
-def _labels_table(probabilities: dict[str, float]) -> dict[str, float]:
-    return {label: float(p) for label, p in probabilities.items()}
+def model_roots(home: str | Path | None = None) -> list[Path]:
+    """Folders whose classifiers the app may load: its jobs, plus `XLT_MODEL_ROOTS` (os.pathsep-separated)."""
+    from ..settings import home_dir
+
+    roots = [Path(home or home_dir()) / "jobs", SHIPPED_DIR]
+    roots += [Path(p).expanduser() for p in os.environ.get("XLT_MODEL_ROOTS", "").split(os.pathsep) if p.strip()]
+    return [r.resolve() for r in roots]
+
+
+def app_model(name: object, roots: Sequence[Path] | None = None) -> str:
+    """The canonical model key for a value typed into the model field, or `XltError`.
+
+    The same message answers for a folder that exists outside the allowed roots and one that
+    does not exist at all, so the field says nothing about the file system.
+    """
+    text = name.strip() if isinstance(name, str) else ""
+    if not text:
+        raise XltError("choose a model")
+    if len(text) > 300 or "\x00" in text:
+        raise XltError("that is not a model name")
+    shown = text[:80]
+    if "/" not in text and (SHIPPED_DIR / text / "xlt_classifier.json").is_file():
+        return text
+    roots = list(roots) if roots is not None else model_roots()
+    try:
+        path = Path(text).expanduser().resolve()
+    except (OSError, RuntimeError):
+        raise XltError(f"{shown!r} {NOT_LISTED}") from None
+    if any(path == root or root in path.parents for root in roots):
+        if (path / "xlt_classifier.json").is_file():
+            return str(path)
+        raise XltError(f"{shown!r} {NOT_LISTED}")
+    if HUB_ID.match(text) and not text.startswith((".", "~")):
+        return text
+    raise XltError(f"{shown!r} {NOT_LISTED}")
 
 
 def _language_note(language: str, covered: bool, notices: list[str]) -> str:
@@ -16,37 +65,107 @@ def _language_note(language: str, covered: bool, notices: list[str]) -> str:
     return "\n".join(lines)
 
 
-def predict_sentiment(text: str, model: str = "sentiment") -> tuple[dict, str]:
+def _error(exc: Exception) -> tuple[dict, str]:
+    return {}, f"**Error:** {exc}"
+
+
+def _grouped(models: Sequence[str]) -> dict[str, list[int]]:
+    """Request indices by model, so each model runs one forward pass over its share of the batch."""
+    groups: dict[str, list[int]] = {}
+    for i, model in enumerate(models):
+        groups.setdefault(model, []).append(i)
+    return groups
+
+
+def predict_sentiment_batch(texts: list[str], models: list[str],
+                            roots: Sequence[Path] | None = None) -> tuple[list[dict], list[str]]:
+    """Batched single-text classification: one result per request, in order."""
+    out: list[tuple[dict, str]] = [({}, "")] * len(texts)
+    for model, idx in _grouped(models).items():
+        good = []
+        for i in idx:
+            try:
+                check_text(texts[i])
+                good.append(i)
+            except XltError as exc:
+                out[i] = _error(exc)
+        if not good:
+            continue
+        try:
+            predictor = load_predictor(app_model(model, roots))
+            results = predictor.predict([texts[i] for i in good])
+        except XltError as exc:
+            for i in good:
+                out[i] = _error(exc)
+            continue
+        for i, result in zip(good, results):
+            out[i] = (dict(result.probabilities), _language_note(result.language, result.language_covered,
+                                                                 result.notices))
+    return [o[0] for o in out], [o[1] for o in out]
+
+
+def predict_nli_batch(premises: list[str], hypotheses: list[str], models: list[str],
+                      roots: Sequence[Path] | None = None) -> tuple[list[dict], list[str]]:
+    """Batched premise/hypothesis classification."""
+    out: list[tuple[dict, str]] = [({}, "")] * len(premises)
+    for model, idx in _grouped(models).items():
+        good = []
+        for i in idx:
+            try:
+                check_text(premises[i], "premise")
+                check_text(hypotheses[i], "hypothesis")
+                good.append(i)
+            except XltError as exc:
+                out[i] = _error(exc)
+        if not good:
+            continue
+        try:
+            predictor = load_predictor(app_model(model, roots))
+            results = predictor.predict_pairs([premises[i] for i in good], [hypotheses[i] for i in good])
+        except XltError as exc:
+            for i in good:
+                out[i] = _error(exc)
+            continue
+        for i, result in zip(good, results):
+            out[i] = (dict(result.probabilities), _language_note(result.language, result.language_covered,
+                                                                 result.notices))
+    return [o[0] for o in out], [o[1] for o in out]
+
+
+def predict_zero_shot_batch(texts, labels, multi_labels, templates, models, roots=None) -> tuple[list[dict], list[str]]:
+    """Batched zero-shot classification (each request has its own labels and template)."""
+    scores, notes = [], []
+    for args in zip(texts, labels, multi_labels, templates, models):
+        score, note = predict_zero_shot(*args, roots=roots)
+        scores.append(score)
+        notes.append(note)
+    return scores, notes
+
+
+def predict_sentiment(text: str, model: str = "sentiment", roots: Sequence[Path] | None = None) -> tuple[dict, str]:
     """Label probabilities and a language note for one text."""
-    try:
-        check_text(text)
-        result = load_predictor(model).predict(text)
-    except XltError as exc:
-        return {}, f"**Error:** {exc}"
-    return _labels_table(result.probabilities), _language_note(result.language, result.language_covered,
-                                                               result.notices)
+    labels, notes = predict_sentiment_batch([text], [model], roots)
+    return labels[0], notes[0]
 
 
-def predict_nli(premise: str, hypothesis: str, model: str = "nli") -> tuple[dict, str]:
-    try:
-        check_text(premise, "premise")
-        check_text(hypothesis, "hypothesis")
-        result = load_predictor(model).predict_pairs([premise], [hypothesis])[0]
-    except XltError as exc:
-        return {}, f"**Error:** {exc}"
-    return _labels_table(result.probabilities), _language_note(result.language, result.language_covered,
-                                                               result.notices)
+def predict_nli(premise: str, hypothesis: str, model: str = "nli",
+                roots: Sequence[Path] | None = None) -> tuple[dict, str]:
+    labels, notes = predict_nli_batch([premise], [hypothesis], [model], roots)
+    return labels[0], notes[0]
 
 
 def predict_zero_shot(text: str, labels: str, multi_label: bool = False, template: str = "This example is {}.",
-                      model: str = "nli") -> tuple[dict, str]:
+                      model: str = "nli", roots: Sequence[Path] | None = None) -> tuple[dict, str]:
     try:
         check_text(text)
-        if not [label for label in (labels or "").split(",") if label.strip()]:
+        candidates = [label for label in str(labels or "").split(",") if label.strip()]
+        if not candidates:
             raise XltError("give at least one candidate label")
-        result = load_predictor(model).zero_shot(text, (labels or "").split(","), template=template,
-                                                 multi_label=multi_label)
+        if len(candidates) > MAX_LABELS:
+            raise XltError(f"{len(candidates)} candidate labels: the limit is {MAX_LABELS}")
+        result = load_predictor(app_model(model, roots)).zero_shot(text, candidates, template=template or "",
+                                                            multi_label=bool(multi_label))
     except XltError as exc:
-        return {}, f"**Error:** {exc}"
+        return _error(exc)
     scores = dict(zip(result["labels"], result["scores"]))
     return scores, _language_note(result["language"], result["language_covered"], result["notices"])

@@ -5,12 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..access import training_refusal, username
 from ..config import TrainConfig
 from ..errors import XltError
 from ..experiment import ExperimentConfig
 from ..jobs import JobStore
 
-JOB_COLUMNS = ["id", "state", "task", "method", "model", "source", "progress", "eta", "target avg", "error"]
+JOB_COLUMNS = ["id", "state", "task", "method", "model", "source", "progress", "eta", "target avg", "launched by",
+               "error"]
 
 
 def device_notice() -> str:
@@ -63,8 +65,15 @@ def build_config(task, model, method, sources, targets, finetune, learning_rate,
                             target_languages=_as_list(targets) or None, train=train)
 
 
-def launch_job(store: JobStore, *form, push_to_hub: bool = False) -> str:
-    """Queue a job from the launcher form. Returns a message for the page."""
+def launch_job(store: JobStore, *form, push_to_hub: bool = False, profile=None) -> str:
+    """Queue a job from the launcher form. Returns a message for the page.
+
+    `profile` is the signed-in visitor (Gradio's `OAuthProfile`, or None): on a Space only the
+    owner and allowed users may launch (see `xlt.access`); the job records who launched it.
+    """
+    refusal = training_refusal(profile)
+    if refusal:
+        return f"**Not started:** {refusal}"
     try:
         config = build_config(*form)
     except XltError as exc:
@@ -75,7 +84,7 @@ def launch_job(store: JobStore, *form, push_to_hub: bool = False) -> str:
         if not os.environ.get("HF_TOKEN"):
             return "**Not started:** pushing to the Hub needs HF_TOKEN in the app's environment."
     running = store.running()
-    job = store.submit(config, push_to_hub=bool(push_to_hub))
+    job = store.submit(config, push_to_hub=bool(push_to_hub), launched_by=username(profile))
     where = "queued behind the running job" if running else "starting"
     return f"Job `{job.id}` {where}. {device_notice()}"
 
@@ -94,7 +103,8 @@ def jobs_frame(store: JobStore) -> pd.DataFrame:
             "progress": pct if job.state in ("running", "interrupted")
             else ("100%" if job.state == "completed" else ""),
             "eta": f"{eta / 60:.1f} min" if eta is not None and job.state == "running" else "",
-            "target avg": f"{avg:.4f}" if avg is not None else "", "error": (job.error or "")[:120],
+            "target avg": f"{avg:.4f}" if avg is not None else "", "launched by": job.launched_by or "",
+            "error": (job.error or "")[:120],
         })
     return pd.DataFrame(rows, columns=JOB_COLUMNS)
 
@@ -129,7 +139,10 @@ def job_detail(store: JobStore, job_id: str) -> tuple[str, go.Figure, str]:
     return "\n\n".join(lines), loss_figure(progress.get("loss_curve", [])), store.log_tail(job.id)
 
 
-def _job_action(action, job_id: str, done: str) -> str:
+def _job_action(action, job_id: str, done: str, profile=None) -> str:
+    refusal = training_refusal(profile)
+    if refusal:
+        return f"**Refused:** {refusal}"
     try:
         job = action((job_id or "").strip())
     except XltError as exc:
@@ -137,12 +150,12 @@ def _job_action(action, job_id: str, done: str) -> str:
     return f"Job `{job.id}` {done}"
 
 
-def cancel_job(store: JobStore, job_id: str) -> str:
-    return _job_action(store.cancel, job_id, "cancelled.")
+def cancel_job(store: JobStore, job_id: str, profile=None) -> str:
+    return _job_action(store.cancel, job_id, "cancelled.", profile)
 
 
-def resume_job(store: JobStore, job_id: str) -> str:
-    return _job_action(store.resume, job_id, "queued again; it continues from its last checkpoint.")
+def resume_job(store: JobStore, job_id: str, profile=None) -> str:
+    return _job_action(store.resume, job_id, "queued again; it continues from its last checkpoint.", profile)
 
 
 def trained_models(store: JobStore) -> list[tuple[str, str]]:

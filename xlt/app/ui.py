@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import gradio as gr
+
+from ..access import sign_in_required
 from ..jobs import JobRunner, JobStore
 from . import board, callbacks, finetune
 
@@ -36,15 +39,13 @@ EXAMPLES_ZERO_SHOT = [
 ]
 
 
-def build_app(home: str | Path | None = None, start_runner: bool = True):
-    """The multi-tab app. `home` overrides `XLT_HOME` (tests)."""
-    import gradio as gr
-
-    from ..hub import ResultsStore
-    from ..methods import METHODS
-    from ..models.registry import DEFAULT_MODEL, MODELS
+def build_app(home: str | Path | None = None, start_runner: bool = True, sync_results: bool = True,
+              batch_predictions: bool = True) -> gr.Blocks:
+    """The multi-tab app. `home` overrides `XLT_HOME` (tests); `sync_results` pulls the results repo in
+    the background at start-up and every 10 minutes (never on a page load); `batch_predictions=False`
+    answers one prediction request per forward pass (the benchmark's baseline)."""
+    from ..results.store import ResultsStore
     from ..settings import home_dir
-    from ..tasks import TASKS, get_task
 
     home = Path(home) if home else home_dir()
     jobs = JobStore(home / "jobs")
@@ -52,191 +53,282 @@ def build_app(home: str | Path | None = None, start_runner: bool = True):
     runner = JobRunner(jobs)
     if start_runner:
         runner.start()
-
-    def model_choices(task: str) -> list[tuple[str, str]]:
-        shipped = [(f"shipped {task} model (English-trained, LoRA)", task)]
-        return shipped + [(label, path) for label, path in finetune.trained_models(jobs)
-                          if Path(path, "xlt_classifier.json").is_file() and task in label]
+    if sync_results:
+        results.start_schedule()
+    roots = callbacks.model_roots(home)
 
     with gr.Blocks(title="xlt: cross-lingual transfer") as demo:
         gr.Markdown("# xlt — cross-lingual transfer workbench\n"
                     "Train on one language, predict and evaluate in many. Offline default: multilingual-e5-small.")
-
-        with gr.Tab("Predict", id="predict"):
-            with gr.Tab("Sentiment"):
-                s_model = gr.Dropdown(model_choices("sentiment"), value="sentiment", label="Model",
-                                      allow_custom_value=True, info="a listed model, a folder, or a Hub id (online)")
-                s_text = gr.Textbox(label="Text", lines=3, max_length=200_000)
-                s_run = gr.Button("Predict sentiment", variant="primary")
-                s_label = gr.Label(label="Sentiment")
-                s_note = gr.Markdown()
-                s_run.click(callbacks.predict_sentiment, inputs=[s_text, s_model], outputs=[s_label, s_note],
-                            api_name="sentiment")
-                gr.Examples(EXAMPLES_SENTIMENT, inputs=s_text)
-            with gr.Tab("NLI"):
-                n_model = gr.Dropdown(model_choices("nli"), value="nli", label="Model", allow_custom_value=True)
-                n_premise = gr.Textbox(label="Premise", lines=2, max_length=200_000)
-                n_hypothesis = gr.Textbox(label="Hypothesis", lines=2, max_length=200_000)
-                n_run = gr.Button("Predict relation", variant="primary")
-                n_label = gr.Label(label="Relation")
-                n_note = gr.Markdown()
-                n_run.click(callbacks.predict_nli, inputs=[n_premise, n_hypothesis, n_model],
-                            outputs=[n_label, n_note], api_name="nli")
-                gr.Examples(EXAMPLES_NLI, inputs=[n_premise, n_hypothesis])
-            with gr.Tab("Zero-shot classification"):
-                z_model = gr.Dropdown(model_choices("nli"), value="nli", label="NLI model", allow_custom_value=True)
-                z_text = gr.Textbox(label="Text", lines=3, max_length=200_000)
-                z_labels = gr.Textbox(label="Candidate labels (comma-separated)", value="sports, politics, economy")
-                with gr.Row():
-                    z_multi = gr.Checkbox(label="Several labels can be true")
-                    z_template = gr.Textbox(label="Hypothesis template", value="This example is {}.")
-                z_run = gr.Button("Classify", variant="primary")
-                z_out = gr.Label(label="Scores")
-                z_note = gr.Markdown()
-                z_run.click(callbacks.predict_zero_shot, inputs=[z_text, z_labels, z_multi, z_template, z_model],
-                            outputs=[z_out, z_note], api_name="zero_shot")
-                gr.Examples(EXAMPLES_ZERO_SHOT, inputs=[z_text, z_labels])
-            refresh_models = gr.Button("Refresh model lists", size="sm")
-            refresh_models.click(lambda: [gr.Dropdown(choices=model_choices(t)) for t in ("sentiment", "nli", "nli")],
-                                 outputs=[s_model, n_model, z_model], api_visibility="private")
-
-        with gr.Tab("Fine-tune", id="finetune"):
-            gr.Markdown(finetune.device_notice())
-            with gr.Row():
-                f_task = gr.Dropdown(TASKS.names(), value="sentiment", label="Task")
-                f_model = gr.Dropdown(MODELS.names(), value=DEFAULT_MODEL, label="Model", allow_custom_value=True,
-                                      info="registry name, Hub id (online) or local path")
-                f_method = gr.Dropdown(METHODS.names(), value="zero-shot", label="Method")
-                f_finetune = gr.Radio(["lora", "full"], value="lora", label="Fine-tuning")
-            with gr.Row():
-                langs = list(get_task("sentiment").languages)
-                f_sources = gr.Dropdown(langs, value=["en"], multiselect=True, label="Source language(s)")
-                f_targets = gr.Dropdown(langs, value=[], multiselect=True, label="Target languages (empty = all)")
-            with gr.Row():
-                f_lr = gr.Number(5e-4, label="Learning rate")
-                f_epochs = gr.Number(1, label="Epochs")
-                f_batch = gr.Number(16, label="Batch size", precision=0)
-                f_maxlen = gr.Number(128, label="Max length", precision=0)
-                f_seed = gr.Number(42, label="Seed", precision=0)
-                f_rank = gr.Number(8, label="LoRA rank", precision=0)
-                f_train_n = gr.Number(200, label="Train-sample limit (0 = all)", precision=0)
-                f_eval_n = gr.Number(200, label="Eval-sample limit per language (0 = all)", precision=0)
-            # pushing a model needs a token (the results repo is separate: see the Leaderboard tab)
-            push_reason = None if os.environ.get("HF_TOKEN") else "Set HF_TOKEN in the environment to push models."
-            f_push = gr.Checkbox(label="Push model + card to the Hub", interactive=push_reason is None,
-                                 info=push_reason or "uses HF_TOKEN from the environment")
-            f_launch = gr.Button("Launch job", variant="primary")
-            f_message = gr.Markdown()
-            jobs_table = gr.Dataframe(finetune.jobs_frame(jobs), label="Jobs", interactive=False)
-            with gr.Row():
-                f_job = gr.Textbox(label="Job id", scale=3)
-                f_view = gr.Button("Show")
-                f_cancel = gr.Button("Cancel", variant="stop")
-                f_resume = gr.Button("Resume")
-            f_detail = gr.Markdown()
-            f_loss = gr.Plot(label="Loss")
-            f_log = gr.Textbox(label="Log (tail)", lines=10, max_lines=20, autoscroll=True)
-
-            def on_task(task):
-                choices = list(get_task(task).languages)
-                source = ["en"] if "en" in choices else choices[:1]
-                return gr.Dropdown(choices=choices, value=source), gr.Dropdown(choices=choices, value=[])
-
-            f_task.change(on_task, inputs=f_task, outputs=[f_sources, f_targets], api_visibility="private")
-            form = [f_task, f_model, f_method, f_sources, f_targets, f_finetune, f_lr, f_epochs, f_batch, f_maxlen,
-                    f_seed, f_rank, f_train_n, f_eval_n]
-
-            def launch(*values):
-                *form_values, push = values
-                message = finetune.launch_job(jobs, *form_values, push_to_hub=push)
-                runner.step()
-                return message, finetune.jobs_frame(jobs)
-
-            f_launch.click(launch, inputs=[*form, f_push], outputs=[f_message, jobs_table], api_name="launch")
-
-            def on_select(table, evt: gr.SelectData):
-                row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
-                return str(table.iloc[row]["id"]) if 0 <= row < len(table) else ""
-
-            jobs_table.select(on_select, inputs=jobs_table, outputs=f_job, api_visibility="private")
-            detail = lambda job_id: finetune.job_detail(jobs, job_id)  # noqa: E731
-            f_view.click(detail, inputs=f_job, outputs=[f_detail, f_loss, f_log], api_name="job_detail")
-            f_job.change(detail, inputs=f_job, outputs=[f_detail, f_loss, f_log], api_visibility="private")
-            f_cancel.click(lambda j: finetune.cancel_job(jobs, j), inputs=f_job, outputs=f_message,
-                           api_name="cancel")
-            f_resume.click(lambda j: finetune.resume_job(jobs, j), inputs=f_job, outputs=f_message,
-                           api_name="resume")
-            timer = gr.Timer(2.0)
-            timer.tick(lambda j: (finetune.jobs_frame(jobs), *finetune.job_detail(jobs, j)), inputs=f_job,
-                       outputs=[jobs_table, f_detail, f_loss, f_log], api_visibility="private", show_progress="hidden")
-            gr.Button("Jobs table", visible=False).click(lambda: finetune.jobs_frame(jobs), outputs=jobs_table,
-                                                         api_name="jobs")
-
-        with gr.Tab("Leaderboard", id="leaderboard"):
-            runs_state = gr.State(board.load_runs(results)[0])
-            with gr.Row():
-                l_task = gr.Dropdown([board.ALL], value=board.ALL, label="Task")
-                l_method = gr.Dropdown([board.ALL], value=board.ALL, label="Method")
-                l_model = gr.Dropdown([board.ALL], value=board.ALL, label="Model")
-                l_source = gr.Dropdown([board.ALL], value=board.ALL, label="Source")
-            with gr.Row():
-                l_search = gr.Textbox(label="Search", placeholder="method, model, language, command ...")
-                l_aggregate = gr.Checkbox(label="Aggregate seeds (mean ± std)")
-                l_langs = gr.Checkbox(label="Per-language columns")
-            l_table = gr.Dataframe(label="Runs", interactive=False, wrap=True)
-            with gr.Row():
-                l_refresh = gr.Button("Refresh (pull from the Hub)")
-                l_csv = gr.DownloadButton("Download CSV")
-            l_status = gr.Markdown()
-            l_heatmap = gr.Plot(label="Source × target")
-            l_methods = gr.Plot(label="Methods")
-            l_bars = gr.Plot(label="Per language")
-            filters = [l_task, l_method, l_model, l_source, l_search, l_aggregate, l_langs]
-
-            def render(runs, task, method, model, source, search, aggregate, show_langs):
-                table = board.leaderboard_table(runs, task, method, model, source, search, aggregate, show_langs)
-                return (table, *board.leaderboard_figures(runs, task, method), board.csv_file(table))
-
-            def reload(pull, task, method, model, source, search, aggregate, show_langs):
-                status = board.refresh(results) if pull else ""
-                runs, errors = board.load_runs(results)
-                if errors:
-                    status += f" {len(errors)} malformed record file(s) skipped."
-                choices = board.filter_choices(runs)
-                dropdowns = [gr.Dropdown(choices=choices[k], value=v if v in choices[k] else board.ALL)
-                             for k, v in (("task", task), ("method", method), ("model", model), ("source", source))]
-                return (runs, *dropdowns, status.strip(),
-                        *render(runs, task, method, model, source, search, aggregate, show_langs))
-
-            outputs = [runs_state, l_task, l_method, l_model, l_source, l_status, l_table, l_heatmap, l_methods,
-                       l_bars, l_csv]
-            for component in filters:
-                component.change(render, inputs=[runs_state, *filters],
-                                 outputs=[l_table, l_heatmap, l_methods, l_bars, l_csv], api_visibility="private")
-            l_refresh.click(lambda *f: reload(True, *f), inputs=filters, outputs=outputs, api_name="refresh")
-            board_timer = gr.Timer(60.0)
-            board_timer.tick(lambda *f: reload(False, *f), inputs=filters, outputs=outputs, api_visibility="private",
-                             show_progress="hidden")
-            demo.load(lambda *f: reload(True, *f), inputs=filters, outputs=outputs, api_visibility="private")
-            # API twin of the filters (free text, so clients are not bound to the dropdowns' current choices)
-            api_filters = [gr.Textbox(visible=False) for _ in range(5)]
-            gr.Button("filtered", visible=False).click(
-                lambda task, method, model, source, search: board.leaderboard_table(
-                    board.load_runs(results)[0], task or board.ALL, method or board.ALL, model or board.ALL,
-                    source or board.ALL, search or ""),
-                inputs=api_filters, outputs=l_table, api_name="leaderboard")
-
-        with gr.Tab("About / Submit", id="about"):
-            gr.Markdown("## Transfer methods\n" + board.methods_markdown())
-            gr.Markdown(ABOUT)
-            a_file = gr.File(label="Result JSON produced elsewhere", file_types=[".json"], type="filepath")
-            a_submit = gr.Button("Submit record", variant="primary")
-            a_status = gr.Markdown()
-            a_submit.click(lambda f: board.upload_record(results, f), inputs=a_file, outputs=a_status,
-                           api_name="submit_record")
+        if sign_in_required():
+            gr.LoginButton()
+        _predict_tab(jobs, roots, batch_predictions)
+        _finetune_tab(jobs, runner)
+        _leaderboard_tab(demo, results)
+        _about_tab(results)
 
     demo.xlt_jobs, demo.xlt_results, demo.xlt_runner = jobs, results, runner
     return demo
+
+
+def _model_choices(jobs: JobStore, task: str) -> list[tuple[str, str]]:
+    shipped = [(f"shipped {task} model (English-trained, LoRA)", task)]
+    return shipped + [(label, path) for label, path in finetune.trained_models(jobs)
+                      if Path(path, "xlt_classifier.json").is_file() and task in label]
+
+
+# Predictions share forward passes (Gradio batching) in their own concurrency group: one batch at a
+# time on the model, never waiting behind Hub or job events.
+PREDICT = {"batch": True, "max_batch_size": 64, "concurrency_limit": 1, "concurrency_id": "predict"}
+
+
+def _batched(fn, batch: bool):
+    """`fn` takes one list per input; unbatched, wrap it to take single values (one request at a time)."""
+    if batch:
+        return fn
+
+    def single(*values):
+        return tuple(out[0] for out in fn(*[[v] for v in values]))
+
+    return single
+
+
+def _predict_tab(jobs: JobStore, roots: list[Path], batch: bool = True) -> None:
+    events = PREDICT if batch else {"concurrency_limit": 1, "concurrency_id": "predict"}
+    with gr.Tab("Predict", id="predict"):
+        with gr.Tab("Sentiment"):
+            s_model = gr.Dropdown(_model_choices(jobs, "sentiment"), value="sentiment", label="Model",
+                                  allow_custom_value=True, info="a listed model or a Hub id (online)")
+            s_text = gr.Textbox(label="Text", lines=3, max_length=200_000)
+            s_run = gr.Button("Predict sentiment", variant="primary")
+            s_label = gr.Label(label="Sentiment")
+            s_note = gr.Markdown()
+            s_run.click(_batched(lambda texts, models: callbacks.predict_sentiment_batch(texts, models, roots), batch),
+                        inputs=[s_text, s_model], outputs=[s_label, s_note], api_name="sentiment", **events)
+            gr.Examples(EXAMPLES_SENTIMENT, inputs=s_text)
+        with gr.Tab("NLI"):
+            n_model = gr.Dropdown(_model_choices(jobs, "nli"), value="nli", label="Model", allow_custom_value=True)
+            n_premise = gr.Textbox(label="Premise", lines=2, max_length=200_000)
+            n_hypothesis = gr.Textbox(label="Hypothesis", lines=2, max_length=200_000)
+            n_run = gr.Button("Predict relation", variant="primary")
+            n_label = gr.Label(label="Relation")
+            n_note = gr.Markdown()
+            n_run.click(_batched(lambda p, h, models: callbacks.predict_nli_batch(p, h, models, roots), batch),
+                        inputs=[n_premise, n_hypothesis, n_model], outputs=[n_label, n_note], api_name="nli",
+                        **events)
+            gr.Examples(EXAMPLES_NLI, inputs=[n_premise, n_hypothesis])
+        with gr.Tab("Zero-shot classification"):
+            z_model = gr.Dropdown(_model_choices(jobs, "nli"), value="nli", label="NLI model",
+                                  allow_custom_value=True)
+            z_text = gr.Textbox(label="Text", lines=3, max_length=200_000)
+            z_labels = gr.Textbox(label="Candidate labels (comma-separated)", value="sports, politics, economy")
+            with gr.Row():
+                z_multi = gr.Checkbox(label="Several labels can be true")
+                z_template = gr.Textbox(label="Hypothesis template", value="This example is {}.")
+            z_run = gr.Button("Classify", variant="primary")
+            z_out = gr.Label(label="Scores")
+            z_note = gr.Markdown()
+            z_run.click(_batched(lambda t, labels, multi, template, models: callbacks.predict_zero_shot_batch(
+                            t, labels, multi, template, models, roots), batch),
+                        inputs=[z_text, z_labels, z_multi, z_template, z_model], outputs=[z_out, z_note],
+                        api_name="zero_shot", **events)
+            gr.Examples(EXAMPLES_ZERO_SHOT, inputs=[z_text, z_labels])
+        refresh_models = gr.Button("Refresh model lists", size="sm")
+        refresh_models.click(lambda: [gr.Dropdown(choices=_model_choices(jobs, t))
+                                      for t in ("sentiment", "nli", "nli")],
+                             outputs=[s_model, n_model, z_model], api_visibility="private")
+
+
+def _finetune_tab(jobs: JobStore, runner: JobRunner) -> None:
+    from ..methods import METHODS
+    from ..models.registry import DEFAULT_MODEL, MODELS
+    from ..tasks import TASKS, get_task
+
+    with gr.Tab("Fine-tune", id="finetune"):
+        gr.Markdown(finetune.device_notice())
+        if sign_in_required():
+            gr.Markdown("Training on this Space is for its owner and allowed users: sign in with Hugging Face "
+                        "to launch, cancel or resume. Everyone can watch the jobs.")
+        with gr.Row():
+            f_task = gr.Dropdown(TASKS.names(), value="sentiment", label="Task")
+            f_model = gr.Dropdown(MODELS.names(), value=DEFAULT_MODEL, label="Model", allow_custom_value=True,
+                                  info="registry name, Hub id (online) or local path")
+            f_method = gr.Dropdown(METHODS.names(), value="zero-shot", label="Method")
+            f_finetune = gr.Radio(["lora", "full"], value="lora", label="Fine-tuning")
+        with gr.Row():
+            langs = list(get_task("sentiment").languages)
+            f_sources = gr.Dropdown(langs, value=["en"], multiselect=True, label="Source language(s)")
+            f_targets = gr.Dropdown(langs, value=[], multiselect=True, label="Target languages (empty = all)")
+        with gr.Row():
+            f_lr = gr.Number(5e-4, label="Learning rate")
+            f_epochs = gr.Number(1, label="Epochs")
+            f_batch = gr.Number(16, label="Batch size", precision=0)
+            f_maxlen = gr.Number(128, label="Max length", precision=0)
+            f_seed = gr.Number(42, label="Seed", precision=0)
+            f_rank = gr.Number(8, label="LoRA rank", precision=0)
+            f_train_n = gr.Number(200, label="Train-sample limit (0 = all)", precision=0)
+            f_eval_n = gr.Number(200, label="Eval-sample limit per language (0 = all)", precision=0)
+        # pushing a model needs a token (the results repo is separate: see the Leaderboard tab)
+        push_reason = None if os.environ.get("HF_TOKEN") else "Set HF_TOKEN in the environment to push models."
+        f_push = gr.Checkbox(label="Push model + card to the Hub", interactive=push_reason is None,
+                             info=push_reason or "uses HF_TOKEN from the environment")
+        f_launch = gr.Button("Launch job", variant="primary")
+        f_message = gr.Markdown()
+        jobs_table = gr.Dataframe(finetune.jobs_frame(jobs), label="Jobs", interactive=False)
+        with gr.Row():
+            f_job = gr.Textbox(label="Job id", scale=3)
+            f_view = gr.Button("Show")
+            f_cancel = gr.Button("Cancel", variant="stop")
+            f_resume = gr.Button("Resume")
+        f_detail = gr.Markdown()
+        f_loss = gr.Plot(label="Loss")
+        f_log = gr.Textbox(label="Log (tail)", lines=10, max_lines=20, autoscroll=True)
+
+        def on_task(task):
+            choices = list(get_task(task).languages)
+            source = ["en"] if "en" in choices else choices[:1]
+            return gr.Dropdown(choices=choices, value=source), gr.Dropdown(choices=choices, value=[])
+
+        f_task.change(on_task, inputs=f_task, outputs=[f_sources, f_targets], api_visibility="private")
+        form = [f_task, f_model, f_method, f_sources, f_targets, f_finetune, f_lr, f_epochs, f_batch, f_maxlen,
+                f_seed, f_rank, f_train_n, f_eval_n]
+
+        def launch(*values, profile: gr.OAuthProfile | None = None):
+            *form_values, push = values
+            message = finetune.launch_job(jobs, *form_values, push_to_hub=push, profile=profile)
+            runner.step()
+            return message, finetune.jobs_frame(jobs)
+
+        def cancel(job_id: str, profile: gr.OAuthProfile | None = None) -> str:
+            return finetune.cancel_job(jobs, job_id, profile)
+
+        def resume(job_id: str, profile: gr.OAuthProfile | None = None) -> str:
+            return finetune.resume_job(jobs, job_id, profile)
+
+        f_launch.click(_with_profile(launch, len(form) + 1), inputs=[*form, f_push], outputs=[f_message, jobs_table],
+                       api_name="launch", concurrency_id="jobs")
+
+        def on_select(table, evt: gr.SelectData):
+            row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+            return str(table.iloc[row]["id"]) if 0 <= row < len(table) else ""
+
+        jobs_table.select(on_select, inputs=jobs_table, outputs=f_job, api_visibility="private")
+        detail = lambda job_id: finetune.job_detail(jobs, job_id)  # noqa: E731
+        f_view.click(detail, inputs=f_job, outputs=[f_detail, f_loss, f_log], api_name="job_detail")
+        f_job.change(detail, inputs=f_job, outputs=[f_detail, f_loss, f_log], api_visibility="private")
+        f_cancel.click(cancel, inputs=f_job, outputs=f_message, api_name="cancel", concurrency_id="jobs")
+        f_resume.click(resume, inputs=f_job, outputs=f_message, api_name="resume", concurrency_id="jobs")
+        timer = gr.Timer(2.0)
+        timer.tick(lambda j: (finetune.jobs_frame(jobs), *finetune.job_detail(jobs, j)), inputs=f_job,
+                   outputs=[jobs_table, f_detail, f_loss, f_log], api_visibility="private", show_progress="hidden")
+        gr.Button("Jobs table", visible=False).click(lambda: finetune.jobs_frame(jobs), outputs=jobs_table,
+                                                     api_name="jobs")
+
+
+def _with_profile(fn, n_inputs: int):
+    """`fn(*values, profile=...)` as a function of exactly `n_inputs` values and an injected OAuth profile
+    (Gradio injects `gr.OAuthProfile | None` by type hint and counts positional inputs)."""
+    import inspect
+
+    params = [inspect.Parameter(f"value_{i}", inspect.Parameter.POSITIONAL_OR_KEYWORD) for i in range(n_inputs)]
+    params.append(inspect.Parameter("profile", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                    annotation=gr.OAuthProfile | None, default=None))
+
+    def wrapper(*args, **kwargs):
+        values, profile = list(args[:n_inputs]), kwargs.get("profile", args[n_inputs] if len(args) > n_inputs else None)
+        return fn(*values, profile=profile)
+
+    wrapper.__signature__ = inspect.Signature(params)
+    wrapper.__annotations__ = {"profile": gr.OAuthProfile | None}
+    return wrapper
+
+
+def _leaderboard_tab(demo: gr.Blocks, results) -> None:
+    with gr.Tab("Leaderboard", id="leaderboard"):
+        runs_state = gr.State(board.load_runs(results)[0])
+        with gr.Row():
+            l_task = gr.Dropdown([board.ALL], value=board.ALL, label="Task")
+            l_method = gr.Dropdown([board.ALL], value=board.ALL, label="Method")
+            l_model = gr.Dropdown([board.ALL], value=board.ALL, label="Model")
+            l_source = gr.Dropdown([board.ALL], value=board.ALL, label="Source")
+        with gr.Row():
+            l_search = gr.Textbox(label="Search", placeholder="method, model, language, command ...")
+            l_aggregate = gr.Checkbox(label="Aggregate seeds (mean ± std)")
+            l_langs = gr.Checkbox(label="Per-language columns")
+            l_verified = gr.Checkbox(label="Verified runs only",
+                                     info="uploads show '⚠ submitted, unverified' until the owner accepts them")
+        l_table = gr.Dataframe(label="Runs", interactive=False, wrap=True)
+        with gr.Row():
+            l_refresh = gr.Button("Refresh (pull from the Hub in the background)")
+            l_csv = gr.DownloadButton("Download CSV")
+        l_status = gr.Markdown()
+        l_heatmap = gr.Plot(label="Source × target")
+        l_methods = gr.Plot(label="Methods")
+        l_bars = gr.Plot(label="Per language")
+        filters = [l_task, l_method, l_model, l_source, l_search, l_aggregate, l_langs, l_verified]
+
+        def render(runs, task, method, model, source, search, aggregate, show_langs, verified):
+            table = board.leaderboard_table(runs, task, method, model, source, search, aggregate, show_langs,
+                                            verified)
+            return (table, *board.leaderboard_figures(runs, task, method), board.csv_file(table))
+
+        def reload(pull, task, method, model, source, search, aggregate, show_langs, verified):
+            status = board.refresh(results) if pull else results.hub_status()
+            runs, errors = board.load_runs(results)
+            if errors:
+                status += f" {len(errors)} malformed record file(s) skipped."
+            choices = board.filter_choices(runs)
+            dropdowns = [gr.Dropdown(choices=choices[k], value=v if v in choices[k] else board.ALL)
+                         for k, v in (("task", task), ("method", method), ("model", model), ("source", source))]
+            return (runs, *dropdowns, status.strip(),
+                    *render(runs, task, method, model, source, search, aggregate, show_langs, verified))
+
+        outputs = [runs_state, l_task, l_method, l_model, l_source, l_status, l_table, l_heatmap, l_methods,
+                   l_bars, l_csv]
+        board_events = {"concurrency_id": "board", "concurrency_limit": 4}
+        for component in filters:
+            component.change(render, inputs=[runs_state, *filters],
+                             outputs=[l_table, l_heatmap, l_methods, l_bars, l_csv], api_visibility="private",
+                             **board_events)
+        l_refresh.click(lambda *f: reload(True, *f), inputs=filters, outputs=outputs, api_name="refresh",
+                        **board_events)
+        board_timer = gr.Timer(60.0)
+        board_timer.tick(lambda *f: reload(False, *f), inputs=filters, outputs=outputs, api_visibility="private",
+                         show_progress="hidden", **board_events)
+        # a page load reads the local copy; pulls happen in the background, never per visitor
+        demo.load(lambda *f: reload(False, *f), inputs=filters, outputs=outputs, api_visibility="private",
+                  **board_events)
+        # API twin of the filters (free text, so clients are not bound to the dropdowns' current choices)
+        api_filters = [gr.Textbox(visible=False) for _ in range(5)]
+        gr.Button("filtered", visible=False).click(
+            lambda task, method, model, source, search: board.leaderboard_table(
+                board.load_runs(results)[0], task or board.ALL, method or board.ALL, model or board.ALL,
+                source or board.ALL, search or ""),
+            inputs=api_filters, outputs=l_table, api_name="leaderboard", **board_events)
+
+
+def _about_tab(results) -> None:
+    with gr.Tab("About / Submit", id="about"):
+        gr.Markdown("## Transfer methods\n" + board.methods_markdown())
+        gr.Markdown(ABOUT)
+        a_file = gr.File(label="Result JSON produced elsewhere", file_types=[".json"], type="filepath")
+        a_submit = gr.Button("Submit record", variant="primary")
+        a_status = gr.Markdown()
+
+        def submit(file_path, profile: gr.OAuthProfile | None = None, token: gr.OAuthToken | None = None) -> str:
+            return board.upload_record(results, file_path, profile, token.token if token is not None else None)
+
+        a_submit.click(submit, inputs=a_file, outputs=a_status, api_name="submit_record", concurrency_id="board")
+        with gr.Accordion("Owner: accept a submitted record", open=False):
+            a_run = gr.Textbox(label="run_id of a '⚠ submitted, unverified' row")
+            a_accept = gr.Button("Accept")
+            a_accept_status = gr.Markdown()
+
+        def accept(run_id: str, profile: gr.OAuthProfile | None = None) -> str:
+            return board.accept_record(results, run_id, profile)
+
+        a_accept.click(accept, inputs=a_run, outputs=a_accept_status, api_name="accept_record",
+                       concurrency_id="board")
 
 
 ABOUT = """

@@ -6,7 +6,7 @@ of their probabilities), per language, with the target average. Append `@LABEL` 
 pick one snapshot, e.g. `run.npz@epoch 2.00`. Without it, the file's last epoch is used, or
 `frozen` for a frozen probe.
 
-    python leaderboard/score_ensemble.py --task sentiment /tmp/s42.npz /tmp/s43.npz /tmp/frozen.npz
+    python scripts/score_ensemble.py --task sentiment /tmp/s42.npz /tmp/s43.npz /tmp/frozen.npz
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ Prints one line per epoch: source score, target average, per-language scores; th
 uniform averages of the last k epochs' weights (checkpoint averaging). The chosen
 recipe is then trained on the full source data with `xlt train` (see leaderboard/README.md).
 
-    python leaderboard/select_recipe.py --task sentiment --recipe '{"finetune": "lora", "epochs": 3}'
+    python scripts/select_recipe.py --task sentiment --recipe '{"finetune": "lora", "epochs": 3}'
 """
 
 from __future__ import annotations

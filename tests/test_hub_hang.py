@@ -1,0 +1,93 @@
+"""A Hub that accepts connections and never answers cannot hang the app (loopback only, bounded)."""
+
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.app_server import served_app
+from xlt.results.store import ResultsStore
+
+
+@pytest.fixture
+def hanging_hub(monkeypatch):
+    """A loopback server that accepts every connection and never sends a byte; stops with the test."""
+    import huggingface_hub.constants as constants
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(256)
+    server.settimeout(0.2)
+    stop, held = threading.Event(), []
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}"
+    monkeypatch.setattr(constants, "ENDPOINT", url)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_ENDPOINT", url)
+    monkeypatch.setenv("XLT_HUB_TIMEOUT", "2")
+    monkeypatch.setenv("XLT_RESULTS_REPO", "someone/xlt-results")
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_token_value")
+    yield url
+    stop.set()
+    thread.join(2)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_pull_and_push_against_a_hanging_hub_return_within_the_deadline(hanging_hub, tmp_path):
+    store = ResultsStore(home=tmp_path, committed_dir=tmp_path / "none")
+    start = time.monotonic()
+    status = store.pull()
+    assert time.monotonic() - start < 6
+    assert "not answering since" in status and "no copy pulled yet" in status
+    assert "hf_secret_token_value" not in status
+    assert "not answering since" in store.hub_status()
+    # a second store (an app restart) still knows since when
+    assert "not answering since" in ResultsStore(home=tmp_path, committed_dir=tmp_path / "none").hub_status()
+
+
+def test_app_serves_the_leaderboard_and_predictions_while_the_hub_hangs(hanging_hub, tmp_path):
+    from gradio_client import Client
+
+    start = time.monotonic()
+    with served_app(tmp_path / "home") as (demo, url):
+        client = Client(url, verbose=False)
+        table = client.predict("", "", "", "", "", api_name="/leaderboard")
+        assert time.monotonic() - start < 60  # start-up and first render do not wait on the Hub
+        rows = table["data"] if isinstance(table, dict) else table
+        assert len(rows) >= 1  # the committed records
+
+        def refresh():
+            t0 = time.monotonic()
+            out = client.predict("All", "All", "All", "All", "", False, False, False, api_name="/refresh")
+            return time.monotonic() - t0, out
+
+        def predict():
+            t0 = time.monotonic()
+            label, note = client.predict("I love it, best purchase ever!", "sentiment", api_name="/sentiment")
+            return time.monotonic() - t0, label
+
+        with ThreadPoolExecutor(max_workers=40) as pool:
+            refreshes = [pool.submit(refresh) for _ in range(100)]
+            time.sleep(0.5)
+            predictions = [pool.submit(predict) for _ in range(10)]
+            answers = [f.result(timeout=120) for f in predictions]
+            statuses = [f.result(timeout=120) for f in refreshes]
+        assert all(seconds < 60 for seconds, _ in answers)
+        assert all((label.get("label") if isinstance(label, dict) else None) == "positive" for _, label in answers)
+        status_texts = [out[4] for _, out in statuses]  # (4 filter dropdowns, status, table, ...); no State
+        assert all("not answering" in s or "Pulling" in s or "already running" in s for s in status_texts)
+        assert not any("hf_secret_token_value" in s for s in status_texts)

@@ -1,0 +1,222 @@
+"""Hostile submissions: an uploaded record is untrusted data (issue: a Space nobody can break)."""
+
+import copy
+import json
+import os
+
+import pytest
+
+from tests.test_records import make_record
+from xlt.app import board
+from xlt.config import TrainConfig
+from xlt.errors import XltError
+from xlt.experiment import ExperimentConfig
+from xlt.results.store import ResultsStore
+from xlt.results.submissions import parse_upload, validate_submission
+
+
+def make_upload(**overrides) -> dict:
+    """A record as `xlt train` writes it (a real config), for upload tests."""
+    config = ExperimentConfig(task="nli", train=TrainConfig(seed=1))
+    record = make_record(config=config.to_dict(), command=config.to_command(),
+                         config_fingerprint=config.fingerprint())
+    record.update(overrides)
+    return record
+
+
+@pytest.fixture
+def space(tmp_path):
+    """A results store with a (folder) results repo and the Space's token set, as on a public Space."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    store = ResultsStore(home=tmp_path / "home", committed_dir=tmp_path / "committed", repo=f"file://{repo}",
+                         token="hf_space_token")
+    return store, repo, tmp_path
+
+
+def upload(store, tmp_path, record, name="upload.json", **kwargs):
+    path = tmp_path / name
+    path.write_text(record if isinstance(record, str) else json.dumps(record), encoding="utf-8")
+    return store.import_upload(path, **kwargs)
+
+
+def files_under(folder):
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+TRAVERSAL = ["../../../tmp/x", "..", "/etc/passwd", "a/../../b", "..\\..\\x", "nli/../../x", "~root", "x\x00y"]
+
+
+def _with(record: dict, dotted: str, value) -> dict:
+    record = copy.deepcopy(record)
+    target = record
+    *path, last = dotted.split(".")
+    for key in path:
+        target = target[key]
+    target[last] = value
+    return record
+
+
+FIELDS = ["task", "method", "model", "run_id", "command", "config.task", "config.method", "config.model",
+          "created", "model_fingerprint", "xlt_commit"]
+
+
+@pytest.mark.parametrize("field", FIELDS)
+@pytest.mark.parametrize("value", TRAVERSAL)
+def test_path_traversal_in_any_string_field_writes_nothing_outside(space, field, value):
+    store, repo, tmp_path = space
+    before = set(files_under(tmp_path))
+    try:
+        record = upload(store, tmp_path, _with(make_upload(run_id="trav-0001"), field, value))
+    except XltError:
+        record = None
+    created = set(files_under(tmp_path)) - before - {tmp_path / "upload.json"}
+    allowed = store.submitted_dir.resolve()
+    assert all(allowed in p.resolve().parents for p in created), created
+    assert not any(p.name.startswith(".") for p in files_under(tmp_path))  # no temp files left
+    assert files_under(repo) == []  # nothing pushed with the Space's token
+    if record is not None:  # accepted only where the value is harmless text (e.g. a fingerprint string)
+        assert field in ("model_fingerprint", "xlt_commit", "command", "created") or value == ".."
+
+
+@pytest.mark.parametrize("value", TRAVERSAL)
+def test_traversal_in_language_lists_is_refused(space, value):
+    store, repo, tmp_path = space
+    for field in ("source_languages", "target_languages"):
+        with pytest.raises(XltError):
+            upload(store, tmp_path, _with(make_upload(run_id="trav-0002"), field, [value]))
+    metrics = {value: {"accuracy": 0.5, "macro_f1": 0.5, "n": 3, "ci95": [0.4, 0.6]}}
+    with pytest.raises(XltError):
+        upload(store, tmp_path, make_upload(run_id="trav-0003", metrics=metrics))
+    assert files_under(store.submitted_dir) == [] and files_under(repo) == []
+
+
+def test_fake_summary_is_recomputed_and_cannot_rank_first(space):
+    store, _, tmp_path = space
+    low = {lang: {"accuracy": 0.2, "macro_f1": 0.2, "n": 100, "ci95": [0.15, 0.25]} for lang in ("en", "fr", "de")}
+    record = upload(store, tmp_path, make_upload(run_id="fake-0001", metrics=low,
+                                                 summary={"metric": "accuracy", "target_average": 0.99}))
+    assert abs(record["summary"]["target_average"] - 0.2) < 1e-9
+    runs, errors = board.load_runs(store)
+    row = runs[runs["run_id"] == "fake-0001"].iloc[0]
+    assert abs(row["target_avg"] - 0.2) < 1e-9 and row["status"].startswith("⚠")
+
+
+@pytest.mark.parametrize("summary", ["0.99", {"target_average": "high"}, {"target_languages": 5}, [1, 2], None])
+def test_strange_summaries_change_no_figure(space, summary):
+    store, _, tmp_path = space
+    upload(store, tmp_path, make_upload(run_id="good-0001"), name="a.json")
+    try:  # refused as the wrong type, or accepted with the summary rebuilt: never shown as uploaded
+        upload(store, tmp_path, make_upload(run_id="odd-00001", summary=summary,
+                                            metrics={"en": make_record()["metrics"]["en"]}), name="b.json")
+    except XltError as exc:
+        assert "summary" in str(exc)
+    runs, errors = board.load_runs(store)
+    assert len(runs) in (1, 2) and not errors
+    for fig in board.leaderboard_figures(runs, "nli"):
+        assert not fig.layout.annotations, fig.layout.annotations[0].text
+    assert len(board.leaderboard_table(runs)) == len(runs)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"junk": "x" * 1_950_000}, "larger than"),
+    ({"junk": 1}, "unknown field"),
+    ({"hardware": {"cpu": "x" * 10_000}}, "characters"),
+    ({"seed": "1"}, "wrong type"),
+    ({"seed": 7}, "disagrees"),
+    ({"metrics": []}, "wrong type"),
+    ({"metrics": {"en": {"accuracy": 0.5, "macro_f1": 0.5, "n": 3, "ci95": [0, 1], "extra": 1}}}, "unknown field"),
+    ({"metrics": {"en": {"accuracy": "0.5", "macro_f1": 0.5, "n": 3, "ci95": [0, 1]}}}, "accuracy must be"),
+    ({"task": "paraphrase"}, "unknown task"),
+    ({"method": "magic"}, "unknown method"),
+    ({"model": "<script>alert(1)</script>"}, "'model' must be"),
+    ({"model": "**bold** [link](javascript:x)"}, "'model' must be"),
+    ({"command": "rm -rf /"}, "'command' must be"),
+    ({"config": {"task": "nli", "train": {"epochs": -1}}}, "not an experiment config"),
+    ({"config": "nli"}, "wrong type"),
+    ({"training": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}}}, "nested deeper"),
+    ({"training": {"loss_curve": [[i] for i in range(12_000)]}}, "more than"),
+])
+def test_bad_uploads_are_refused_with_the_reason(space, overrides, message):
+    store, repo, tmp_path = space
+    with pytest.raises(XltError, match=message):
+        upload(store, tmp_path, make_upload(run_id="bad-00001", **overrides))
+    assert files_under(store.submitted_dir) == [] and files_under(repo) == []
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply|larger than"),
+    ("[" * 5_000 + "]" * 5_000, "nested too deeply|a JSON object"),
+    ('{"seed": NaN}', "not a number"),
+    ("not json", "not valid JSON"),
+    ("[]", "JSON object"),
+])
+def test_malformed_json_is_refused(space, text, message):
+    store, _, tmp_path = space
+    with pytest.raises(XltError, match=message):
+        upload(store, tmp_path, text)
+
+
+def test_latin1_bytes_are_refused():
+    with pytest.raises(XltError, match="UTF-8"):
+        parse_upload(b'{"task": "caf\xe9"}')
+
+
+def test_duplicates_are_refused(space):
+    store, _, tmp_path = space
+    upload(store, tmp_path, make_upload(run_id="dup-00001"))
+    with pytest.raises(XltError, match="already on the leaderboard"):
+        upload(store, tmp_path, make_upload(run_id="dup-00001"))
+    with pytest.raises(XltError, match="same run"):
+        upload(store, tmp_path, make_upload(run_id="dup-00002"))
+
+
+def test_anonymous_uploads_are_never_pushed_signed_in_ones_become_pull_requests(space):
+    store, repo, tmp_path = space
+    upload(store, tmp_path, make_upload(run_id="anon-0001"))
+    assert files_under(repo) == [] and store.pending() == []
+    record = upload(store, tmp_path, make_upload(run_id="user-0001", seed=1,
+                                                 metrics={"en": make_record()["metrics"]["en"]}),
+                    user="alice", oauth_token="hf_oauth_of_alice")
+    prs = files_under(repo.with_name("repo-prs"))
+    assert len(prs) == 1 and prs[0].name.endswith("user-0001.json") and "alice" in str(prs[0])
+    assert files_under(repo) == [] and record["pull_request"]  # the repo itself only changes when merged
+    runs, _ = board.load_runs(store)
+    assert set(runs["status"]) == {"⚠ submitted, unverified"}
+    assert board.leaderboard_table(runs, verified_only=True).empty
+
+
+def test_owner_accepts_a_submission(space, monkeypatch):
+    store, repo, tmp_path = space
+    upload(store, tmp_path, make_upload(run_id="acc-00001"))
+    monkeypatch.setenv("SPACE_ID", "owner/xlt")
+    monkeypatch.setenv("SPACE_AUTHOR_NAME", "owner")
+    assert "Refused" in board.accept_record(store, "acc-00001", None)
+    assert "Refused" in board.accept_record(store, "acc-00001", {"preferred_username": "mallory"})
+    assert "Accepted" in board.accept_record(store, "acc-00001", {"preferred_username": "owner"})
+    runs, _ = board.load_runs(store)
+    assert list(runs["status"]) == ["✓ verified"]
+    assert [p.name for p in files_under(repo)] == [p.name for p in files_under(store.local_dir)]
+
+
+def test_failed_write_leaves_no_temp_file_and_temp_files_are_never_read(space, monkeypatch):
+    store, _, tmp_path = space
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        upload(store, tmp_path, make_upload(run_id="tmp-00001"))
+    monkeypatch.undo()
+    assert files_under(store.submitted_dir) == []
+    stray = store.local_dir / "nli" / ".tmp-abc.json"
+    stray.parent.mkdir(parents=True, exist_ok=True)
+    stray.write_text(json.dumps(make_upload(run_id="hidden-0001")))
+    runs, errors = board.load_runs(store)
+    assert "hidden-0001" not in set(runs["run_id"]) and not errors
+
+
+def test_validate_submission_keeps_a_real_record():
+    clean = validate_submission(make_upload(summary={"metric": "accuracy", "target_average": 0.99}))
+    assert clean["summary"]["target_average"] == pytest.approx(0.6) and clean["target_languages"] == ["en", "fr"]

@@ -1,0 +1,1 @@
+"""Result records (schema), the results store (local + outbox + Hub) and model publishing."""

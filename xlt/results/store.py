@@ -1,0 +1,389 @@
+"""Results store: committed records + the app's own + a Hub dataset repo, with an outbox.
+
+New records are written locally first. With `XLT_RESULTS_REPO` and `HF_TOKEN` they are also
+queued in an outbox and pushed one file each (`upload_file`, unique names); when the Hub is
+unreachable or refuses, they wait in the outbox and are pushed later: nothing is lost and,
+since a pushed file leaves the outbox (and a file already in the repo is not uploaded
+again), nothing is pushed twice. `XLT_RESULTS_REPO=file:///some/folder` uses a local folder
+laid out like the repo instead of the Hub (a stand-in for tests and air-gapped teams).
+
+Every call to the repo has a deadline (`XLT_HUB_TIMEOUT`, default 20 s): a Hub that hangs
+makes a pull fail with a clear status, never a caller wait. The app pulls in the background
+(`sync_in_background`, `start_schedule`), never on a page load.
+
+Records uploaded by visitors are kept apart (`submitted/`) and listed as "submitted,
+unverified" until the owner accepts them; they are never pushed with the Space's token. A
+signed-in visitor's upload is opened as a pull request on the results repo with their own
+OAuth token, as the MTEB results repository takes submissions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..errors import XltError
+from ..settings import home_dir, repo_root
+from .records import read_records, record_filename, write_record
+
+VERIFIED, UNVERIFIED = "verified", "submitted, unverified"
+STATE_FILE = "hub-sync.json"  # beside the mirror, not in it: snapshot_download reads a non-empty folder as a copy
+
+
+def redact(exc: Exception) -> str:
+    """A one-line error message with the token (if any) masked."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    token = os.environ.get("HF_TOKEN")
+    if token:  # never echo the token, whatever the library put in its message
+        text = text.replace(token, "***")
+    return f"{type(exc).__name__}: {text[:200]}"
+
+
+def hub_timeout() -> float:
+    try:
+        return max(1.0, float(os.environ.get("XLT_HUB_TIMEOUT", "20")))
+    except ValueError:
+        return 20.0
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class HubTimeout(Exception):
+    """The repo did not answer within the deadline."""
+
+
+def call_with_deadline(fn: Callable, timeout: float, what: str = "the Hub"):
+    """Run `fn()` in a daemon thread; raise `HubTimeout` when it has not returned within `timeout` s.
+
+    A call stuck on a socket cannot be killed from Python; it is left to finish on its own in
+    its thread while the caller moves on.
+    """
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    worker = threading.Thread(target=target, name="xlt-hub-call", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise HubTimeout(f"{what} did not answer within {timeout:.0f} s")
+    if "error" in box:
+        raise box["error"]
+    return box.get("value")
+
+
+class HubBackend:
+    """A Hub dataset repo, through huggingface_hub."""
+
+    def __init__(self, repo_id: str, token: str | None):
+        self.repo_id, self.token = repo_id, token
+
+    def pull(self, into: Path) -> None:
+        from huggingface_hub import snapshot_download
+
+        snapshot_download(self.repo_id, repo_type="dataset", local_dir=str(into), token=self.token,
+                          allow_patterns=["*.json", "**/*.json"], etag_timeout=10)
+
+    def exists(self, path_in_repo: str) -> bool:
+        from huggingface_hub import file_exists
+
+        return file_exists(self.repo_id, path_in_repo, repo_type="dataset", token=self.token)
+
+    def push(self, local: Path, path_in_repo: str) -> None:
+        from huggingface_hub import upload_file
+
+        upload_file(path_or_fileobj=str(local), path_in_repo=path_in_repo, repo_id=self.repo_id, repo_type="dataset",
+                    token=self.token, commit_message=f"xlt: add result {Path(path_in_repo).name}")
+
+    def open_pr(self, local: Path, path_in_repo: str, token: str, user: str) -> str:
+        """A pull request adding one record, opened with the submitting user's own token."""
+        from huggingface_hub import upload_file
+
+        info = upload_file(path_or_fileobj=str(local), path_in_repo=path_in_repo, repo_id=self.repo_id,
+                           repo_type="dataset", token=token, create_pr=True,
+                           commit_message=f"Result submission: {Path(path_in_repo).name}",
+                           commit_description=f"Submitted by {user} through the xlt Space; unverified "
+                                              "until a maintainer merges it.")
+        return str(getattr(info, "pr_url", "") or "")
+
+
+class FolderBackend:
+    """A local folder standing in for the repo (same layout); pull requests go to `<folder>-prs/`."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+
+    def _check(self) -> None:
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"results folder {self.folder} does not exist")
+
+    def pull(self, into: Path) -> None:
+        self._check()
+        for path in self.folder.rglob("*.json"):
+            target = into / path.relative_to(self.folder)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
+
+    def exists(self, path_in_repo: str) -> bool:
+        return (self.folder / path_in_repo).is_file()
+
+    def push(self, local: Path, path_in_repo: str) -> None:
+        self._check()
+        target = self.folder / path_in_repo
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(local, target)
+
+    def open_pr(self, local: Path, path_in_repo: str, token: str, user: str) -> str:
+        self._check()
+        pr = self.folder.with_name(self.folder.name + "-prs") / f"{int(time.time() * 1e6)}-{user}"
+        target = pr / path_in_repo
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(local, target)
+        return str(pr)
+
+
+class ResultsStore:
+    """Where the leaderboard reads records and where new ones go."""
+
+    def __init__(self, home: str | Path | None = None, committed_dir: str | Path | None = None,
+                 repo: str | None = None, token: str | None = None):
+        self.home = Path(home) if home else home_dir()
+        self.committed_dir = Path(committed_dir) if committed_dir else repo_root() / "leaderboard" / "results"
+        self.local_dir = self.home / "results"
+        self.hub_dir = self.home / "hub-results"
+        self.submitted_dir = self.home / "submitted"
+        self.outbox = self.home / "outbox"
+        self.repo = repo if repo is not None else os.environ.get("XLT_RESULTS_REPO", "").strip()
+        self.token = token if token is not None else os.environ.get("HF_TOKEN") or None
+        for folder in (self.local_dir, self.hub_dir, self.submitted_dir, self.outbox):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._sync_lock = threading.Lock()
+        self._schedule: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @property
+    def backend(self):
+        if not self.repo:
+            return None
+        if self.repo.startswith("file://"):
+            return FolderBackend(Path(self.repo[len("file://"):]))
+        return HubBackend(self.repo, self.token)
+
+    @property
+    def can_push(self) -> bool:
+        return bool(self.repo) and (self.repo.startswith("file://") or bool(self.token))
+
+    def push_disabled_reason(self) -> str | None:
+        if not self.repo:
+            return "Set XLT_RESULTS_REPO (a Hub dataset repo) to share results."
+        if not self.can_push:
+            return "Set HF_TOKEN in the environment to push results to the Hub."
+        return None
+
+    def _bounded(self, fn: Callable, what: str):
+        return call_with_deadline(fn, hub_timeout(), what)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def records(self) -> tuple[list[dict], list[str]]:
+        """Every valid record (committed, local, pulled from the Hub, then submitted uploads), each run id
+        once, with `status` set to "verified" or "submitted, unverified" and the summary recomputed from
+        the per-language metrics (a stored summary is never trusted)."""
+        from .submissions import recompute_summary
+
+        seen, merged, errors = set(), [], []
+        sources = ((self.committed_dir, VERIFIED), (self.local_dir, VERIFIED), (self.hub_dir, VERIFIED),
+                   (self.submitted_dir, UNVERIFIED))
+        for folder, status in sources:
+            if not folder.is_dir():
+                continue
+            records, errs = read_records(folder)
+            errors += errs
+            for record in records:
+                if record["run_id"] in seen:
+                    continue
+                try:
+                    record = recompute_summary(record)
+                except (XltError, KeyError, TypeError, ValueError) as exc:
+                    errors.append(f"{record['run_id']}: {exc}")
+                    continue
+                seen.add(record["run_id"])
+                merged.append({**record, "status": status})
+        return merged, errors
+
+    # --- the app's own runs ----------------------------------------------------------------------
+
+    def add(self, record: dict, push: bool = True) -> Path:
+        """Keep a new record of this installation's own run locally and queue it for the repo."""
+        path = write_record(record, self.local_dir)
+        self._queue(path, record["task"])
+        if push:
+            self.push_pending()
+        return path
+
+    def _queue(self, path: Path, task: str) -> None:
+        if self.repo:
+            queued = self.outbox / task
+            queued.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, queued / path.name)
+
+    def pending(self) -> list[Path]:
+        return sorted(p for p in self.outbox.rglob("*.json") if "sent" not in p.relative_to(self.outbox).parts
+                      and not p.name.startswith("."))
+
+    def push_pending(self) -> str:
+        """Push what waits in the outbox. Returns a one-line status; never raises for network trouble."""
+        pending = self.pending()
+        if not pending:
+            return "Nothing waiting to be pushed."
+        reason = self.push_disabled_reason()
+        if reason:
+            return f"{len(pending)} record(s) wait in the outbox. {reason}"
+        pushed, backend = 0, self.backend
+        for path in pending:
+            path_in_repo = path.relative_to(self.outbox).as_posix()
+            try:
+                if not self._bounded(lambda p=path_in_repo: backend.exists(p), "the results repo"):
+                    self._bounded(lambda p=path, q=path_in_repo: backend.push(p, q), "the results repo")
+            except Exception as exc:  # unreachable, refused, rate-limited, hanging: keep it for later
+                return (f"Pushed {pushed}; {len(pending) - pushed} wait in the outbox "
+                        f"(the results repo is not reachable: {redact(exc)}).")
+            sent = self.outbox / "sent" / path_in_repo
+            sent.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, sent)
+            pushed += 1
+        return f"Pushed {pushed} record(s) to {self.repo}."
+
+    # --- pulling, off the request path -------------------------------------------------------------
+
+    def _state(self) -> dict:
+        try:
+            return json.loads((self.home / STATE_FILE).read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _save_state(self, **changes) -> None:
+        state = {**self._state(), **changes}
+        tmp = self.home / (STATE_FILE + ".part")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.home / STATE_FILE)
+
+    def pull(self) -> str:
+        """Refresh the mirror of the results repo (bounded by the deadline). Returns a one-line status."""
+        if not self.repo:
+            return "No results repo configured (XLT_RESULTS_REPO): showing local records."
+        backend = self.backend
+        self._save_state(attempt=_now())
+        try:
+            self._bounded(lambda: backend.pull(self.hub_dir), "the results repo")
+        except Exception as exc:
+            state = self._state()
+            self._save_state(failing_since=state.get("failing_since") or _now(), error=redact(exc))
+            return self.hub_status()
+        self._save_state(pulled=_now(), failing_since=None, error=None)
+        return f"Pulled results from {self.repo} at {self._state()['pulled']}."
+
+    def sync(self) -> str:
+        """Pull, then push what waits; one sync at a time (a second caller gets the current status)."""
+        if not self._sync_lock.acquire(blocking=False):
+            return "A sync with the results repo is already running. " + self.hub_status()
+        try:
+            return f"{self.pull()} {self.push_pending()}".strip()
+        finally:
+            self._sync_lock.release()
+
+    def sync_in_background(self) -> bool:
+        """Start a sync in a daemon thread unless one runs; returns whether one was started."""
+        if not self.repo or self._sync_lock.locked():
+            return False
+        threading.Thread(target=self.sync, name="xlt-results-sync", daemon=True).start()
+        return True
+
+    def start_schedule(self, every_seconds: float = 600.0) -> None:
+        """Sync now and then every `every_seconds` in the background (the app calls this at start-up)."""
+        if not self.repo or (self._schedule is not None and self._schedule.is_alive()):
+            return
+
+        def loop():
+            while not self._stop.is_set():
+                self.sync()
+                self._stop.wait(every_seconds)
+
+        self._schedule = threading.Thread(target=loop, name="xlt-results-schedule", daemon=True)
+        self._schedule.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def hub_status(self) -> str:
+        """One line for the page: where the shown records come from and how fresh they are."""
+        if not self.repo:
+            return "No results repo configured (XLT_RESULTS_REPO): showing local records."
+        state = self._state()
+        copy = f"showing the copy from {state['pulled']}" if state.get("pulled") else "no copy pulled yet"
+        if state.get("failing_since"):
+            return (f"Results repo {self.repo} not answering since {state['failing_since']} "
+                    f"({state.get('error', '')}); {copy}.")
+        if self._sync_lock.locked():
+            return f"Pulling {self.repo} in the background; {copy}."
+        return f"Results from {self.repo}; {copy}."
+
+    # --- visitors' uploads -----------------------------------------------------------------------
+
+    def import_upload(self, file_path: str | Path, user: str | None = None, oauth_token: str | None = None) -> dict:
+        """Validate an uploaded record and keep it as "submitted, unverified".
+
+        Nothing from the upload becomes a path. An anonymous upload stays on this installation; a
+        signed-in user's is also opened as a pull request on the results repo with their token
+        (never the Space's). Returns the cleaned record, with `pull_request` when one was opened.
+        """
+        from .submissions import parse_upload, validate_submission
+
+        path = Path(file_path) if file_path else None
+        if path is None or not path.is_file():
+            raise XltError("no file was uploaded")
+        record = validate_submission(parse_upload(path.read_bytes()))
+        known, _ = self.records()
+        if any(r["run_id"] == record["run_id"] for r in known):
+            raise XltError(f"a record with run_id {record['run_id']} is already on the leaderboard")
+        if any(r.get("config_fingerprint") == record["config_fingerprint"] and r["metrics"] == record["metrics"]
+               for r in known):
+            raise XltError("the same run (same settings and scores) is already on the leaderboard")
+        written = write_record(record, self.submitted_dir)
+        record = {**record, "path": str(written)}
+        if user and oauth_token and self.repo:
+            task_path = f"{record['task']}/{record_filename(record)}"
+            backend = self.backend
+            try:
+                record["pull_request"] = self._bounded(
+                    lambda: backend.open_pr(written, task_path, oauth_token, user), "the results repo")
+            except Exception as exc:
+                record["pull_request_error"] = redact(exc).replace(oauth_token, "***")
+        return record
+
+    def accept(self, run_id: str) -> Path:
+        """The owner accepts a submitted record: it moves to this installation's results (and the outbox)."""
+        run_id = (run_id or "").strip()
+        for path in self.submitted_dir.rglob("*.json"):
+            if path.name.endswith(f"__{run_id}.json") and not path.name.startswith("."):
+                records, errors = read_records(path.parent)
+                record = next((r for r in records if r["run_id"] == run_id), None)
+                if record is None:
+                    raise XltError(f"submitted record {run_id} is unreadable: {errors[:1]}")
+                target = write_record(record, self.local_dir)
+                path.unlink()
+                self._queue(target, record["task"])
+                return target
+        raise XltError(f"no submitted record with run id {run_id!r}")
