@@ -24,17 +24,17 @@ def test_locally_everything_stays_open(monkeypatch, tmp_path):
         monkeypatch.delenv(name, raising=False)
     assert access.training_refusal(None) is None and access.is_owner(None)
     store = JobStore(tmp_path)
-    assert "Not started" not in finetune.launch_job(store, *form())
+    assert "Not started" not in finetune.launch_job(store, form())
     assert store.list()[0].launched_by is None
 
 
 def test_on_a_space_only_the_owner_trains(on_space, tmp_path):
     store = JobStore(tmp_path)
     for profile in (None, VISITOR):
-        assert finetune.launch_job(store, *form(), profile=profile).startswith("**Not started:**")
+        assert finetune.launch_job(store, form(), profile=profile).startswith("**Not started:**")
     assert store.list() == []
     assert "sign in" in access.training_refusal(None) and "mallory" in access.training_refusal(VISITOR)
-    message = finetune.launch_job(store, *form(), profile=OWNER)
+    message = finetune.launch_job(store, form(), profile=OWNER)
     assert "Job" in message and "Not started" not in message
     job = store.list()[0]
     assert job.launched_by == "owner"
@@ -74,10 +74,11 @@ def test_served_app_refuses_anonymous_job_control(monkeypatch, tmp_path):
                                                                   "fullname": "Owner", "avatarUrl": ""})
     with served_app(tmp_path / "home") as (demo, url):
         client = Client(url, verbose=False)
-        message, _ = client.predict(*form(), False, api_name="/launch")
+        config = finetune.build_config(form()).to_dict()
+        message, _ = client.predict(__import__("json").dumps(config), False, api_name="/launch")
         assert message.startswith("**Not started:**") and "sign in" in message.lower()
         assert demo.xlt_jobs.list() == []
-        job = demo.xlt_jobs.submit(finetune.build_config(*form()))
+        job = demo.xlt_jobs.submit(finetune.build_config(form()))
         assert client.predict(job.id, api_name="/cancel").startswith("**Refused:**")
         assert client.predict(job.id, api_name="/resume").startswith("**Refused:**")
         assert demo.xlt_jobs.get(job.id).state in ("queued", "running")

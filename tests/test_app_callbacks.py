@@ -12,36 +12,41 @@ from xlt.app import board, callbacks, finetune
 from xlt.jobs import JobStore
 from xlt.results.store import ResultsStore
 
-FORM = dict(task="sentiment", model="multilingual-e5-small", method="zero-shot", sources=["en"], targets=[],
-            finetune="lora", learning_rate=5e-4, epochs=1, batch_size=16, max_length=128, seed=42, lora_r=8,
-            max_train_samples=200, max_eval_samples=0)
+FORM = {"task": "sentiment", "model": "multilingual-e5-small", "method": "zero-shot", "sources": ["en"],
+        "targets": [], "train.finetune": "lora", "train.learning_rate": 5e-4, "train.epochs": 1,
+        "train.batch_size": 16, "train.max_length": 128, "train.seed": 42, "train.lora_r": 8,
+        "train.max_train_samples": 200, "train.max_eval_samples": None}
 
 
 def form(**overrides):
-    values = {**FORM, **overrides}
-    return [values[k] for k in FORM]
+    """Launcher values by field name; `train_x=...` overrides `train.x`."""
+    values = dict(FORM)
+    for key, value in overrides.items():
+        values["train." + key[6:] if key.startswith("train_") else key] = value
+    return values
 
 
 def test_launcher_builds_validated_configs(tmp_path):
-    config = finetune.build_config(*form())
+    config = finetune.build_config(form())
     assert config.train.max_train_samples == 200 and config.train.max_eval_samples is None
     assert config.train.lora_alpha == 16 and config.target_languages is None
     store = JobStore(tmp_path)
-    for bad, message in ((dict(learning_rate="abc"), "must be numbers"), (dict(batch_size=0), "batch_size"),
-                         (dict(epochs=-1), "epochs"), (dict(sources=[]), "at least one source"),
-                         (dict(max_length=12.5), "whole number"), (dict(model="no-such-model"), "unknown model"),
-                         (dict(sources=["sw"]), "no language")):
-        text = finetune.launch_job(store, *form(**bad))
+    for bad, message in ((dict(train_learning_rate="abc"), "not a float"), (dict(train_batch_size=0), "batch_size"),
+                         (dict(train_epochs=-1), "epochs"), (dict(sources=[]), "at least one source"),
+                         (dict(train_max_length=12.5), "whole number"), (dict(model="no-such-model"), "unknown model"),
+                         (dict(sources=["sw"]), "no language"), (dict(train_epochs=float("nan")), "epochs"),
+                         (dict(train_seed=2**40), "seed"), (dict(train_batch_size=-1), "batch_size")):
+        text = finetune.launch_job(store, form(**bad))
         assert text.startswith("**Not started:**") and message in text, text
     assert store.list() == []
-    assert "queued" in finetune.launch_job(store, *form()) or "starting" in finetune.launch_job(store, *form())
+    assert "queued" in finetune.launch_job(store, form()) or "starting" in finetune.launch_job(store, form())
     frame = finetune.jobs_frame(store)
     assert list(frame.columns) == finetune.JOB_COLUMNS and set(frame["state"]) == {"queued"}
 
 
 def test_push_needs_a_token(tmp_path, monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    text = finetune.launch_job(JobStore(tmp_path), *form(), push_to_hub=True)
+    text = finetune.launch_job(JobStore(tmp_path), form(), push_to_hub=True)
     assert "HF_TOKEN" in text
 
 
@@ -50,7 +55,7 @@ def test_job_detail_and_controls_report_errors_as_text(tmp_path):
     text, fig, log = finetune.job_detail(store, "nope")
     assert "no job" in text and isinstance(fig, go.Figure) and log == ""
     assert "Error" in finetune.cancel_job(store, "nope") and "Error" in finetune.resume_job(store, "")
-    job = store.submit(finetune.build_config(*form()))
+    job = store.submit(finetune.build_config(form()))
     text, fig, _ = finetune.job_detail(store, job.id)
     assert "queued" in text and "xlt train" in text
     assert "cancelled" in finetune.cancel_job(store, job.id)

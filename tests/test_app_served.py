@@ -48,8 +48,15 @@ def test_fifty_concurrent_predictions_all_answer(app):
 @pytest.mark.slow
 def test_tiny_finetune_job_to_completion_then_on_leaderboard(app, tiny_model_dir):
     demo, client = app
-    message, _ = client.predict("sentiment", str(tiny_model_dir), "zero-shot", ["en"], ["en", "fr"], "lora", 1e-3, 1,
-                                8, 32, 7, 4, 24, 8, False, api_name="/launch")
+    import json
+
+    from xlt.config import ExperimentConfig, TrainConfig
+
+    config = ExperimentConfig(task="sentiment", model=str(tiny_model_dir), target_languages=["en", "fr"],
+                              train=TrainConfig(finetune="lora", learning_rate=1e-3, epochs=1, batch_size=8,
+                                                max_length=32, seed=7, lora_r=4, max_train_samples=24,
+                                                max_eval_samples=8))
+    message, _ = client.predict(json.dumps(config.to_dict()), False, api_name="/launch")
     assert "Job" in message, message
     job_id = message.split("`")[1]
     deadline = time.time() + 300

@@ -8,9 +8,10 @@ from xlt.results.records import find_records, read_records, validate_record, wri
 
 def make_record(**overrides):
     record = {
-        "schema_version": 1, "run_id": "abc123-20260101T000000", "created": "2026-01-01T00:00:00+00:00",
+        "schema_version": 2, "run_id": "abc123-20260101T000000", "created": "2026-01-01T00:00:00+00:00",
         "task": "nli", "method": "zero-shot", "model": "multilingual-e5-small", "model_fingerprint": "sha256:x",
-        "source_languages": ["en"], "target_languages": ["en", "fr"], "seed": 1, "config": {},
+        "source_languages": ["en"], "seen_languages": ["en"], "target_languages": ["en", "fr"], "seed": 1,
+        "config": {}, "collapsed": False,
         "config_fingerprint": "abc123",
         "metrics": {"en": {"accuracy": 0.7, "macro_f1": 0.69, "n": 10, "ci95": [0.6, 0.8]},
                     "fr": {"accuracy": 0.6, "macro_f1": 0.58, "n": 10, "ci95": [0.5, 0.7]}},
@@ -58,3 +59,15 @@ def test_malformed_files_are_skipped_with_a_message(tmp_path):
     records, errors = read_records(tmp_path)
     assert len(records) == 1 and len(errors) == 2
     assert any("not valid JSON" in e for e in errors) and any("JSON object" in e for e in errors)
+
+
+def test_version_1_records_are_read_as_version_2(tmp_path):
+    from xlt.config import ExperimentConfig
+
+    config = ExperimentConfig(task="nli")
+    old = make_record(schema_version=1, config=config.to_dict(), config_fingerprint="written-by-v1")
+    del old["seen_languages"], old["collapsed"]
+    write_record(old, tmp_path)
+    (record,), _ = read_records(tmp_path)
+    assert record["schema_version"] == 2 and record["seen_languages"] == ["en"] and record["collapsed"] is False
+    assert record["config_fingerprint"] == config.fingerprint() and record["recipe"] == ""

@@ -42,12 +42,14 @@ def test_train_config_rejects_bad_values(bad):
 
 
 def test_experiment_config_validation():
+    from xlt.experiment import validate
+
     with pytest.raises(XltError, match="no language"):
-        ExperimentConfig(task="sentiment", source_languages=["sw"])
+        validate(ExperimentConfig(task="sentiment", source_languages=["sw"]))
     with pytest.raises(XltError, match="unknown method"):
-        ExperimentConfig(task="nli", method="magic")
-    with pytest.raises(XltError, match="unknown ZeroShotConfig settings"):
-        ExperimentConfig(task="nli", method_options={"shots": 3})
+        validate(ExperimentConfig(task="nli", method="magic"))
+    with pytest.raises(XltError, match="unknown NoOptions settings"):
+        validate(ExperimentConfig(task="nli", method_options={"shots": 3}))
     with pytest.raises(XltError, match="at least one source"):
         ExperimentConfig(task="nli", source_languages=[])
 

@@ -69,3 +69,18 @@ def test_odd_inputs_get_notices_not_crashes(sentiment, nli):
         nli.predict("just one text")
     with pytest.raises(XltError, match="is empty"):
         sentiment.predict(["fine", ""])
+
+
+def test_shipped_predictors_answer_as_before_the_method_contract(sentiment, nli):
+    """20 fixed inputs: the probabilities the shipped predictors gave before the method contract
+    (computed with commit ea350e8, `tests/data/shipped_predictions_before.json`) are unchanged."""
+    import json
+    from pathlib import Path
+
+    before = json.loads((Path(__file__).parent / "data" / "shipped_predictions_before.json").read_text())
+    texts = [t for t, _ in before["sentiment"]]
+    for (_, expected), got in zip(before["sentiment"], sentiment.predict(texts)):
+        assert all(abs(got.probabilities[k] - v) < 1e-5 for k, v in expected.items()), (expected, got)
+    pairs = [p for p, _ in before["nli"]]
+    for (_, expected), got in zip(before["nli"], nli.predict_pairs([a for a, _ in pairs], [b for _, b in pairs])):
+        assert all(abs(got.probabilities[k] - v) < 1e-5 for k, v in expected.items()), (expected, got)

@@ -8,25 +8,46 @@ import os
 import sys
 from dataclasses import fields
 
-from .config import TrainConfig, field_default
+from .config import TrainConfig, convert_value, field_default, field_kind, parse_option_text
 from .errors import XltError
 
-_TYPES = {"float": float, "int": int, "str": str, "int | None": int, "float | None": float}
+
+def _add_dataclass_flags(group, cls, prefix: str = "") -> None:
+    """One flag per field of a config dataclass; the field's metadata carries the help text."""
+    for f in fields(cls):
+        flag = "--" + prefix + f.name.replace("_", "-")
+        default = field_default(f)
+        help_text = f.metadata.get("help", "")
+        kind = field_kind(f)
+        if kind.base == "bool" and not kind.optional:
+            group.add_argument(flag, dest=prefix.replace("-", "_") + f.name, action=argparse.BooleanOptionalAction,
+                               default=default, help=help_text)
+        else:
+            group.add_argument(flag, dest=prefix.replace("-", "_") + f.name, default=default,
+                               type=lambda text, k=kind, n=f.name: convert_value(k, text, n),
+                               help=f"{help_text} (default: {default})")
 
 
 def _add_train_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training settings")
-    for f in fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        default = field_default(f)
-        help_text = f.metadata.get("help", "")
-        if f.type in ("bool", bool):
-            group.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
-                               help=help_text)
-        else:
-            group.add_argument(flag, dest=f.name, type=_TYPES.get(str(f.type), str), default=default,
-                               help=f"{help_text} (default: {default})")
+    _add_dataclass_flags(group, TrainConfig)
     group.add_argument("--lr", dest="learning_rate", type=float, help="Alias of --learning-rate.")
+
+
+def _add_method_flags(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """The options of the method named by `--method` become flags (`xlt train --method X --help` lists them)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--method", default="zero-shot")
+    known, _ = pre.parse_known_args(argv)
+    from .methods import get_method
+
+    try:
+        method = get_method(known.method)
+    except XltError:
+        return  # reported when the experiment is validated
+    if fields(method.options_cls):
+        group = parser.add_argument_group(f"options of method {method.name} (or --option key=value)")
+        _add_dataclass_flags(group, method.options_cls, prefix="opt-")
 
 
 def _split_langs(value: str | None) -> list[str] | None:
@@ -42,31 +63,66 @@ def _options(pairs: list[str]) -> dict:
         if "=" not in pair:
             raise XltError(f"--option takes key=value, got {pair!r}")
         key, value = pair.split("=", 1)
-        try:
-            options[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key.strip()] = value
+        options[key.strip()] = parse_option_text(value)
     return options
 
 
-def cmd_train(args) -> int:
-    from .experiment import ExperimentConfig, run_experiment
-    from .results.records import find_records
+def config_from_args(args):
+    """The experiment an `xlt train` command line describes (not yet validated against the registries)."""
+    from .config import ExperimentConfig
+    from .methods import get_method
 
     train = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-    config = ExperimentConfig(
+    options = _options(args.option)
+    try:
+        method = get_method(args.method)
+    except XltError:
+        method = None
+    if method is not None:
+        for f in fields(method.options_cls):
+            value = getattr(args, "opt_" + f.name, field_default(f))
+            if value != field_default(f):
+                options[f.name] = value
+    return ExperimentConfig(
         task=args.task, method=args.method, model=args.model, source_languages=_split_langs(args.source) or [],
         target_languages=_split_langs(args.targets), train_split=args.train_split, eval_split=args.eval_split,
-        method_options=_options(args.option), train=train,
+        method_options=options, train=train,
     )
-    if args.skip_existing and args.results_dir:
-        done = find_records(args.results_dir, config.fingerprint())
+
+
+def config_from_command(command: str):
+    """Parse a record's `command` (`xlt train ...`) back into its experiment config, validated."""
+    import shlex
+
+    from .experiment import validate
+
+    argv = shlex.split(command)
+    if argv[:2] != ["xlt", "train"]:
+        raise XltError("not an `xlt train` command")
+    parser = build_parser()
+    _add_method_flags(parser._subparsers._group_actions[0].choices["train"], argv[1:])
+    config = config_from_args(parser.parse_args(argv[1:]))
+    validate(config)
+    return config
+
+
+def cmd_train(args) -> int:
+    from .experiment import run_and_file, validate
+    from .results.records import find_records
+    from .results.store import ResultsStore
+
+    config = config_from_args(args)
+    validate(config)
+    store = None if args.results_dir else ResultsStore()
+    where = args.results_dir or store.local_dir
+    if args.skip_existing:
+        done = find_records(where, config.fingerprint())
         if done:
             print(f"already done: {done[0]['run_id']} (use --no-skip-existing to run again)")
             return 0
     print(f"running: {config.to_command()}", file=sys.stderr)
-    record = run_experiment(config, results_dir=args.results_dir, save_model_to=args.save_model,
-                            output_dir=args.output_dir)
+    record = run_and_file(config, store=store, results_dir=args.results_dir, save_model_to=args.save_model,
+                          output_dir=args.output_dir, protocol=args.protocol)
     _print_metrics(record["metrics"], record["summary"])
     for warning in record.get("training", {}).get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
@@ -75,6 +131,24 @@ def cmd_train(args) -> int:
     if args.save_model:
         print(f"model: {args.save_model}")
     return 0
+
+
+def cmd_sweep(args) -> int:
+    from .settings import home_dir
+    from .sweep import describe, prepare, run_sweep, start_in_background
+
+    sweep = prepare(args.grid)
+    print(describe(sweep), flush=True)
+    if args.dry_run:
+        return 0
+    if args.background:
+        log_file = home_dir() / "sweeps" / f"{sweep.name}.log"
+        pid = start_in_background(args.grid, log_file)
+        print(f"running in the background (pid {pid}); progress: tail -f {log_file}")
+        return 0
+    records = run_sweep(sweep, show_progress=args.progress, log=lambda line: print(line, flush=True))
+    print(f"sweep {sweep.name}: {len(records)} new record(s); {len(sweep.skipped)} of {len(sweep.cells)} cells done")
+    return 0 if len(sweep.skipped) == len(sweep.cells) else 1
 
 
 def _print_metrics(metrics: dict, summary: dict | None = None) -> None:
@@ -204,13 +278,22 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--train-split", help="training split, or splits joined by + (default: the task's)")
     train.add_argument("--eval-split", help="evaluation split (default: the task's)")
     train.add_argument("--option", action="append", default=[], help="method option key=value (repeatable)")
-    train.add_argument("--results-dir", default="leaderboard/results", help="where the result record goes")
+    train.add_argument("--results-dir", help="write the record into this folder (default: your results store, "
+                       "$XLT_HOME/results, and the results repo when XLT_RESULTS_REPO is set)")
+    train.add_argument("--protocol", help="name of the comparison protocol this run follows (recorded)")
     train.add_argument("--save-model", help="folder to save the trained classifier (adapter/encoder + head)")
     train.add_argument("--output-dir", help="checkpoints folder (default: $XLT_HOME/runs/<config hash>)")
     train.add_argument("--skip-existing", action=argparse.BooleanOptionalAction, default=False,
                        help="do nothing when a record of the same settings exists")
     _add_train_flags(train)
     train.set_defaults(func=cmd_train)
+
+    sw = sub.add_parser("sweep", help="run a grid of experiments (YAML), skipping cells already done")
+    sw.add_argument("grid", help="grid file (see sweeps/*.yaml)")
+    sw.add_argument("--dry-run", action="store_true", help="validate every cell, list them and the time estimate")
+    sw.add_argument("--background", action="store_true", help="start it detached, logging to $XLT_HOME/sweeps/")
+    sw.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
+    sw.set_defaults(func=cmd_sweep)
 
     ev = sub.add_parser("evaluate", help="evaluate a saved classifier per language")
     ev.add_argument("--model-dir", required=True, help="classifier folder, or a shipped task name (sentiment, nli)")
@@ -250,9 +333,12 @@ def main(argv: list[str] | None = None) -> int:
     # library deprecation chatter is for developers, not for users of the command line
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        if argv[:1] == ["train"]:
+            _add_method_flags(parser._subparsers._group_actions[0].choices["train"], argv)
+        args = parser.parse_args(argv)
         return args.func(args)
     except XltError as exc:
         print(f"xlt: error: {exc}", file=sys.stderr)

@@ -29,9 +29,11 @@ def load_split(task: TaskSpec, lang: str, split: str, data_dir: str | Path | Non
     """
     import datasets
 
-    if lang not in task.languages:
-        raise XltError(f"task {task.name!r} has no language {lang!r}; it has: {', '.join(task.languages)}")
     data_dir = data_dir if data_dir is not None else default_data_dir()
+    if lang not in task.languages and not (
+            data_dir is not None and all(local_split_path(task, lang, part.strip(), Path(data_dir)).is_file()
+                                         for part in split.split("+"))):
+        raise XltError(f"task {task.name!r} has no language {lang!r}; it has: {', '.join(task.languages)}")
     datasets.disable_progress_bars()
     if data_dir is not None:
         parts = [part.strip() for part in split.split("+")]

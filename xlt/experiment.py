@@ -1,138 +1,151 @@
-"""An experiment: config -> data -> model -> method -> evaluation -> result record."""
+"""Validate an experiment, then the one run-and-file path: data -> method -> evaluate -> record -> store.
+
+The CLI (`xlt train`), the app's jobs and `xlt sweep` all call `run_and_file`, so every run is
+trained, evaluated, recorded and filed the same way.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import shlex
-from dataclasses import asdict, dataclass, field, fields
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from .config import TrainConfig, from_dict
+from .config import ExperimentConfig, TrainConfig, non_default
 from .errors import XltError
-from .methods import get_method
-from .models.registry import DEFAULT_MODEL, resolve_model
-from .tasks import get_task
+
+EVAL_SUBSET_SEED = 0
+
+__all__ = ["ExperimentConfig", "TrainConfig", "Validated", "run_and_file", "run_experiment", "validate"]
 
 
 @dataclass
-class ExperimentConfig:
-    """What to train and evaluate. Serialises into the record; `to_command` re-creates the CLI line."""
+class Validated:
+    """An experiment with its registry entries resolved and its options checked in context."""
 
-    task: str
-    method: str = "zero-shot"
-    model: str = DEFAULT_MODEL
-    source_languages: list[str] = field(default_factory=lambda: ["en"])
-    target_languages: list[str] | None = None
-    train_split: str | None = None
-    eval_split: str | None = None
-    method_options: dict = field(default_factory=dict)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    config: ExperimentConfig
+    task: object  # TaskSpec
+    method: object  # TransferMethod
+    model_spec: object  # ModelSpec
+    options: object  # the method's options dataclass
 
-    def __post_init__(self) -> None:
-        if isinstance(self.train, dict):
-            self.train = TrainConfig.from_dict(self.train)
-        task = get_task(self.task)
-        method = get_method(self.method)
-        resolve_model(self.model)
-        if isinstance(self.source_languages, str):
-            self.source_languages = [s for s in self.source_languages.split(",") if s]
-        self.source_languages = list(dict.fromkeys(self.source_languages))
-        if not self.source_languages:
-            raise XltError("give at least one source language")
-        if len(self.source_languages) > 1 and not method.multi_source:
-            raise XltError(f"method {self.method!r} takes one source language, got {self.source_languages}")
-        targets = self.target_languages or []
-        unknown = [lang for lang in [*self.source_languages, *targets] if lang not in task.languages]
-        if unknown:
-            raise XltError(f"task {self.task!r} has no language(s) {unknown}; it has: {', '.join(task.languages)}")
-        self.method_config()  # validates the options
+    def context(self, output_dir: Path, data_dir: Path | None = None, callbacks: list | None = None,
+                show_progress: bool = True):
+        from .methods import MethodContext
 
-    def method_config(self):
-        return from_dict(get_method(self.method).config_cls, dict(self.method_options))
+        return MethodContext(experiment=self.config, task=self.task, model_spec=self.model_spec,
+                             options=self.options, output_dir=Path(output_dir), data_dir=data_dir,
+                             callbacks=list(callbacks or []), show_progress=show_progress)
 
-    @property
-    def targets(self) -> list[str]:
-        return list(self.target_languages or get_task(self.task).languages)
 
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["train"] = self.train.to_dict()
-        return data
+def validate(config: ExperimentConfig, data_dir: str | Path | None = None) -> Validated:
+    """Resolve the task, method and model and check everything that can be checked before training.
 
-    @classmethod
-    def from_dict(cls, data: dict) -> ExperimentConfig:
-        return from_dict(cls, data)
+    The method's options are normalised in place (only non-default values stay), so equal
+    experiments have equal fingerprints however their options were spelled.
+    """
+    from .methods import get_method
+    from .models.registry import resolve_model
+    from .settings import data_dir as default_data_dir
+    from .tasks import get_task
 
-    def fingerprint(self) -> str:
-        """Stable hash of the settings: equal configs are the same experiment (sweeps skip them)."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, default=str)
-        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    task = get_task(config.task)
+    method = get_method(config.method)
+    spec = resolve_model(config.model)
+    if len(config.source_languages) > 1 and not method.multi_source:
+        raise XltError(f"method {config.method!r} takes one source language, got {config.source_languages}")
+    data_root = Path(data_dir) if data_dir else default_data_dir()
+    unknown = [lang for lang in [*config.source_languages, *(config.target_languages or [])]
+               if lang not in task.languages and not _has_local_data(task, lang, data_root)]
+    if unknown:
+        raise XltError(f"task {config.task!r} has no language(s) {unknown}; it has: {', '.join(task.languages)}")
+    options = method.options(config.method_options)
+    config.method_options = non_default(options)
+    validated = Validated(config, task, method, spec, options)
+    method.validate(validated.context(Path("."), data_dir=data_root))
+    return validated
 
-    def to_command(self) -> str:
-        """The `xlt train` line that re-runs this experiment."""
-        parts = ["xlt", "train", "--task", self.task, "--method", self.method, "--model", self.model,
-                 "--source", ",".join(self.source_languages)]
-        if self.target_languages:
-            parts += ["--targets", ",".join(self.target_languages)]
-        if self.train_split:
-            parts += ["--train-split", self.train_split]
-        if self.eval_split:
-            parts += ["--eval-split", self.eval_split]
-        for key, value in sorted(self.method_options.items()):
-            parts += ["--option", f"{key}={value}"]
-        for f in fields(TrainConfig):
-            value = getattr(self.train, f.name)
-            flag = "--" + f.name.replace("_", "-")
-            if isinstance(value, bool):
-                parts.append(flag if value else "--no-" + f.name.replace("_", "-"))
-            elif value is None or value == "":
-                continue
-            else:
-                parts += [flag, str(value)]
-        return shlex.join(parts)
+
+def _has_local_data(task, lang: str, data_root: Path | None) -> bool:
+    """A language outside the spec's list is fine when its data file exists (the record says so)."""
+    if data_root is None:
+        return False
+    return any((Path(data_root) / task.local_dir / split / f"{lang}.jsonl").is_file()
+               for split in {task.eval_split, task.train_split})
+
+
+def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Path | None = None,
+                 save_model_to: str | Path | None = None, output_dir: str | Path | None = None,
+                 data_dir: str | Path | None = None, callbacks: list | None = None, show_progress: bool = True,
+                 protocol: str | None = None) -> dict:
+    """Train with the configured method, evaluate every target language, build the record and file it.
+
+    Args:
+        store: a `ResultsStore`: the record is kept in its local folder, queued in its outbox and
+            pushed to the results repo when one is configured.
+        results_dir: instead of a store, write the record into this folder only.
+        save_model_to: save the trained artifact here; the record notes where (`model_location`).
+        output_dir: checkpoints (default `$XLT_HOME/runs/<config fingerprint>`), for resume.
+        protocol: the comparison protocol the run follows (recorded).
+
+    Returns the record (with `path` where it was written).
+    """
+    from .evaluation import evaluate_languages, summarise
+    from .models.artifacts import inference_mode
+    from .models.loading import model_fingerprint
+    from .results.records import build_record, write_record
+    from .settings import data_dir as default_data_dir
+    from .settings import home_dir
+
+    validated = validate(config, data_dir)
+    task, method = validated.task, validated.method
+    out = Path(output_dir) if output_dir else home_dir() / "runs" / config.fingerprint()
+    data_root = Path(data_dir) if data_dir else default_data_dir()
+    ctx = validated.context(out, data_root, callbacks, show_progress)
+    if save_model_to is not None:
+        _check_writable_folder(Path(save_model_to), "--save-model")
+    if results_dir is not None:
+        _check_writable_folder(Path(results_dir), "--results-dir")
+    artifact = method.run(ctx)
+    seen = method.seen_languages(ctx)
+    artifact.info.model_fingerprint = model_fingerprint(validated.model_spec)
+    artifact.info.method = config.method
+    artifact.info.languages_trained = list(seen)
+    targets = list(config.target_languages or task.languages)
+    started = time.perf_counter()
+    with inference_mode(artifact):
+        # a sample of the test files (max_eval_samples) is the same rows in every run and, for parallel data,
+        # in every language: the subset's seed is fixed, not the run's
+        metrics = evaluate_languages(artifact, task, targets, split=config.eval_split, data_dir=data_root,
+                                     max_samples=config.train.max_eval_samples, seed=EVAL_SUBSET_SEED,
+                                     batch_size=config.train.eval_batch_size, show_progress=show_progress)
+    artifact.stats["eval_seconds"] = round(time.perf_counter() - started, 2)
+    summary = summarise(metrics, task.metric, seen)
+    data_source = f"local:{task.local_dir}" if data_root else f"hub:{task.hub_dataset}"
+    record = build_record(config, artifact, metrics, summary, data_source=data_source, seen_languages=seen,
+                          protocol=protocol, outside=[lang for lang in targets if lang not in task.languages])
+    artifact.info.run_id = record["run_id"]
+    if save_model_to:
+        record["model_location"] = str(Path(artifact.save(save_model_to)).resolve())
+    if store is not None:
+        record["path"] = str(store.add(record))
+    elif results_dir:
+        record["path"] = str(write_record(record, results_dir))
+    return record
+
+
+def _check_writable_folder(path: Path, what: str) -> None:
+    """Refuse an output folder that is a file before hours of training, not after."""
+    if path.exists() and not path.is_dir():
+        raise XltError(f"{what} {path} is a file; give a folder")
+    probe = path if path.exists() else next((p for p in path.parents if p.exists()), None)
+    if probe is not None and not probe.is_dir():
+        raise XltError(f"{what} {path}: {probe} is a file, so the folder cannot be created")
 
 
 def run_experiment(config: ExperimentConfig, *, results_dir: str | Path | None = None,
                    save_model_to: str | Path | None = None, output_dir: str | Path | None = None,
                    data_dir: str | Path | None = None, callbacks: list | None = None,
                    show_progress: bool = True) -> dict:
-    """Train with the configured method, evaluate every target language, write the record.
-
-    Returns the validated record (also written under `results_dir/<task>/` when given).
-    """
-    from .evaluation import evaluate_languages, summarise
-    from .methods import MethodContext
-    from .models.loading import model_fingerprint, save_classifier
-    from .results.records import build_record, write_record
-    from .settings import data_dir as default_data_dir
-    from .settings import home_dir
-
-    task = get_task(config.task)
-    method = get_method(config.method)
-    spec = resolve_model(config.model)
-    out = Path(output_dir) if output_dir else home_dir() / "runs" / config.fingerprint()
-    data_dir = Path(data_dir) if data_dir else default_data_dir()
-    ctx = MethodContext(experiment=config, task=task, model_spec=spec, method_config=config.method_config(),
-                        output_dir=out, data_dir=data_dir, callbacks=list(callbacks or []))
-    trained = method.run(ctx)
-    trained.info.model_fingerprint = model_fingerprint(spec)
-    lora = config.train.finetune == "lora"
-    if lora:  # fold the adapters into the weights while evaluating: fewer matmuls per token
-        trained.model.encoder.merge_adapter()
-    try:
-        metrics = evaluate_languages(trained, task, config.targets, split=config.eval_split, data_dir=data_dir,
-                                     max_samples=config.train.max_eval_samples, seed=config.train.seed,
-                                     batch_size=config.train.eval_batch_size, show_progress=show_progress)
-    finally:
-        if lora:
-            trained.model.encoder.unmerge_adapter()
-    summary = summarise(metrics, task.metric, config.source_languages)
-    data_source = f"local:{task.local_dir}" if data_dir else f"hub:{task.hub_dataset}"
-    record = build_record(config, trained, metrics, summary, data_source=data_source)
-    trained.info.run_id = record["run_id"]
-    if save_model_to:
-        save_classifier(trained.model, trained.tokenizer, trained.info, save_model_to)
-    if results_dir:
-        record["path"] = str(write_record(record, results_dir))
-    return record
+    """`run_and_file` writing into `results_dir` (kept for scripts and tests)."""
+    return run_and_file(config, results_dir=results_dir, save_model_to=save_model_to, output_dir=output_dir,
+                        data_dir=data_dir, callbacks=callbacks, show_progress=show_progress)

@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .config import ExperimentConfig
 from .errors import XltError
-from .experiment import ExperimentConfig
 from .settings import home_dir
 
 
@@ -77,6 +77,7 @@ class Job:
     model_dir: str | None = None
     attempts: int = 0
     summary: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)  # what went wrong after training (a failed push, ...)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -264,8 +265,9 @@ def _progress_callback(folder: Path):
 
 
 def run_job(folder: str | Path) -> int:
-    """Run one job to the end (the job process's entry point)."""
-    from .experiment import run_experiment
+    """Run one job to the end (the job process's entry point), through the one run-and-file path."""
+    from .experiment import run_and_file
+    from .results.store import ResultsStore
 
     folder = Path(folder)
     store = JobStore(folder.parent)
@@ -278,21 +280,25 @@ def run_job(folder: str | Path) -> int:
     try:
         config = ExperimentConfig.from_dict(_read_json(folder / "config.json"))
         print(f"xlt job {job_id}: {config.to_command()}", flush=True)
-        record = run_experiment(config, save_model_to=folder / "model", output_dir=folder / "run",
-                                callbacks=[_progress_callback(folder)])
-        from .results.store import ResultsStore
-
         results = ResultsStore(home=store.root.parent)  # local copy + outbox (+ push when configured)
-        path = results.add(record)
-        print(f"xlt job {job_id}: record {path.name}; {results.push_pending()}", flush=True)
+        record = run_and_file(config, store=results, save_model_to=folder / "model", output_dir=folder / "run",
+                              callbacks=[_progress_callback(folder)])
+        path = Path(record["path"])
+        push_status = results.push_pending()
+        print(f"xlt job {job_id}: record {path.name}; {push_status}", flush=True)
         for warning in record.get("training", {}).get("warnings", []):
             print(f"xlt job {job_id}: warning: {warning}", flush=True)
+        notes = [] if results.repo == "" or push_status.startswith(("Pushed", "Nothing")) else [push_status]
         job = store.update(job_id, state="completed", finished=_now(), record_path=str(path),
-                           model_dir=str(folder / "model"), summary=record["summary"])
+                           model_dir=record.get("model_location", str(folder / "model")), summary=record["summary"],
+                           notes=notes)
         if job.push_to_hub:
             from .results.publish import push_job_outputs
 
-            print(push_job_outputs(job, record), flush=True)
+            message = push_job_outputs(job, record)
+            print(message, flush=True)
+            if not message.startswith("Model pushed"):
+                store.update(job_id, notes=[*job.notes, message])
         print(f"xlt job {job_id}: completed", flush=True)
         return 0
     except KeyboardInterrupt:

@@ -14,13 +14,14 @@ import numpy as np
 
 from .errors import XltError
 from .langid import UNDETERMINED, detect_language
-from .models.loading import load_classifier
+from .models.artifacts import load_artifact
 from .models.registry import resolve_model
 from .settings import repo_root
 
 MAX_CHARS = 200_000  # beyond this the input is refused, not silently cut
 SHIPPED_DIR = Path(__file__).resolve().parent / "predictors"
 DEFAULT_TEMPLATE = "This example is {}."
+MAX_ZERO_SHOT_LABELS = 50  # each label is one forward pass: a bound keeps a Space from being flooded
 
 
 @dataclass
@@ -66,7 +67,10 @@ class Predictor:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        self.model, self.tokenizer, self.info = load_classifier(self.path)
+        self.artifact = load_artifact(self.path)
+        self.info = self.artifact.info
+        self.tokenizer = getattr(self.artifact, "tokenizer", None)
+        self.model = getattr(self.artifact, "model", None)
         self.spec = resolve_model(self.info.base_model)
         self._lock = threading.Lock()  # one forward pass at a time per model (app concurrency)
 
@@ -79,18 +83,20 @@ class Predictor:
         return len(self.info.text_fields) == 2
 
     def _n_tokens(self, first: str, second: str | None) -> int:
+        if self.tokenizer is None:
+            return 0
         ids = self.tokenizer(self.info.text_prefix + first, second, truncation=False, verbose=False)["input_ids"]
         return len(ids)
 
-    def predict_proba(self, first: list[str], second: list[str] | None = None, lang: str | None = None,
+    def predict_proba(self, first: list[str], second: list[str] | None = None, lang: str | list[str] | None = None,
                       batch_size: int = 32, progress=None) -> np.ndarray:
-        """Class probabilities for raw texts; the interface `evaluate_languages` expects."""
-        from .inference import predict_proba
+        """Class probabilities for raw texts; the interface `evaluate_languages` expects.
 
+        `lang` is the inputs' language (one code, or one per input); the artifact's prediction hook
+        receives it (translate-test translates from it, adapters are chosen by it).
+        """
         with self._lock:
-            return predict_proba(self.model, self.tokenizer, first, second, prefix=self.info.text_prefix,
-                                 max_length=self.info.max_length, batch_size=batch_size, progress=progress)
-
+            return self.artifact.predict_proba(first, second, lang=lang, batch_size=batch_size, progress=progress)
 
     def _describe(self, probs: np.ndarray, text_for_language: str, n_tokens: int) -> Prediction:
         lang = detect_language(text_for_language)
@@ -117,7 +123,7 @@ class Predictor:
             raise XltError(f"the {self.info.task} predictor takes text pairs: use predict_pairs")
         single = isinstance(texts, str)
         texts = [check_text(t) for t in ([texts] if single else texts)]
-        probs = self.predict_proba(texts, None)
+        probs = self.predict_proba(texts, None, lang=[detect_language(t).code for t in texts])
         out = [self._describe(p, t, self._n_tokens(t, None)) for p, t in zip(probs, texts)]
         return out[0] if single else out
 
@@ -129,7 +135,7 @@ class Predictor:
             raise XltError("give as many hypotheses as premises")
         premises = [check_text(p, "premise") for p in premises]
         hypotheses = [check_text(h, "hypothesis") for h in hypotheses]
-        probs = self.predict_proba(premises, hypotheses)
+        probs = self.predict_proba(premises, hypotheses, lang=[detect_language(p).code for p in premises])
         return [self._describe(p, a, self._n_tokens(a, b)) for p, a, b in zip(probs, premises, hypotheses)]
 
     def zero_shot(self, text: str, candidate_labels: list[str], template: str = DEFAULT_TEMPLATE,
@@ -143,13 +149,22 @@ class Predictor:
         if not self.is_pair or "entailment" not in self.labels:
             raise XltError("zero-shot classification needs an NLI predictor")
         text = check_text(text)
-        labels = [str(label).strip() for label in candidate_labels if str(label).strip()]
-        labels = list(dict.fromkeys(labels))
+        given = [str(label).strip() for label in candidate_labels if str(label).strip()]
+        labels = list(dict.fromkeys(given))
         if not labels:
             raise XltError("give at least one candidate label")
-        if "{}" not in template:
-            raise XltError("the hypothesis template must contain '{}' where the label goes")
-        probs = self.predict_proba([text] * len(labels), [template.format(label) for label in labels])
+        if len(labels) > MAX_ZERO_SHOT_LABELS:
+            raise XltError(f"{len(labels)} candidate labels: the limit is {MAX_ZERO_SHOT_LABELS}")
+        if not isinstance(template, str) or template.count("{}") != 1:
+            raise XltError("the hypothesis template must contain '{}' exactly once, where the label goes")
+        notes = []
+        if len(labels) < len(given):
+            notes.append("Repeated candidate labels were scored once.")
+        if len(labels) == 1 and not multi_label:  # a softmax over one label is always 1.0: score it on its own
+            multi_label = True
+            notes.append("With a single label the score is entailment against contradiction for that label alone.")
+        hypotheses = [template.replace("{}", label) for label in labels]  # no str.format: braces stay text
+        probs = self.predict_proba([text] * len(labels), hypotheses, lang=detect_language(text).code)
         ent, con = self.labels.index("entailment"), self.labels.index("contradiction")
         logits = np.log(np.clip(probs, 1e-12, 1.0))
         if multi_label:
@@ -159,7 +174,7 @@ class Predictor:
             e = logits[:, ent]
             scores = np.exp(e - e.max()) / np.exp(e - e.max()).sum()
         order = np.argsort(-scores)
-        described = self._describe(probs[order[0]], text, self._n_tokens(text, template.format(labels[order[0]])))
+        described = self._describe(probs[order[0]], text, self._n_tokens(text, hypotheses[order[0]]))
         return {
             "labels": [labels[i] for i in order],
             "scores": [round(float(scores[i]), 6) for i in order],
@@ -167,7 +182,7 @@ class Predictor:
             "language": described.language,
             "language_covered": described.language_covered,
             "truncated": described.truncated,
-            "notices": described.notices,
+            "notices": described.notices + notes,
         }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -15,28 +14,13 @@ from .config import TrainConfig
 from .data import tokenize_dataset
 from .errors import XltError
 from .models.classifier import SequenceClassifier
+from .models.classifier_artifact import TrainedClassifier
 from .models.layers import keep_bottom_layers, transformer_layers
 from .models.loading import ClassifierInfo, load_encoder, load_tokenizer
 from .models.registry import ModelSpec
 from .tasks import TaskSpec
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainedClassifier:
-    """A fine-tuned model with what evaluation and saving need to know about it."""
-
-    model: SequenceClassifier
-    tokenizer: object
-    info: ClassifierInfo
-    stats: dict = field(default_factory=dict)
-
-    def predict_proba(self, first, second=None, lang: str | None = None, batch_size: int = 64, progress=None):
-        from .inference import predict_proba
-
-        return predict_proba(self.model, self.tokenizer, first, second, prefix=self.info.text_prefix,
-                             max_length=self.info.max_length, batch_size=batch_size, progress=progress)
 
 
 def precision_flags(precision: str) -> dict:
@@ -140,6 +124,13 @@ def fit_linear_probe(model: SequenceClassifier, tokenizer, task: TaskSpec, train
     return {"linear_probe_train_accuracy": round(accuracy, 4), "linear_probe_examples": len(y)}
 
 
+def _logging_steps(n_examples: int, config: TrainConfig) -> int:
+    """Log the loss often enough that short runs still give the collapse check ~25 points (every 10
+    steps at most, as before, on long runs)."""
+    per_epoch = math.ceil(n_examples / (config.batch_size * config.gradient_accumulation_steps))
+    return max(1, min(10, int(per_epoch * config.epochs) // 25))
+
+
 def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
     """The newest checkpoint whose trainer state was written (the Trainer writes it last).
 
@@ -167,12 +158,14 @@ def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
 
 def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainConfig, output_dir: str | Path,
                      callbacks: list | None = None, resume: bool = True,
-                     languages: list[str] | None = None, encoder=None) -> TrainedClassifier:
+                     languages: list[str] | None = None, encoder=None,
+                     head_state: dict | None = None) -> TrainedClassifier:
     """Fine-tune on `train_ds` (text fields + label) and return the trained classifier.
 
     Checkpoints go to `output_dir/checkpoints`; with `resume`, a run with the same output
     folder continues from its last checkpoint instead of starting over. `encoder` replaces the
-    registry's pre-trained encoder as the starting point.
+    registry's pre-trained encoder as the starting point, and `head_state` the head's initial weights
+    (continued training of a trained classifier).
     """
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
@@ -181,6 +174,8 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
     set_seed(config.seed)
     tokenizer = load_tokenizer(spec)
     model = build_classifier(spec, len(task.label_names), config, encoder=encoder)
+    if head_state is not None:
+        model.head.load_state_dict(head_state)
     probe_stats = {}
     if config.head_init == "linear-probe":
         probe_stats = fit_linear_probe(model, tokenizer, task, train_ds, spec.text_prefix, config.max_length,
@@ -193,7 +188,7 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
         per_device_eval_batch_size=config.eval_batch_size,
         gradient_accumulation_steps=config.gradient_accumulation_steps,
         num_train_epochs=config.epochs,
-        learning_rate=config.learning_rate,
+        learning_rate=config.effective_learning_rate,
         weight_decay=config.weight_decay,
         warmup_steps=config.warmup_ratio,
         lr_scheduler_type="linear",
@@ -202,7 +197,7 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
         save_strategy="steps",
         save_steps=config.save_steps,
         save_total_limit=1,
-        logging_steps=10,
+        logging_steps=_logging_steps(len(encoded), config),
         report_to="none",
         seed=config.seed,
         data_seed=config.seed,

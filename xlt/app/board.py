@@ -12,8 +12,8 @@ from ..leaderboard.table import aggregate_seeds, filter_runs, runs_frame
 from ..results.store import ResultsStore
 
 ALL = "All"
-SUMMARY_COLUMNS = ["status", "task", "method", "model", "source", "metric", "target_avg", "target_ci95", "transfer_gap",
-                   "seed", "run_id"]
+SUMMARY_COLUMNS = ["status", "task", "method", "recipe", "model", "source", "metric", "target_avg", "target_ci95",
+                   "transfer_gap", "seed", "eval_n", "flags", "run_id", "command"]
 
 
 def load_runs(store: ResultsStore) -> tuple[pd.DataFrame, list[str]]:
@@ -36,8 +36,8 @@ def leaderboard_table(runs: pd.DataFrame, task=ALL, method=ALL, model=ALL, sourc
     sel = filter_runs(runs, task, method, model, source, search, verified_only)
     if aggregate:
         sel = aggregate_seeds(sel)
-        keep = [c for c in ("status", "task", "method", "model", "source", "metric", "target_avg", "target_std",
-                            "transfer_gap", "seeds") if c in sel.columns]
+        keep = [c for c in ("status", "task", "method", "recipe", "model", "source", "metric", "target_avg",
+                            "target_std", "transfer_gap", "seeds") if c in sel.columns]
     else:
         keep = [c for c in SUMMARY_COLUMNS if c in sel.columns]
     if show_languages:
@@ -109,10 +109,23 @@ def accept_record(store: ResultsStore, run_id: str, profile=None) -> str:
     return f"Accepted `{path.stem.rsplit('__', 1)[-1]}`. {store.push_pending()}"
 
 
+def rerun_values(store: ResultsStore, run_id: str) -> dict:
+    """The launcher's values for re-running a listed record (its exact config)."""
+    from ..config import ExperimentConfig
+    from .finetune import form_values
+
+    run_id = (run_id or "").strip()
+    records, _ = store.records()
+    record = next((r for r in records if r["run_id"] == run_id), None)
+    if record is None:
+        raise XltError(f"no run {run_id!r} on the leaderboard")
+    return form_values(ExperimentConfig.from_dict(record["config"]))
+
+
 def methods_markdown() -> str:
     from ..methods import METHODS
 
-    lines = ["| method | what it does | when to use it |", "|---|---|---|"]
+    lines = ["| method | what it does | when to use it | needs |", "|---|---|---|---|"]
     for name, spec in METHODS.items():
-        lines.append(f"| `{name}` | {spec.description} | {spec.when_to_use} |")
+        lines.append(f"| `{name}` | {spec.description} | {spec.when_to_use} | {', '.join(spec.needs) or '-'} |")
     return "\n".join(lines)

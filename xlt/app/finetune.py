@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import math
+from dataclasses import dataclass, fields
+
 import pandas as pd
 import plotly.graph_objects as go
 
 from ..access import training_refusal, username
-from ..config import TrainConfig
+from ..config import ExperimentConfig, FieldKind, TrainConfig, convert_value, field_default, field_kind
 from ..errors import XltError
-from ..experiment import ExperimentConfig
 from ..jobs import JobStore
 
 JOB_COLUMNS = ["id", "state", "task", "method", "model", "source", "progress", "eta", "target avg", "launched by",
@@ -32,40 +35,100 @@ def _as_list(value) -> list[str]:
     return [str(v) for v in value if str(v).strip()]
 
 
-def build_config(task, model, method, sources, targets, finetune, learning_rate, epochs, batch_size, max_length,
-                 seed, lora_r, max_train_samples, max_eval_samples) -> ExperimentConfig:
-    """The launcher form as an experiment config (raises XltError on bad settings)."""
+@dataclass(frozen=True)
+class FormField:
+    """One input of the launcher, generated from a config dataclass field (or an experiment setting)."""
 
-    def as_int(value, name, optional=False):
-        if value in (None, "") or (optional and value == 0):
-            if optional:
-                return None
-            raise XltError(f"{name} is required")
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            raise XltError(f"{name} must be a number, got {value!r}") from None
-        if number != int(number):
-            raise XltError(f"{name} must be a whole number, got {value}")
-        return int(number)
-
-    try:
-        lr, n_epochs = float(learning_rate), float(epochs)
-    except (TypeError, ValueError):
-        raise XltError("learning rate and epochs must be numbers") from None
-    train = TrainConfig(
-        finetune=finetune or "lora", learning_rate=lr, epochs=n_epochs,
-        batch_size=as_int(batch_size, "batch size"), max_length=as_int(max_length, "max length"),
-        seed=as_int(seed, "seed"), lora_r=as_int(lora_r, "LoRA rank"),
-        lora_alpha=2 * as_int(lora_r, "LoRA rank"),
-        max_train_samples=as_int(max_train_samples, "train-sample limit", optional=True),
-        max_eval_samples=as_int(max_eval_samples, "eval-sample limit", optional=True),
-    )
-    return ExperimentConfig(task=task, method=method, model=model, source_languages=_as_list(sources),
-                            target_languages=_as_list(targets) or None, train=train)
+    name: str  # "task", "train.epochs", "option.<method>.<field>"
+    label: str
+    kind: FieldKind
+    default: object
+    help: str = ""
+    choices: tuple = ()
+    group: str = "experiment"  # "experiment", "train", "advanced", "option:<method>"
 
 
-def launch_job(store: JobStore, *form, push_to_hub: bool = False, profile=None) -> str:
+# what the app starts with: a run that finishes in minutes on a CPU
+APP_DEFAULTS = {"train.finetune": "lora", "train.epochs": 1.0, "train.max_train_samples": 200,
+                "train.max_eval_samples": 200}
+BASIC_TRAIN = ("finetune", "learning_rate", "epochs", "batch_size", "max_length", "seed", "lora_r",
+               "max_train_samples", "max_eval_samples")
+
+
+def form_fields() -> list[FormField]:
+    """Every launcher input: the experiment, every `TrainConfig` field, every method's options."""
+    from ..methods import get_method, method_names
+
+    out = [FormField("train_split", "Training split(s)", FieldKind("str", True), None,
+                     "default: the task's; several joined by + (train+validation)")]
+    for f in fields(TrainConfig):
+        name = f"train.{f.name}"
+        out.append(FormField(name, f.name.replace("_", " "), field_kind(f), APP_DEFAULTS.get(name, field_default(f)),
+                             f.metadata.get("help", ""), tuple(f.metadata.get("choices", ())),
+                             "train" if f.name in BASIC_TRAIN else "advanced"))
+    for method in method_names():
+        for f in fields(get_method(method).options_cls):
+            out.append(FormField(f"option.{method}.{f.name}", f.name.replace("_", " "), field_kind(f),
+                                 field_default(f), f.metadata.get("help", ""), tuple(f.metadata.get("choices", ())),
+                                 f"option:{method}"))
+    return out
+
+
+def _value(field: FormField, raw):
+    """A form value as the field's type: empty -> None (optional) or the default, text -> parsed."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if field.kind.optional:
+            return None
+        raise XltError(f"{field.label} is required")
+    if isinstance(raw, str) and field.kind.base != "str":
+        return convert_value(field.kind, raw, field.label)
+    if field.kind.base == "int" and isinstance(raw, float):
+        if not math.isfinite(raw) or raw != int(raw):
+            raise XltError(f"{field.label} must be a whole number, got {raw}")
+        return int(raw)
+    if field.kind.base == "list" and isinstance(raw, (list, tuple)):
+        return [str(v) for v in raw]
+    return raw
+
+
+def build_config(values: dict) -> ExperimentConfig:
+    """The launcher form (values by field name) as a validated experiment config (XltError on bad settings)."""
+    from ..experiment import validate
+
+    values = dict(values)
+    by_name = {f.name: f for f in form_fields()}
+    method = values.get("method") or "zero-shot"
+    train, options = {}, {}
+    for name, raw in values.items():
+        field = by_name.get(name)
+        if name.startswith("train.") and field:
+            train[name[6:]] = _value(field, raw)
+        elif name.startswith(f"option.{method}.") and field:
+            value = _value(field, raw)
+            if value != field.default:
+                options[name.rsplit(".", 1)[1]] = value
+    train_split = values.get("train_split")
+    config = ExperimentConfig(task=values.get("task") or "", method=method, model=values.get("model") or "",
+                              source_languages=_as_list(values.get("sources")),
+                              target_languages=_as_list(values.get("targets")) or None,
+                              train_split=train_split.strip() if isinstance(train_split, str) and train_split.strip()
+                              else None,
+                              method_options=options, train=TrainConfig.from_dict(train))
+    validate(config)
+    return config
+
+
+def form_values(config: ExperimentConfig) -> dict:
+    """The inverse of `build_config`: an experiment (e.g. a leaderboard record's config) as launcher values."""
+    values = {"task": config.task, "model": config.model, "method": config.method,
+              "sources": list(config.source_languages), "targets": list(config.target_languages or []),
+              "train_split": config.train_split or ""}
+    values.update({f"train.{k}": v for k, v in config.train.to_dict().items()})
+    values.update({f"option.{config.method}.{k}": v for k, v in config.method_options.items()})
+    return values
+
+
+def launch_job(store: JobStore, values: dict, push_to_hub: bool = False, profile=None) -> str:
     """Queue a job from the launcher form. Returns a message for the page.
 
     `profile` is the signed-in visitor (Gradio's `OAuthProfile`, or None): on a Space only the
@@ -75,9 +138,36 @@ def launch_job(store: JobStore, *form, push_to_hub: bool = False, profile=None) 
     if refusal:
         return f"**Not started:** {refusal}"
     try:
-        config = build_config(*form)
+        config = build_config(values)
     except XltError as exc:
         return f"**Not started:** {exc}"
+    return _submit(store, config, push_to_hub, profile)
+
+
+def launch_config(store: JobStore, config_json: str, push_to_hub: bool = False, profile=None) -> str:
+    """Queue a job from an experiment config as JSON (the API twin of the form: `ExperimentConfig.to_dict()`)."""
+    from ..experiment import validate
+    from ..results.submissions import check_structure
+
+    refusal = training_refusal(profile)
+    if refusal:
+        return f"**Not started:** {refusal}"
+    try:
+        if not isinstance(config_json, str) or len(config_json) > 50_000:
+            raise XltError("give the experiment config as a JSON object of at most 50 kB")
+        try:
+            data = json.loads(config_json)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise XltError(f"the config is not valid JSON: {exc}") from None
+        check_structure(data, max_depth=4, max_nodes=2_000)
+        config = ExperimentConfig.from_dict(data)
+        validate(config)
+    except XltError as exc:
+        return f"**Not started:** {exc}"
+    return _submit(store, config, push_to_hub, profile)
+
+
+def _submit(store: JobStore, config: ExperimentConfig, push_to_hub: bool, profile) -> str:
     if push_to_hub:
         import os
 
@@ -104,7 +194,7 @@ def jobs_frame(store: JobStore) -> pd.DataFrame:
             else ("100%" if job.state == "completed" else ""),
             "eta": f"{eta / 60:.1f} min" if eta is not None and job.state == "running" else "",
             "target avg": f"{avg:.4f}" if avg is not None else "", "launched by": job.launched_by or "",
-            "error": (job.error or "")[:120],
+            "error": (job.error or "; ".join(job.notes))[:120],
         })
     return pd.DataFrame(rows, columns=JOB_COLUMNS)
 
@@ -132,6 +222,8 @@ def job_detail(store: JobStore, job_id: str) -> tuple[str, go.Figure, str]:
                      f"phase {progress.get('phase')}")
     if job.error:
         lines.append(f"error: {job.error}")
+    for note in job.notes:
+        lines.append(f"⚠ {note}")
     if job.summary:
         lines.append(f"target average {job.summary.get('metric')}: {job.summary.get('target_average'):.4f}")
     if job.state == "interrupted":

@@ -8,6 +8,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..access import sign_in_required
+from ..errors import XltError
 from ..jobs import JobRunner, JobStore
 from . import board, callbacks, finetune
 
@@ -63,8 +64,8 @@ def build_app(home: str | Path | None = None, start_runner: bool = True, sync_re
         if sign_in_required():
             gr.LoginButton()
         _predict_tab(jobs, roots, batch_predictions)
-        _finetune_tab(jobs, runner)
-        _leaderboard_tab(demo, results)
+        launcher = _finetune_tab(jobs, runner)
+        _leaderboard_tab(demo, results, launcher)
         _about_tab(results)
 
     demo.xlt_jobs, demo.xlt_results, demo.xlt_runner = jobs, results, runner
@@ -139,8 +140,26 @@ def _predict_tab(jobs: JobStore, roots: list[Path], batch: bool = True) -> None:
                              outputs=[s_model, n_model, z_model], api_visibility="private")
 
 
-def _finetune_tab(jobs: JobStore, runner: JobRunner) -> None:
-    from ..methods import METHODS
+def _input_for(field: finetune.FormField):
+    """A Gradio input for one generated form field."""
+    info = field.help[:200] or None
+    if field.choices:
+        return gr.Dropdown(list(field.choices), value=field.default, label=field.label, info=info)
+    if field.kind.base == "bool":
+        return gr.Checkbox(value=bool(field.default), label=field.label, info=info)
+    if field.kind.base in ("int", "float"):
+        return gr.Number(value=field.default, label=field.label, info=info,
+                         precision=0 if field.kind.base == "int" else None)
+    value = field.default
+    if isinstance(value, list):
+        value = ",".join(map(str, value))
+    return gr.Textbox(value="" if value is None else str(value), label=field.label, info=info,
+                      placeholder="none" if field.kind.optional else None, max_length=2000)
+
+
+def _finetune_tab(jobs: JobStore, runner: JobRunner) -> dict:
+    """The launcher (generated from the config dataclasses) and the jobs list; returns the form's inputs by name."""
+    from ..methods import method_names
     from ..models.registry import DEFAULT_MODEL, MODELS
     from ..tasks import TASKS, get_task
 
@@ -149,25 +168,32 @@ def _finetune_tab(jobs: JobStore, runner: JobRunner) -> None:
         if sign_in_required():
             gr.Markdown("Training on this Space is for its owner and allowed users: sign in with Hugging Face "
                         "to launch, cancel or resume. Everyone can watch the jobs.")
+        inputs: dict[str, gr.components.Component] = {}
         with gr.Row():
-            f_task = gr.Dropdown(TASKS.names(), value="sentiment", label="Task")
-            f_model = gr.Dropdown(MODELS.names(), value=DEFAULT_MODEL, label="Model", allow_custom_value=True,
-                                  info="registry name, Hub id (online) or local path")
-            f_method = gr.Dropdown(METHODS.names(), value="zero-shot", label="Method")
-            f_finetune = gr.Radio(["lora", "full"], value="lora", label="Fine-tuning")
+            inputs["task"] = gr.Dropdown(TASKS.names(), value="sentiment", label="Task")
+            inputs["model"] = gr.Dropdown(MODELS.names(), value=DEFAULT_MODEL, label="Model", allow_custom_value=True,
+                                          info="registry name, Hub id (online) or local path")
+            inputs["method"] = gr.Dropdown(method_names(), value="zero-shot", label="Method")
         with gr.Row():
             langs = list(get_task("sentiment").languages)
-            f_sources = gr.Dropdown(langs, value=["en"], multiselect=True, label="Source language(s)")
-            f_targets = gr.Dropdown(langs, value=[], multiselect=True, label="Target languages (empty = all)")
+            inputs["sources"] = gr.Dropdown(langs, value=["en"], multiselect=True, label="Source language(s)")
+            inputs["targets"] = gr.Dropdown(langs, value=[], multiselect=True, label="Target languages (empty = all)")
+        fields_by_group: dict[str, list] = {}
+        for field in finetune.form_fields():
+            fields_by_group.setdefault(field.group, []).append(field)
         with gr.Row():
-            f_lr = gr.Number(5e-4, label="Learning rate")
-            f_epochs = gr.Number(1, label="Epochs")
-            f_batch = gr.Number(16, label="Batch size", precision=0)
-            f_maxlen = gr.Number(128, label="Max length", precision=0)
-            f_seed = gr.Number(42, label="Seed", precision=0)
-            f_rank = gr.Number(8, label="LoRA rank", precision=0)
-            f_train_n = gr.Number(200, label="Train-sample limit (0 = all)", precision=0)
-            f_eval_n = gr.Number(200, label="Eval-sample limit per language (0 = all)", precision=0)
+            for field in fields_by_group.pop("train"):
+                inputs[field.name] = _input_for(field)
+        with gr.Accordion("Advanced training settings", open=False):
+            for field in fields_by_group.pop("experiment") + fields_by_group.pop("advanced"):
+                inputs[field.name] = _input_for(field)
+        option_boxes = {}
+        for group, group_fields in fields_by_group.items():
+            method = group.split(":", 1)[1]
+            with gr.Accordion(f"Options of method {method}", open=True, visible=method == "zero-shot") as box:
+                for field in group_fields:
+                    inputs[field.name] = _input_for(field)
+            option_boxes[method] = box
         # pushing a model needs a token (the results repo is separate: see the Leaderboard tab)
         push_reason = None if os.environ.get("HF_TOKEN") else "Set HF_TOKEN in the environment to push models."
         f_push = gr.Checkbox(label="Push model + card to the Hub", interactive=push_reason is None,
@@ -189,13 +215,24 @@ def _finetune_tab(jobs: JobStore, runner: JobRunner) -> None:
             source = ["en"] if "en" in choices else choices[:1]
             return gr.Dropdown(choices=choices, value=source), gr.Dropdown(choices=choices, value=[])
 
-        f_task.change(on_task, inputs=f_task, outputs=[f_sources, f_targets], api_visibility="private")
-        form = [f_task, f_model, f_method, f_sources, f_targets, f_finetune, f_lr, f_epochs, f_batch, f_maxlen,
-                f_seed, f_rank, f_train_n, f_eval_n]
+        inputs["task"].input(on_task, inputs=inputs["task"], outputs=[inputs["sources"], inputs["targets"]],
+                              api_visibility="private")
+        if option_boxes:
+            names = list(option_boxes)
+            inputs["method"].change(lambda m: [gr.Accordion(visible=m == name) for name in names],
+                                    inputs=inputs["method"], outputs=[option_boxes[n] for n in names],
+                                    api_visibility="private")
+        names = list(inputs)
+        components = [inputs[n] for n in names]
 
         def launch(*values, profile: gr.OAuthProfile | None = None):
             *form_values, push = values
-            message = finetune.launch_job(jobs, *form_values, push_to_hub=push, profile=profile)
+            message = finetune.launch_job(jobs, dict(zip(names, form_values)), push_to_hub=push, profile=profile)
+            runner.step()
+            return message, finetune.jobs_frame(jobs)
+
+        def launch_config(config_json: str, push: bool, profile: gr.OAuthProfile | None = None):
+            message = finetune.launch_config(jobs, config_json, push_to_hub=push, profile=profile)
             runner.step()
             return message, finetune.jobs_frame(jobs)
 
@@ -205,8 +242,13 @@ def _finetune_tab(jobs: JobStore, runner: JobRunner) -> None:
         def resume(job_id: str, profile: gr.OAuthProfile | None = None) -> str:
             return finetune.resume_job(jobs, job_id, profile)
 
-        f_launch.click(_with_profile(launch, len(form) + 1), inputs=[*form, f_push], outputs=[f_message, jobs_table],
-                       api_name="launch", concurrency_id="jobs")
+        f_launch.click(_with_profile(launch, len(components) + 1), inputs=[*components, f_push],
+                       outputs=[f_message, jobs_table], api_visibility="private", concurrency_id="jobs")
+        # the API: an experiment config as JSON (ExperimentConfig.to_dict()), not a positional form
+        api_config, api_push = gr.Textbox(visible=False), gr.Checkbox(visible=False)
+        gr.Button("launch", visible=False).click(launch_config, inputs=[api_config, api_push],
+                                                 outputs=[f_message, jobs_table], api_name="launch",
+                                                 concurrency_id="jobs")
 
         def on_select(table, evt: gr.SelectData):
             row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
@@ -223,6 +265,7 @@ def _finetune_tab(jobs: JobStore, runner: JobRunner) -> None:
                    outputs=[jobs_table, f_detail, f_loss, f_log], api_visibility="private", show_progress="hidden")
         gr.Button("Jobs table", visible=False).click(lambda: finetune.jobs_frame(jobs), outputs=jobs_table,
                                                      api_name="jobs")
+    return inputs
 
 
 def _with_profile(fn, n_inputs: int):
@@ -243,7 +286,7 @@ def _with_profile(fn, n_inputs: int):
     return wrapper
 
 
-def _leaderboard_tab(demo: gr.Blocks, results) -> None:
+def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
     with gr.Tab("Leaderboard", id="leaderboard"):
         runs_state = gr.State(board.load_runs(results)[0])
         with gr.Row():
@@ -262,6 +305,9 @@ def _leaderboard_tab(demo: gr.Blocks, results) -> None:
             l_refresh = gr.Button("Refresh (pull from the Hub in the background)")
             l_csv = gr.DownloadButton("Download CSV")
         l_status = gr.Markdown()
+        with gr.Row():
+            l_run = gr.Textbox(label="run_id (click a row)", scale=3)
+            l_rerun = gr.Button("Re-run this record: fill the Fine-tune launcher")
         l_heatmap = gr.Plot(label="Source × target")
         l_methods = gr.Plot(label="Methods")
         l_bars = gr.Plot(label="Per language")
@@ -295,6 +341,34 @@ def _leaderboard_tab(demo: gr.Blocks, results) -> None:
         board_timer = gr.Timer(60.0)
         board_timer.tick(lambda *f: reload(False, *f), inputs=filters, outputs=outputs, api_visibility="private",
                          show_progress="hidden", **board_events)
+        def on_row(table, evt: gr.SelectData):
+            row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+            return str(table.iloc[row]["run_id"]) if "run_id" in table and 0 <= row < len(table) else ""
+
+        l_table.select(on_row, inputs=l_table, outputs=l_run, api_visibility="private")
+        names = list(launcher)
+
+        def rerun(run_id):
+            from ..tasks import TASKS
+
+            try:
+                values = board.rerun_values(results, run_id)
+            except XltError as exc:
+                return [gr.update() for _ in names] + [f"**Error:** {exc}"]
+            langs = list(TASKS.get(values["task"]).languages) if values["task"] in TASKS else []
+            updates = []
+            for name in names:
+                value = values.get(name, gr.update())
+                if name in ("sources", "targets"):
+                    updates.append(gr.Dropdown(choices=sorted(set(langs) | set(value)), value=value))
+                elif isinstance(value, list):
+                    updates.append(",".join(map(str, value)))
+                else:
+                    updates.append(value)
+            return updates + [f"Launcher filled from `{run_id}`: open the Fine-tune tab to launch."]
+
+        l_rerun.click(rerun, inputs=l_run, outputs=[*(launcher[n] for n in names), l_status],
+                      api_visibility="private")
         # a page load reads the local copy; pulls happen in the background, never per visitor
         demo.load(lambda *f: reload(False, *f), inputs=filters, outputs=outputs, api_visibility="private",
                   **board_events)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-BASE_COLUMNS = ["status", "task", "method", "model", "source", "metric", "target_avg", "target_ci95",
-                "transfer_gap", "source_score", "seed", "n_targets", "run_id", "created", "command"]
+BASE_COLUMNS = ["status", "task", "method", "recipe", "model", "source", "metric", "target_avg", "target_ci95",
+                "transfer_gap", "source_score", "seed", "n_targets", "eval_n", "flags", "run_id", "created",
+                "command"]
 STATUS_BADGES = {"verified": "✓ verified", "submitted, unverified": "⚠ submitted, unverified"}
 
 
@@ -22,14 +23,20 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
         cis = [r["metrics"][t]["ci95"] for t in targets if r["metrics"].get(t, {}).get("ci95")]
         row = {
             "status": STATUS_BADGES.get(r.get("status", "verified"), "⚠ submitted, unverified"),
-            "task": r["task"], "method": r["method"], "model": r["model"],
+            "task": r["task"], "method": r["method"], "recipe": r.get("recipe") or "", "model": r["model"],
             "source": "+".join(r["source_languages"]), "metric": metric,
             "target_avg": summary.get("target_average"),
             # the mean of per-language interval bounds: a simple, conservative band for the average
             "target_ci95": (f"[{sum(c[0] for c in cis) / len(cis):.3f}, {sum(c[1] for c in cis) / len(cis):.3f}]"
                             if cis else ""),
             "transfer_gap": summary.get("transfer_gap"), "source_score": summary.get("source_score"),
-            "seed": r["seed"], "n_targets": len(targets), "run_id": r["run_id"], "created": r["created"],
+            "seed": r["seed"], "n_targets": len(targets),
+            # the smallest per-language sample: a 100-example debug run does not pass for a full one
+            "eval_n": min((m.get("n") or 0 for m in r["metrics"].values()), default=0),
+            "flags": " ".join(flag for flag, on in (("⚠ collapsed", r.get("collapsed")),
+                                                    (f"protocol:{r.get('protocol')}", r.get("protocol")))
+                              if on),
+            "run_id": r["run_id"], "created": r["created"],
             "command": r["command"],
         }
         for lang, m in r["metrics"].items():
@@ -45,7 +52,7 @@ def aggregate_seeds(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean ± std over seeds of runs that share task, method, model and source."""
     if runs.empty:
         return runs
-    keys = [k for k in ("status", "task", "method", "model", "source", "metric") if k in runs.columns]
+    keys = [k for k in ("status", "task", "method", "recipe", "model", "source", "metric") if k in runs.columns]
     lang_cols = [c for c in runs.columns if c.startswith("lang:")]
     grouped = runs.groupby(keys, dropna=False)
     out = grouped.agg(target_avg=("target_avg", "mean"), target_std=("target_avg", "std"),
@@ -68,6 +75,11 @@ def filter_runs(runs: pd.DataFrame, task: str | None = None, method: str | None 
         out = out[out["status"] == STATUS_BADGES["verified"]]
     if search and search.strip() and not out.empty:
         needle = search.strip().lower()
-        text = out[["task", "method", "model", "source", "command"]].astype(str).agg(" ".join, axis=1).str.lower()
+        columns = [c for c in ("task", "method", "recipe", "model", "source", "flags", "command") if c in out]
+        text = out[columns].astype(str).agg(" ".join, axis=1).str.lower()
+        # a target language is found by its code: rows that have a score for it
+        langs = [c for c in out.columns if c.startswith("lang:")]
+        text = text + " " + out[langs].notna().apply(lambda row: " ".join(c[5:] for c, v in row.items() if v),
+                                                     axis=1) if langs else text
         out = out[text.str.contains(needle, regex=False)]
     return out.reset_index(drop=True)

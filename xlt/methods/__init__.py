@@ -1,6 +1,7 @@
-"""Transfer methods. Importing this package registers every shipped method."""
+"""Transfer methods: the contract (`base`), the registry and one module per method."""
 
-from . import zero_shot  # noqa: F401
-from .registry import METHODS, MethodContext, MethodSpec, get_method, register_method
+from .base import MethodContext, NoOptions, TransferMethod
+from .registry import METHODS, get_method, load_plugins, method_names, register_method
 
-__all__ = ["METHODS", "MethodContext", "MethodSpec", "get_method", "register_method"]
+__all__ = ["METHODS", "MethodContext", "NoOptions", "TransferMethod", "get_method", "load_plugins", "method_names",
+           "register_method"]

@@ -1,47 +1,55 @@
-"""Method registry: each transfer method registers `name -> (Config, run)` in its own module."""
+"""Method registry: each transfer method registers its `TransferMethod` in its own module.
+
+Shipped methods are registered lazily (name -> module), so `xlt methods` imports only the small
+method modules (no torch). Modules named in `XLT_PLUGINS` (comma-separated) are imported too:
+that is how a method outside the package (a research prototype, a test) joins the registry.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+import importlib
+import os
 
+from ..errors import XltError
 from ..registry import Registry
+from .base import TransferMethod
+
+METHODS: Registry[TransferMethod] = Registry("method")
+
+BUILTIN = {
+    "zero-shot": "xlt.methods.zero_shot",
+    "few-shot": "xlt.methods.few_shot",
+    "multi-source": "xlt.methods.multi_source",
+}
+for _name, _module in BUILTIN.items():
+    METHODS.register_lazy(_name, _module)
+
+_plugins_loaded: set[str] = set()
 
 
-@dataclass
-class MethodContext:
-    """Everything a method's `run` needs, resolved from the experiment config."""
-
-    experiment: Any  # ExperimentConfig (kept untyped to avoid an import cycle)
-    task: Any  # TaskSpec
-    model_spec: Any  # ModelSpec
-    method_config: Any  # the method's own Config dataclass
-    output_dir: Path
-    data_dir: Path | None = None
-    callbacks: list = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class MethodSpec:
-    """A transfer method: its options dataclass and the function that trains a classifier."""
-
-    name: str
-    config_cls: type
-    run: Callable[[MethodContext], Any]  # returns a TrainedClassifier
-    description: str
-    when_to_use: str = ""
-    multi_source: bool = False
+def load_plugins() -> None:
+    """Import the modules in `XLT_PLUGINS` once each (they call `register_method`)."""
+    for module in [m.strip() for m in os.environ.get("XLT_PLUGINS", "").split(",") if m.strip()]:
+        if module in _plugins_loaded:
+            continue
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise XltError(f"XLT_PLUGINS names {module!r}, which cannot be imported: {exc}") from exc
+        _plugins_loaded.add(module)
 
 
-METHODS: Registry[MethodSpec] = Registry("method")
+def register_method(method: TransferMethod) -> TransferMethod:
+    if not isinstance(method, TransferMethod) or not method.name:
+        raise ValueError("register a TransferMethod instance with a name")
+    return METHODS.register(method.name, method)
 
 
-def register_method(name: str, config_cls: type, run: Callable[[MethodContext], Any], description: str,
-                    when_to_use: str = "", multi_source: bool = False) -> MethodSpec:
-    return METHODS.register(name, MethodSpec(name, config_cls, run, description, when_to_use, multi_source))
-
-
-def get_method(name: str) -> MethodSpec:
+def get_method(name: str) -> TransferMethod:
+    load_plugins()
     return METHODS.get(name)
+
+
+def method_names() -> list[str]:
+    load_plugins()
+    return METHODS.names()

@@ -89,6 +89,9 @@ class ClassifierInfo:
     languages_trained: list[str] = field(default_factory=list)
     encoder_layers: int = 0  # 0: the whole encoder; n: only its bottom n layers (see TrainConfig)
     normalize: bool = False  # the head reads unit-length pooled vectors
+    kind: str = "classifier"  # the artifact kind that saved this folder (see xlt.models.artifacts)
+    method: str | None = None  # the transfer method that trained it
+    extra: dict = field(default_factory=dict)  # what an artifact kind needs beyond the above
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -126,8 +129,8 @@ def read_classifier_info(path: str | Path) -> ClassifierInfo:
     if not info_path.is_file():
         raise XltError(f"{path} is not an xlt classifier folder (no {CLASSIFIER_INFO})")
     try:
-        return ClassifierInfo(**json.loads(info_path.read_text()))
-    except (json.JSONDecodeError, TypeError) as exc:
+        return ClassifierInfo(**json.loads(info_path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
         raise XltError(f"{info_path} is malformed: {exc}") from exc
 
 

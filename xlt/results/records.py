@@ -14,7 +14,8 @@ from pathlib import Path
 
 from ..errors import XltError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: seen_languages, recipe, protocol, collapsed, model_location
+SUPPORTED_VERSIONS = (1, 2)
 MAX_RECORD_BYTES = 2_000_000
 REQUIRED = {
     "schema_version": int, "run_id": str, "created": str, "task": str, "method": str, "model": str,
@@ -63,10 +64,17 @@ def hardware() -> dict:
     return info
 
 
-def build_record(config, trained, metrics: dict, summary: dict, data_source: str) -> dict:
-    """Assemble and validate the record of a finished run."""
+def build_record(config, trained, metrics: dict, summary: dict, data_source: str,
+                 seen_languages: list[str] | None = None, protocol: str | None = None,
+                 outside: list[str] | None = None) -> dict:
+    """Assemble and validate the record of a finished run.
+
+    `seen_languages`: languages whose labelled data (or translations) the run trained on;
+    `outside`: evaluated languages missing from the task spec's list (their data files existed).
+    """
     created = datetime.now(timezone.utc)
     stats = dict(trained.stats)
+    warnings = list(stats.get("warnings", []))
     record = {
         "schema_version": SCHEMA_VERSION,
         "run_id": f"{config.fingerprint()}-{created.strftime('%Y%m%dT%H%M%S')}",
@@ -76,13 +84,17 @@ def build_record(config, trained, metrics: dict, summary: dict, data_source: str
         "model": config.model,
         "model_fingerprint": trained.info.model_fingerprint,
         "source_languages": list(config.source_languages),
+        "seen_languages": list(seen_languages if seen_languages is not None else config.source_languages),
         "target_languages": list(metrics),
         "seed": config.train.seed,
         "config": config.to_dict(),
         "config_fingerprint": config.fingerprint(),
+        "recipe": recipe(config),
+        "protocol": protocol,
         "data_source": data_source,
         "metrics": metrics,
         "summary": summary,
+        "collapsed": any(w.startswith("training collapsed") for w in warnings),
         "train_seconds": stats.pop("train_seconds", 0.0),
         "train_examples_per_second": stats.pop("train_examples_per_second", None),
         "training": stats,
@@ -91,7 +103,46 @@ def build_record(config, trained, metrics: dict, summary: dict, data_source: str
         "xlt_commit": xlt_commit(),
         "command": config.to_command(),
     }
+    if outside:
+        record["outside_task_languages"] = list(outside)
     validate_record(record)
+    return record
+
+
+def recipe(config) -> str:
+    """The settings that change how the method trains, readable: non-default training settings (the
+    sample caps and evaluation batch excluded) and method options, `key=value` joined by spaces."""
+    from ..config import non_default
+
+    skip = {"seed", "max_eval_samples", "eval_batch_size", "save_steps", "precision"}
+    parts = [f"{k}={v}" for k, v in non_default(config.train).items() if k not in skip]
+    parts += [f"{k}={v}" for k, v in sorted(config.method_options.items())]
+    if config.train_split:
+        parts.append(f"train_split={config.train_split}")
+    return " ".join(parts)
+
+
+def upgrade_record(record: dict) -> dict:
+    """A record as the current schema has it (in memory; files are never rewritten).
+
+    Version 1 gains `seen_languages` (its sources), `collapsed` and `recipe`. For every version the
+    config fingerprint is recomputed from the config: fingerprints cover only non-default settings,
+    so the one a record was written with and today's agree unless the settings really differ.
+    """
+    from ..config import ExperimentConfig
+
+    record = dict(record)
+    if record.get("schema_version") == 1:
+        record["schema_version"] = SCHEMA_VERSION
+        record.setdefault("seen_languages", list(record.get("source_languages") or []))
+        warnings = (record.get("training") or {}).get("warnings") or []
+        record.setdefault("collapsed", any(str(w).startswith("training collapsed") for w in warnings))
+    try:
+        config = ExperimentConfig.from_dict(record["config"])
+    except (XltError, KeyError, TypeError):
+        return record
+    record["config_fingerprint"] = config.fingerprint()
+    record.setdefault("recipe", recipe(config))
     return record
 
 
@@ -107,8 +158,9 @@ def validate_record(record: object) -> dict:
             problems.append(f"'{key}' has the wrong type ({type(record[key]).__name__})")
     if problems:
         raise XltError("invalid result record: " + "; ".join(problems))
-    if record["schema_version"] != SCHEMA_VERSION:
-        problems.append(f"schema_version {record['schema_version']} is not supported (expected {SCHEMA_VERSION})")
+    if record["schema_version"] not in SUPPORTED_VERSIONS:
+        problems.append(f"schema_version {record['schema_version']} is not supported "
+                        f"(this xlt reads {', '.join(map(str, SUPPORTED_VERSIONS))})")
     if not _RUN_ID.match(record["run_id"]):
         problems.append("'run_id' may hold only letters, digits, '.', '_' and '-'")
     if not record["source_languages"] or not all(isinstance(x, str) for x in record["source_languages"]):
@@ -190,7 +242,7 @@ def read_record(path: str | Path) -> dict:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise XltError(f"{path.name} is not valid JSON: {exc}") from exc
-    return validate_record(record)
+    return upgrade_record(validate_record(record))
 
 
 def read_records(results_dir: str | Path) -> tuple[list[dict], list[str]]:
@@ -208,17 +260,10 @@ def read_records(results_dir: str | Path) -> tuple[list[dict], list[str]]:
 
 
 def find_records(results_dir: str | Path, config_fingerprint: str) -> list[dict]:
-    """Finished records of an experiment (for sweeps that skip what is done)."""
+    """Finished records of an experiment (for sweeps that skip what is done).
+
+    Fingerprints are recomputed from each record's config: they cover only non-default settings,
+    so a setting added since a record was written does not hide it.
+    """
     records, _ = read_records(results_dir)
-    return [r for r in records if config_fingerprint in (r.get("config_fingerprint"), _current_fingerprint(r))]
-
-
-def _current_fingerprint(record: dict) -> str | None:
-    """The fingerprint the record's config has today: settings added since it was written take their
-    defaults, so an old record still counts as done for the same experiment."""
-    from ..experiment import ExperimentConfig
-
-    try:
-        return ExperimentConfig.from_dict(record["config"]).fingerprint()
-    except (XltError, KeyError, TypeError):
-        return None
+    return [r for r in records if r.get("config_fingerprint") == config_fingerprint]

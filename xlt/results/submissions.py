@@ -23,7 +23,7 @@ MAX_STRING = 4_000
 MAX_LANGUAGES = 300
 
 OPTIONAL = {"config_fingerprint", "data_source", "training", "seen_languages", "protocol", "model_location",
-            "collapsed"}
+            "collapsed", "recipe", "outside_task_languages"}
 KNOWN_FIELDS = set(REQUIRED) | OPTIONAL
 METRIC_FIELDS = {"accuracy", "macro_f1", "n", "ci95"}
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
@@ -86,10 +86,11 @@ def _language_list(value, what: str) -> list[str]:
 
 def validate_submission(record: dict) -> dict:
     """A cleaned copy of an uploaded record, or `XltError` naming the first problem."""
+    from ..config import ExperimentConfig
     from ..evaluation import summarise
-    from ..experiment import ExperimentConfig
     from ..methods import METHODS
     from ..tasks import TASKS, get_task
+    from .records import recipe
 
     check_structure(record)
     unknown = sorted(set(record) - KNOWN_FIELDS)
@@ -127,6 +128,8 @@ def validate_submission(record: dict) -> dict:
     clean["target_languages"] = list(record["metrics"])
     clean["summary"] = summarise(record["metrics"], task.metric, seen)  # never the uploaded one
     clean["config_fingerprint"] = config.fingerprint()
+    clean["recipe"] = recipe(config)
+    clean.pop("model_location", None)  # a path on someone else's machine
     return clean
 
 

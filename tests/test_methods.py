@@ -1,0 +1,73 @@
+"""Shipped transfer methods on a tiny model (plumbing only: never reported numbers)."""
+
+import pytest
+
+from xlt.config import ExperimentConfig, TrainConfig
+from xlt.errors import XltError
+from xlt.experiment import run_and_file, validate
+
+TINY = dict(max_eval_samples=8, epochs=1, batch_size=8, max_length=32, learning_rate=1e-3, save_steps=2)
+
+
+def cfg(model_dir, method, options=None, sources=("en",), task="sentiment", targets=("en", "de", "fr"), **train):
+    return ExperimentConfig(task=task, method=method, model=str(model_dir), source_languages=list(sources),
+                            target_languages=list(targets), method_options=options or {},
+                            train=TrainConfig(**{**TINY, "max_train_samples": 24, **train}))
+
+
+def test_few_shot_continue_reuses_the_zero_shot_source_run(tiny_model_dir, tmp_path):
+    config = cfg(tiny_model_dir, "few-shot", {"shot_languages": ["de"], "shots": 6, "shot_epochs": 2})
+    record = run_and_file(config, results_dir=tmp_path / "r", output_dir=tmp_path / "run", show_progress=False)
+    assert record["seen_languages"] == ["en", "de"] and record["summary"]["target_languages"] == ["fr"]
+    assert record["training"]["train_examples"] == 6 and record["training"]["source_stage"]["train_examples"] == 24
+    # the source stage lives where the zero-shot run of the same settings keeps its checkpoints
+    zero = cfg(tiny_model_dir, "zero-shot")
+    from xlt.settings import home_dir
+
+    assert (home_dir() / "runs" / zero.fingerprint() / "checkpoints").is_dir()
+    again = run_and_file(zero, results_dir=tmp_path / "r2", show_progress=False)
+    assert again["training"]["resumed_from_checkpoint"]  # nothing trained twice
+
+
+def test_few_shot_samples_balanced_shots_and_keeps_parallel_rows_apart(data_dir):
+    from xlt.data import load_split
+    from xlt.experiment import validate
+    from xlt.methods import get_method
+    from xlt.methods.few_shot import sample_shots
+    from xlt.tasks import get_task
+
+    ds = load_split(get_task("sentiment"), "de", "train", data_dir)
+    shots = sample_shots(ds, 9, 3, seed=1, balanced=True)
+    assert sorted(shots["label"]) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    config = ExperimentConfig(task="nli", method="few-shot", source_languages=["en"], target_languages=["de"],
+                              method_options={"shots": 30}, train=TrainConfig(max_train_samples=None))
+    v = validate(config)
+    ctx = v.context(".", data_dir=data_dir)
+    method = get_method("few-shot")
+    pool = set(method._pool(2490, 500))
+    source = method._source_data(ctx)
+    shots = method._shots(ctx)
+    assert len(source) == 2490 - 500 and len(shots) == 30
+    en = load_split(get_task("nli"), "en", "validation", data_dir)
+    held_out = {(en[i]["premise"], en[i]["hypothesis"]) for i in pool}
+    used = set(zip(source["premise"], source["hypothesis"]))
+    assert not held_out & used  # no shot row is a translation of a source row (row indices are disjoint)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"shot_languages": ["xx"]}, "not languages"), ({"shots": 2000}, "more than"), ({"mode": "other"}, "mode"),
+    ({"shots": -1}, "shots must be"),
+])
+def test_few_shot_bad_options_are_refused_before_training(options, message):
+    with pytest.raises(XltError, match=message):
+        validate(ExperimentConfig(task="sentiment", method="few-shot", target_languages=["de"],
+                                  method_options=options))
+
+
+def test_multi_source_balanced_budget(tiny_model_dir, tmp_path):
+    config = cfg(tiny_model_dir, "multi-source", {"sampling": "balanced", "budget": 12}, sources=("en", "de", "es"),
+                 targets=("fr",), max_train_samples=None)
+    record = run_and_file(config, results_dir=tmp_path / "r", output_dir=tmp_path / "run", show_progress=False)
+    assert record["training"]["train_examples"] == 12 and record["seen_languages"] == ["en", "de", "es"]
+    with pytest.raises(XltError, match="at least two source"):
+        validate(cfg(tiny_model_dir, "multi-source"))

@@ -1,0 +1,111 @@
+"""The method contract: a transfer method declares what it changes through optional hooks.
+
+A method is one module under `xlt/methods/` (or any module named in `XLT_PLUGINS`) holding a
+`TransferMethod` subclass and its options dataclass, registered by name. Every hook has a
+default that gives plain zero-shot fine-tuning, so a method overrides only what it changes:
+
+- `options_cls`: the method's own options, a dataclass whose field metadata carries the help
+  text; the CLI flags and the app's form are generated from it, records store its non-default
+  values, and it round-trips exactly through the record's `command`.
+- `validate(ctx)`: options checked in context before any training (languages exist for the task,
+  K within the data, a dictionary or translator for each language); raise `XltError`.
+- `seen_languages(ctx)`: the languages whose labelled data (or translations of it) the run trains
+  on; summaries count only the others as zero-shot targets.
+- `training_data(ctx)`: the *data* hook: the labelled set to train on (few-shot, translate-train,
+  code-switching and multi-source change only this).
+- `fit(ctx, train_ds)`: the *fit* hook: the training loop; the default is the shared Trainer loop
+  (checkpoints, resume, progress, stats). Returns an artifact (see `xlt.models.artifacts`).
+- `artifact_kind`: how the trained model is saved and loaded (`classifier` by default); the
+  artifact's `predict_proba(first, second, lang)` is the *prediction* hook, receiving each input's
+  language (translate-test translates from it, language adapters are chosen by it).
+- `ctx.sub_run(name, **changes)`: runs that need several trained models (merging members,
+  ensembles) get sub-runs with their own output folders, seeds and resume.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ..errors import XltError
+
+
+@dataclass
+class NoOptions:
+    """This method has no options beyond the shared training settings."""
+
+
+@dataclass
+class MethodContext:
+    """Everything a method's hooks need, resolved from the experiment config."""
+
+    experiment: Any  # xlt.config.ExperimentConfig
+    task: Any  # xlt.tasks.TaskSpec
+    model_spec: Any  # xlt.models.registry.ModelSpec
+    options: Any  # the method's options dataclass instance
+    output_dir: Path
+    data_dir: Path | None = None
+    callbacks: list = field(default_factory=list)
+    show_progress: bool = True
+
+    @property
+    def train(self):
+        return self.experiment.train
+
+    def sub_run(self, name: str, **changes) -> MethodContext:
+        """A context for one member of a multi-model run: its own output folder (so each member
+        checkpoints and resumes on its own) and, through `changes`, its own experiment settings
+        (`seed=43`, `source_languages=[...]`, `method_options={...}`)."""
+        train_changes = {k: changes.pop(k) for k in list(changes) if k in {f.name for f in fields(self.train)}}
+        experiment = replace(self.experiment, **changes)
+        if train_changes:
+            experiment = replace(experiment, train=replace(self.experiment.train, **train_changes))
+        return replace(self, experiment=experiment, output_dir=self.output_dir / "members" / name)
+
+
+class TransferMethod:
+    """Base class of transfer methods; the defaults are zero-shot fine-tuning on the source languages."""
+
+    name: ClassVar[str] = ""
+    options_cls: ClassVar[type] = NoOptions
+    description: ClassVar[str] = ""
+    when_to_use: ClassVar[str] = ""
+    needs: ClassVar[tuple[str, ...]] = ()  # e.g. ("target labels",), ("dictionary",), ("translator",)
+    multi_source: ClassVar[bool] = True
+    artifact_kind: ClassVar[str] = "classifier"
+
+    # --- options -----------------------------------------------------------------------------------
+    def options(self, values: dict | None):
+        """The options dataclass from a mapping, unknown names and bad types refused."""
+        from ..config import from_dict
+
+        return from_dict(self.options_cls, dict(values or {}))
+
+    # --- hooks -------------------------------------------------------------------------------------
+    def validate(self, ctx: MethodContext) -> None:
+        """Check the options against the task and data before any training; raise `XltError`."""
+
+    def seen_languages(self, ctx: MethodContext) -> list[str]:
+        """Languages whose labelled data (or its translations) the run trains on."""
+        return list(ctx.experiment.source_languages)
+
+    def training_data(self, ctx: MethodContext):
+        """The labelled training set (a `datasets.Dataset` with the task's text fields and `label`)."""
+        from .data import load_source_training_data
+
+        return load_source_training_data(ctx)
+
+    def fit(self, ctx: MethodContext, train_ds):
+        """Train and return the artifact (default: the shared Trainer loop, one classifier)."""
+        from ..training import train_classifier
+
+        return train_classifier(ctx.task, ctx.model_spec, train_ds, ctx.train, ctx.output_dir,
+                                callbacks=ctx.callbacks, languages=self.seen_languages(ctx))
+
+    def run(self, ctx: MethodContext):
+        """Data hook, then fit hook: the trained artifact."""
+        train_ds = self.training_data(ctx)
+        if len(train_ds) == 0:
+            raise XltError(f"method {self.name!r} produced no training examples")
+        return self.fit(ctx, train_ds)

@@ -1,0 +1,249 @@
+"""`xlt sweep GRID.yaml`: a grid of experiments, validated up front, run one cell at a time.
+
+A grid file names the settings every cell shares (`base`) and lists the values to cross
+(`grid`); `cells` adds explicit extra cells. Keys are experiment settings (`task`, `method`,
+`model`, `source_languages`, `target_languages`, `train_split`, `eval_split`,
+`method_options`), training settings as `train.<name>` (or inside a `train:` mapping), and
+`seed` for `train.seed`:
+
+    protocol: cpu-v1
+    results_dir: leaderboard/results      # default: your results store ($XLT_HOME/results + repo)
+    base: {task: sentiment, train: {finetune: lora, epochs: 6}}
+    grid: {method: [zero-shot], seed: [42, 43, 44], source_languages: [[en], [de]]}
+
+Every cell is checked before anything trains; cells whose record already exists (same config
+fingerprint) are skipped, an interrupted cell resumes from its checkpoint in
+`$XLT_HOME/runs/<fingerprint>`, and each record is filed as soon as its cell finishes.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import ExperimentConfig, TrainConfig
+from .errors import XltError
+
+EXPERIMENT_KEYS = {"task", "method", "model", "source_languages", "target_languages", "train_split", "eval_split",
+                   "method_options"}
+FILE_KEYS = {"protocol", "results_dir", "base", "grid", "cells", "description"}
+
+
+@dataclass
+class Sweep:
+    """A parsed grid: its cells (validated configs) and where their records go."""
+
+    name: str
+    cells: list[ExperimentConfig]
+    protocol: str | None = None
+    results_dir: Path | None = None
+    description: str = ""
+    skipped: dict[str, dict] = field(default_factory=dict)  # fingerprint -> existing record
+
+
+def _apply(settings: dict, key: str, value, where: str) -> None:
+    """Set one grid key on a nested experiment dict."""
+    if key == "seed":
+        key = "train.seed"
+    if key == "train":
+        if not isinstance(value, dict):
+            raise XltError(f"{where}: 'train' must be a mapping of training settings")
+        for name, v in value.items():
+            _apply(settings, f"train.{name}", v, where)
+        return
+    if key.startswith("train."):
+        name = key[6:]
+        if name not in TrainConfig.__dataclass_fields__:
+            raise XltError(f"{where}: unknown training setting {name!r}")
+        settings.setdefault("train", {})[name] = value
+        return
+    if key.startswith("method_options."):
+        settings.setdefault("method_options", {})[key.split(".", 1)[1]] = value
+        return
+    if key not in EXPERIMENT_KEYS:
+        raise XltError(f"{where}: unknown grid key {key!r}; use {', '.join(sorted(EXPERIMENT_KEYS))}, seed, "
+                       "train.<setting> or method_options.<option>")
+    if key == "method_options" and isinstance(value, dict):
+        settings.setdefault("method_options", {}).update(value)
+        return
+    settings[key] = value
+
+
+def load_grid(path: str | Path) -> dict:
+    """Read a grid file (YAML or JSON), with one clear message for anything that is not a grid."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise XltError(f"grid file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise XltError(f"{path} is not a YAML grid file: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise XltError(f"{path} must hold a mapping with 'base' and 'grid' (got {type(data).__name__})")
+    unknown = sorted(set(data) - FILE_KEYS)
+    if unknown:
+        raise XltError(f"{path}: unknown key(s) {unknown}; a grid file has {', '.join(sorted(FILE_KEYS))}")
+    return data
+
+
+def expand(data: dict, name: str = "grid") -> list[ExperimentConfig]:
+    """The cells of a grid: `base` crossed with every combination of `grid`, then `cells`."""
+    base = data.get("base") or {}
+    grid = data.get("grid") or {}
+    extra = data.get("cells") or []
+    if not isinstance(base, dict) or not isinstance(grid, dict) or not isinstance(extra, list):
+        raise XltError(f"{name}: 'base' and 'grid' must be mappings and 'cells' a list")
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise XltError(f"{name}: grid key {key!r} must list at least one value")
+    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
+    combos += extra
+    configs = []
+    for i, combo in enumerate(combos):
+        if not isinstance(combo, dict):
+            raise XltError(f"{name}: cell {i + 1} must be a mapping of settings")
+        settings: dict = {}
+        for key, value in [*base.items(), *combo.items()]:
+            _apply(settings, key, copy.deepcopy(value), f"{name} cell {i + 1}")
+        try:
+            configs.append(ExperimentConfig.from_dict(settings))
+        except XltError as exc:
+            raise XltError(f"{name} cell {i + 1}: {exc}") from None
+    return configs
+
+
+def prepare(path: str | Path) -> Sweep:
+    """Parse and validate every cell before anything runs; find the cells already done."""
+    from .experiment import validate
+
+    data = load_grid(path)
+    name = Path(path).stem
+    cells = expand(data, name)
+    for i, config in enumerate(cells):
+        try:
+            validate(config)
+        except XltError as exc:
+            raise XltError(f"{name} cell {i + 1} ({config.method}, {','.join(config.source_languages)}, seed "
+                           f"{config.train.seed}): {exc}") from None
+    seen = {}
+    for config in cells:
+        seen.setdefault(config.fingerprint(), config)
+    results_dir = Path(data["results_dir"]) if data.get("results_dir") else None
+    sweep = Sweep(name, list(seen.values()), data.get("protocol"), results_dir, data.get("description", ""))
+    sweep.skipped = done_index(sweep)
+    return sweep
+
+
+def done_index(sweep: Sweep) -> dict[str, dict]:
+    """Existing records by config fingerprint: read once, not once per cell."""
+    from .results.records import read_records
+
+    folder = sweep.results_dir if sweep.results_dir else _store().local_dir
+    records, _ = read_records(folder) if Path(folder).is_dir() else ([], [])
+    wanted = {c.fingerprint() for c in sweep.cells}
+    return {r["config_fingerprint"]: r for r in records if r.get("config_fingerprint") in wanted}
+
+
+def _store():
+    from .results.store import ResultsStore
+
+    return ResultsStore()
+
+
+def estimate_seconds(sweep: Sweep) -> float | None:
+    """Rough CPU/GPU time of the cells still to run, from finished records of the same task and method
+    (seconds per training example-epoch, plus their evaluation time)."""
+    from .results.records import read_records
+
+    folder = sweep.results_dir if sweep.results_dir else _store().local_dir
+    records, _ = read_records(folder) if Path(folder).is_dir() else ([], [])
+    total, known = 0.0, False
+    for config in sweep.cells:
+        if config.fingerprint() in sweep.skipped:
+            continue
+        similar = [r for r in records if r["task"] == config.task and r.get("hardware", {}).get("device") ==
+                   _device() and r.get("train_seconds") and (r.get("training") or {}).get("train_examples")]
+        if not similar:
+            continue
+        rates = [r["train_seconds"] / (r["training"]["train_examples"] * r["config"]["train"]["epochs"])
+                 for r in similar]
+        examples = (config.train.max_train_samples or similar[0]["training"]["train_examples"])
+        evals = [r["training"].get("eval_seconds", 0.0) for r in similar]
+        total += sorted(rates)[len(rates) // 2] * examples * config.train.epochs + max(evals)
+        known = True
+    return total if known else None
+
+
+def _device() -> str:
+    try:
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    except ImportError:  # pragma: no cover
+        return "cpu"
+
+
+def describe(sweep: Sweep) -> str:
+    lines = [f"sweep {sweep.name}: {len(sweep.cells)} cells, {len(sweep.skipped)} already done"
+             + (f", protocol {sweep.protocol}" if sweep.protocol else "")]
+    for i, config in enumerate(sweep.cells, 1):
+        done = sweep.skipped.get(config.fingerprint())
+        state = f"done ({done['run_id']})" if done else "to run"
+        options = json.dumps(config.method_options, sort_keys=True) if config.method_options else ""
+        lines.append(f"  [{i}/{len(sweep.cells)}] {config.task} {config.method} {options} "
+                     f"src={','.join(config.source_languages)} seed={config.train.seed}: {state}")
+    seconds = estimate_seconds(sweep)
+    todo = len(sweep.cells) - len(sweep.skipped)
+    if todo:
+        lines.append(f"estimated time for {todo} cell(s): " + (f"{seconds / 60:.0f} min (from finished records "
+                     "of the same task on this kind of device)" if seconds else "unknown (no similar records yet)"))
+    return "\n".join(lines)
+
+
+def run_sweep(sweep: Sweep, show_progress: bool = True, log=print) -> list[dict]:
+    """Run every cell that is not done, one at a time; returns the new records."""
+    from .experiment import run_and_file
+
+    store = None if sweep.results_dir else _store()
+    todo = [c for c in sweep.cells if c.fingerprint() not in sweep.skipped]
+    records, failures = [], []
+    start = time.time()
+    for i, config in enumerate(todo, 1):
+        log(f"[{i}/{len(todo)}] {config.to_command()}")
+        try:
+            record = run_and_file(config, store=store, results_dir=sweep.results_dir, protocol=sweep.protocol,
+                                  show_progress=show_progress)
+        except XltError as exc:
+            failures.append((config, str(exc)))
+            log(f"[{i}/{len(todo)}] failed: {exc}")
+            continue
+        records.append(record)
+        sweep.skipped[config.fingerprint()] = record
+        avg = record["summary"].get("target_average")
+        elapsed = time.time() - start
+        log(f"[{i}/{len(todo)}] done in {record['train_seconds']:.0f}s training: target average "
+            f"{avg if avg is None else round(avg, 4)}; record {record.get('path')}; "
+            f"{elapsed / 60:.1f} min so far, ~{elapsed / i * (len(todo) - i) / 60:.0f} min left")
+    if failures:
+        log(f"{len(failures)} cell(s) failed; run the sweep again to retry them")
+    return records
+
+
+def start_in_background(grid: str | Path, log_file: Path) -> int:
+    """`xlt sweep GRID` in its own session (it survives the terminal), logging to `log_file`; returns the pid."""
+    import os
+    import subprocess
+
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "xlt.cli", "sweep", str(grid), "--no-progress"],
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return proc.pid
