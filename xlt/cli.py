@@ -164,30 +164,67 @@ def _print_metrics(metrics: dict, summary: dict | None = None) -> None:
 
 
 def cmd_evaluate(args) -> int:
+    """Per-language scores of a saved model (xlt's, or a published sequence classifier). A published
+    classifier's evaluation is filed as a normal record (method `pretrained`), like an evaluation request."""
     from .evaluation import evaluate_languages, summarise
     from .predict import load_predictor
-    from .tasks import get_task
+    from .tasks import get_task, task_for_model
 
+    if args.batch_size < 1 or args.batch_size > 4096:
+        raise XltError(f"--batch-size must be in [1, 4096], got {args.batch_size}")
+    if args.max_samples is not None and args.max_samples < 1:
+        raise XltError(f"--max-samples must be >= 1 (or left out for the whole file), got {args.max_samples}")
+    languages = _split_langs(args.languages)
     predictor = load_predictor(args.model_dir)
-    task = get_task(args.task or predictor.info.task)
-
-    metrics = evaluate_languages(predictor, task, _split_langs(args.languages), split=args.split,
+    model_task = task_for_model(predictor.info)
+    task = get_task(args.task) if args.task else model_task
+    if task.name != model_task.name and list(task.label_names) != list(model_task.label_names):
+        raise XltError(f"the model was trained for task {model_task.name!r} ({', '.join(model_task.label_names)}); "
+                       f"it cannot be evaluated on {task.name!r} ({', '.join(task.label_names)})")
+    if predictor.info.kind == "hub-classifier":
+        return _evaluate_as_record(args, task, languages)
+    metrics = evaluate_languages(predictor, task, languages, split=args.split,
                                  max_samples=args.max_samples, seed=args.seed, batch_size=args.batch_size)
     summary = summarise(metrics, task.metric, predictor.info.languages_trained)
+    outside = [lang for lang in metrics if lang not in task.languages]
     if args.json:
-        print(json.dumps({"metrics": metrics, "summary": summary}, indent=2))
+        print(json.dumps({"metrics": metrics, "summary": summary, "outside_task_languages": outside}, indent=2))
     else:
         _print_metrics(metrics, summary)
+        if outside:
+            print(f"note: {', '.join(outside)} is outside task {task.name!r}'s declared languages "
+                  "(evaluated because its data file exists)")
+    return 0
+
+
+def _evaluate_as_record(args, task, languages) -> int:
+    from .config import ExperimentConfig
+    from .experiment import run_and_file
+    from .results.store import ResultsStore
+
+    config = ExperimentConfig(task=task.name, method="pretrained", model=args.model_dir, target_languages=languages,
+                              eval_split=args.split,
+                              train=TrainConfig(max_eval_samples=args.max_samples, eval_batch_size=args.batch_size))
+    store = None if args.results_dir else ResultsStore()
+    record = run_and_file(config, store=store, results_dir=args.results_dir)
+    if args.json:
+        print(json.dumps({"metrics": record["metrics"], "summary": record["summary"]}, indent=2))
+    else:
+        _print_metrics(record["metrics"], record["summary"])
+    print(f"record: {record['path']}")
     return 0
 
 
 def cmd_predict(args) -> int:
+    """Predict with a shipped predictor, a trained folder (any task: single text or pair, from its spec),
+    or a published sequence classifier; `--task zero-shot` scores any labels through NLI."""
     from .predict import check_text, load_predictor
 
     # refuse bad input before paying for a model load
     for text in args.text:
         check_text(text)
-    if args.task == "zero-shot":
+    task = args.task or (None if args.model_dir else "sentiment")
+    if task == "zero-shot":
         labels = [label for label in (args.labels or "").split(",") if label.strip()]
         if not args.text:
             raise XltError("give the text to classify")
@@ -201,22 +238,26 @@ def cmd_predict(args) -> int:
                 ranked = ", ".join(f"{label} {score:.3f}" for label, score in zip(result["labels"], result["scores"]))
                 print(f"{result['labels'][0]}\t[{ranked}]\tlang={result['language']}\t{text[:60]}")
                 _notices(result["notices"])
-    elif args.task == "nli":
-        if args.premise is None or args.hypothesis is None:
-            raise XltError("NLI needs --premise and --hypothesis")
-        check_text(args.premise, "premise")
-        check_text(args.hypothesis, "hypothesis")
-        predictor = load_predictor(args.model_dir or "nli")
-        results = [p.to_dict() for p in predictor.predict_pairs([args.premise], [args.hypothesis])]
-        if not args.json:
-            _print_predictions(results, [args.premise])
     else:
-        if not args.text:
-            raise XltError("give at least one text to classify")
-        predictor = load_predictor(args.model_dir or args.task)
-        results = [p.to_dict() for p in predictor.predict(args.text)]
+        predictor = load_predictor(args.model_dir or task)
+        if task and predictor.info.task != task:
+            raise XltError(f"the model answers task {predictor.info.task!r}, not {task!r}")
+        if predictor.is_pair:
+            first_name, second_name = predictor.info.text_fields
+            if args.premise is None or args.hypothesis is None:
+                raise XltError(f"task {predictor.info.task!r} takes a pair: give --premise ({first_name}) and "
+                               f"--hypothesis ({second_name})")
+            check_text(args.premise, "premise")
+            check_text(args.hypothesis, "hypothesis")
+            results = [p.to_dict() for p in predictor.predict_pairs([args.premise], [args.hypothesis])]
+            shown = [args.premise]
+        else:
+            if not args.text:
+                raise XltError("give at least one text to classify")
+            results = [p.to_dict() for p in predictor.predict(args.text)]
+            shown = args.text
         if not args.json:
-            _print_predictions(results, args.text)
+            _print_predictions(results, shown)
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
     return 0
@@ -296,18 +337,22 @@ def build_parser() -> argparse.ArgumentParser:
     sw.set_defaults(func=cmd_sweep)
 
     ev = sub.add_parser("evaluate", help="evaluate a saved classifier per language")
-    ev.add_argument("--model-dir", required=True, help="classifier folder, or a shipped task name (sentiment, nli)")
+    ev.add_argument("--model-dir", required=True, help="classifier folder, a shipped task name (sentiment, nli), or "
+                    "a published sequence classifier (folder or Hub id)")
     ev.add_argument("--task", help="task (default: the classifier's)")
     ev.add_argument("--languages", help="comma-separated (default: all of the task)")
     ev.add_argument("--split", help="split (default: the task's evaluation split)")
     ev.add_argument("--max-samples", type=int, help="at most this many examples per language")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--batch-size", type=int, default=64)
+    ev.add_argument("--results-dir", help="published classifiers: write their record here (default: your results "
+                    "store)")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_evaluate)
 
     pr = sub.add_parser("predict", help="predict with the shipped models or a saved classifier")
-    pr.add_argument("--task", default="sentiment", choices=["sentiment", "nli", "zero-shot"])
+    pr.add_argument("--task", default=None, help="sentiment, nli, zero-shot (NLI against your --labels), or any "
+                    "task: the --model-dir's own task is used when left out (default: sentiment)")
     pr.add_argument("text", nargs="*", help="text(s) to classify (sentiment, zero-shot)")
     pr.add_argument("--premise")
     pr.add_argument("--hypothesis")

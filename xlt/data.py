@@ -44,7 +44,15 @@ def load_split(task: TaskSpec, lang: str, split: str, data_dir: str | Path | Non
                 why = "does not exist" if not root.is_dir() else f"has no {task.local_dir}/{part}/{lang}.jsonl"
                 raise XltError(f"data directory {root} {why}. Set XLT_DATA_DIR to a folder laid out "
                                "like shared/data, or unset it to load from the Hub.")
-        ds = datasets.load_dataset("json", data_files=[str(p) for p in paths], split="train")
+        for path in paths:
+            if path.stat().st_size == 0:
+                raise XltError(f"{path} is empty")
+        try:
+            ds = datasets.load_dataset("json", data_files=[str(p) for p in paths], split="train")
+        except Exception as exc:  # DatasetGenerationError, ArrowInvalid, ...: the file is not JSON lines
+            reason = str(exc.__cause__ or exc).splitlines()[0][:160] if str(exc.__cause__ or exc) else ""
+            raise XltError(f"{', '.join(map(str, paths))} is not a JSON-lines file with one object per line "
+                           f"({type(exc).__name__}: {reason})") from None
     else:
         try:
             ds = datasets.load_dataset(task.hub_dataset, task.hub_config(lang), split=split)
@@ -59,10 +67,55 @@ def load_split(task: TaskSpec, lang: str, split: str, data_dir: str | Path | Non
     ds = ds.select_columns(columns)
     if task.label_field != "label":
         ds = ds.rename_column(task.label_field, "label")
-    n_labels = len(task.label_names)
-    ds = ds.filter(lambda row: row["label"] is not None and 0 <= int(row["label"]) < n_labels)
+    ds = _clean_rows(ds, task, f"{task.name}/{lang}/{split}")
     if max_samples is not None and max_samples < len(ds):
         ds = ds.shuffle(seed=seed).select(range(max_samples))
+    return ds
+
+
+def label_ids(values: list, task: TaskSpec, where: str) -> list[int]:
+    """Labels as class ids: ints in range, or the task's label names (any case, `_`/`-`/space alike)."""
+    names = {_norm(name): i for i, name in enumerate(task.label_names)}
+    out, bad = [], []
+    for value in values:
+        if isinstance(value, bool):
+            bad.append(value)
+        elif isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+            if 0 <= int(value) < len(task.label_names):
+                out.append(int(value))
+            else:
+                bad.append(value)
+        elif isinstance(value, str) and _norm(value) in names:
+            out.append(names[_norm(value)])
+        elif isinstance(value, str) and value.strip().isdigit() and int(value) < len(task.label_names):
+            out.append(int(value))
+        else:
+            bad.append(value)
+    if bad:
+        shown = ", ".join(repr(b) for b in list(dict.fromkeys(map(str, bad)))[:5])
+        raise XltError(f"{where}: {len(bad)} row(s) have labels that are not 0..{len(task.label_names) - 1} or "
+                       f"one of {', '.join(task.label_names)}: {shown}")
+    return out
+
+
+def _norm(text: str) -> str:
+    return text.strip().lower().replace("_", " ").replace("-", " ")
+
+
+def _clean_rows(ds, task: TaskSpec, where: str):
+    """Labels to ids (words mapped by name; out of range refused), rows with a missing or empty text dropped."""
+    import logging
+
+    labels = label_ids(ds["label"], task, where)
+    keep = [i for i, row in enumerate(zip(*(ds[f] for f in task.text_fields)))
+            if all(isinstance(t, str) and t.strip() for t in row)]
+    dropped = len(ds) - len(keep)
+    ds = ds.remove_columns("label").add_column("label", labels)
+    if dropped:
+        logging.getLogger(__name__).warning("%s: %d row(s) without text were left out", where, dropped)
+        ds = ds.select(keep)
+    if len(ds) == 0:
+        raise XltError(f"{where} has no rows with text and a label")
     return ds
 
 

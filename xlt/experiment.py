@@ -49,6 +49,7 @@ def validate(config: ExperimentConfig, data_dir: str | Path | None = None) -> Va
     from .tasks import get_task
 
     task = get_task(config.task)
+    config.task = task.name  # a task file (`my_task.yaml`) is recorded under its spec's name
     method = get_method(config.method)
     spec = resolve_model(config.model)
     if len(config.source_languages) > 1 and not method.multi_source:

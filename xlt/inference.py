@@ -33,7 +33,9 @@ def predict_proba(model, tokenizer, first: list[str], second: list[str] | None =
                   prefix: str = "", max_length: int = 128, batch_size: int = 64,
                   progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Probabilities `[n, num_labels]` for texts (or text pairs), in input order."""
-    out = np.zeros((len(first), model.head.out_features), dtype=np.float32)
+    head = getattr(model, "head", None)
+    width = head.out_features if head is not None else model.config.num_labels  # xlt's classifier, or any HF one
+    out = np.zeros((len(first), width), dtype=np.float32)
     was_training = model.training
     model.eval()
     for idx, batch in _length_sorted_batches(model, tokenizer, first, second, prefix, max_length, batch_size):

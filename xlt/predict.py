@@ -65,9 +65,9 @@ def shipped_predictor_path(task: str) -> Path:
 class Predictor:
     """A loaded classifier answering for texts or text pairs, with language notes."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.artifact = load_artifact(self.path)
+    def __init__(self, path: str | Path | None = None, artifact=None):
+        self.path = Path(path) if path is not None else None
+        self.artifact = artifact if artifact is not None else load_artifact(self.path)
         self.info = self.artifact.info
         self.tokenizer = getattr(self.artifact, "tokenizer", None)
         self.model = getattr(self.artifact, "model", None)
@@ -245,13 +245,21 @@ def _load_uncached(name: str) -> Predictor:
         return Predictor(path)
     if (SHIPPED_DIR / name / "xlt_classifier.json").is_file():
         return Predictor(SHIPPED_DIR / name)
+    if (path / "config.json").is_file():  # a published sequence classifier saved to a folder
+        from .models.hub_classifier import hub_classifier_for_any_task
+
+        return Predictor(artifact=hub_classifier_for_any_task(str(path)))
     if re.fullmatch(r"[\w.-]+/[\w.-]+", name) and not path.exists():  # owner/name: a Hub repo
+        from .models.hub_classifier import hub_classifier_for_any_task, is_sequence_classifier, read_hub_config
+
+        if is_sequence_classifier(read_hub_config(name)):
+            return Predictor(artifact=hub_classifier_for_any_task(name))
         downloaded = _download_classifier(name)
         if not (downloaded / "xlt_classifier.json").is_file():
             raise XltError(f"{name!r} is not an xlt classifier (no xlt_classifier.json in the repo)")
         return Predictor(downloaded)
     if path.exists():
-        raise XltError(f"{name} is not an xlt classifier folder (no xlt_classifier.json)")
+        raise XltError(f"{name} is not an xlt classifier folder (no xlt_classifier.json) nor a sequence classifier")
     if path.is_absolute() or name.startswith((".", "~")) or "/" in name:
         raise XltError(f"model folder {name} does not exist")
     return Predictor(shipped_predictor_path(name))

@@ -252,5 +252,6 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
         text_fields=list(task.text_fields), pooling=spec.pooling, text_prefix=spec.text_prefix,
         max_length=config.max_length, finetune=config.finetune, languages_trained=list(languages or []),
         encoder_layers=config.encoder_layers, normalize=model.normalize,
+        extra={"task_spec": task.to_dict()},  # the model carries its task: it loads where the task is unknown
     )
     return TrainedClassifier(model=model, tokenizer=tokenizer, info=info, stats=stats)

@@ -51,7 +51,7 @@ def app_model(name: object, roots: Sequence[Path] | None = None) -> str:
     except (OSError, RuntimeError):
         raise XltError(f"{shown!r} {NOT_LISTED}") from None
     if any(path == root or root in path.parents for root in roots):
-        if (path / "xlt_classifier.json").is_file():
+        if (path / "xlt_classifier.json").is_file() or (path / "config.json").is_file():
             return str(path)
         raise XltError(f"{shown!r} {NOT_LISTED}")
     if HUB_ID.match(text) and not text.startswith((".", "~")):
@@ -169,3 +169,41 @@ def predict_zero_shot(text: str, labels: str, multi_label: bool = False, templat
         return _error(exc)
     scores = dict(zip(result["labels"], result["scores"]))
     return scores, _language_note(result["language"], result["language_covered"], result["notices"])
+
+
+def predict_any_batch(firsts: list[str], seconds: list[str], models: list[str],
+                      roots: Sequence[Path] | None = None) -> tuple[list[dict], list[str]]:
+    """A model of any task: single texts, or pairs when the model's task takes two (from its spec)."""
+    out: list[tuple[dict, str]] = [({}, "")] * len(firsts)
+    for model, idx in _grouped(models).items():
+        try:
+            predictor = load_predictor(app_model(model, roots))
+        except XltError as exc:
+            for i in idx:
+                out[i] = _error(exc)
+            continue
+        good = []
+        for i in idx:
+            try:
+                check_text(firsts[i], predictor.info.text_fields[0])
+                if predictor.is_pair:
+                    check_text(seconds[i], predictor.info.text_fields[1])
+                good.append(i)
+            except XltError as exc:
+                out[i] = _error(exc)
+        if not good:
+            continue
+        try:
+            if predictor.is_pair:
+                results = predictor.predict_pairs([firsts[i] for i in good], [seconds[i] for i in good])
+            else:
+                results = predictor.predict([firsts[i] for i in good])
+        except XltError as exc:
+            for i in good:
+                out[i] = _error(exc)
+            continue
+        for i, result in zip(good, results):
+            note = f"Task **{predictor.info.task}**. " + _language_note(result.language, result.language_covered,
+                                                                         result.notices)
+            out[i] = (dict(result.probabilities), note)
+    return [o[0] for o in out], [o[1] for o in out]

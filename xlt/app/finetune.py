@@ -250,12 +250,12 @@ def resume_job(store: JobStore, job_id: str, profile=None) -> str:
     return _job_action(store.resume, job_id, "queued again; it continues from its last checkpoint.", profile)
 
 
-def trained_models(store: JobStore) -> list[tuple[str, str]]:
-    """(label, folder) of every completed job's classifier, for the Predict tab's picker."""
+def trained_models(store: JobStore) -> list[tuple[str, str, str]]:
+    """(label, folder, task) of every completed job's model, for the Predict tab's pickers."""
     out = []
     for job in store.list():
         if job.state == "completed" and job.model_dir:
             cfg = job.config
             out.append((f"job {job.id}: {cfg.get('task')} {cfg.get('method')} from "
-                        f"{'+'.join(cfg.get('source_languages', []))}", job.model_dir))
+                        f"{'+'.join(cfg.get('source_languages', []))}", job.model_dir, str(cfg.get("task"))))
     return out

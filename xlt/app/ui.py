@@ -73,9 +73,17 @@ def build_app(home: str | Path | None = None, start_runner: bool = True, sync_re
 
 
 def _model_choices(jobs: JobStore, task: str) -> list[tuple[str, str]]:
-    shipped = [(f"shipped {task} model (English-trained, LoRA)", task)]
-    return shipped + [(label, path) for label, path in finetune.trained_models(jobs)
-                      if Path(path, "xlt_classifier.json").is_file() and task in label]
+    """Shipped predictors, this app's trained models and (online) recommended Hub classifiers of a task
+    (every task when `task` is empty)."""
+    from ..models.registry import HUB_PREDICTORS
+    from ..settings import hub_offline
+
+    shipped = [(f"shipped {t} model (English-trained, LoRA)", t) for t in ("sentiment", "nli") if task in ("", t)]
+    trained = [(label, path) for label, path, model_task in finetune.trained_models(jobs)
+               if Path(path, "xlt_classifier.json").is_file() and task in ("", model_task)]
+    hub = [] if hub_offline() else [(f"{hub_id} (Hub)", hub_id) for t, ids in HUB_PREDICTORS.items()
+                                    if task in ("", t) for hub_id in ids]
+    return shipped + trained + hub
 
 
 # Predictions share forward passes (Gradio batching) in their own concurrency group: one batch at a
@@ -134,10 +142,23 @@ def _predict_tab(jobs: JobStore, roots: list[Path], batch: bool = True) -> None:
                         inputs=[z_text, z_labels, z_multi, z_template, z_model], outputs=[z_out, z_note],
                         api_name="zero_shot", **events)
             gr.Examples(EXAMPLES_ZERO_SHOT, inputs=[z_text, z_labels])
+        with gr.Tab("Any model"):
+            gr.Markdown("A model of any task (trained here, or a published sequence classifier): the second text "
+                        "is used when the model's task takes a pair.")
+            a_model = gr.Dropdown(_model_choices(jobs, ""), value=None, label="Model", allow_custom_value=True,
+                                  info="a listed model or a Hub id (online)")
+            a_first = gr.Textbox(label="Text (or first of a pair)", lines=2, max_length=200_000)
+            a_second = gr.Textbox(label="Second text (pair tasks)", lines=2, max_length=200_000)
+            a_run = gr.Button("Predict", variant="primary")
+            a_out = gr.Label(label="Prediction")
+            a_note = gr.Markdown()
+            a_run.click(_batched(lambda f, s, models: callbacks.predict_any_batch(f, s, models, roots), batch),
+                        inputs=[a_first, a_second, a_model], outputs=[a_out, a_note], api_name="predict_any",
+                        **events)
         refresh_models = gr.Button("Refresh model lists", size="sm")
         refresh_models.click(lambda: [gr.Dropdown(choices=_model_choices(jobs, t))
-                                      for t in ("sentiment", "nli", "nli")],
-                             outputs=[s_model, n_model, z_model], api_visibility="private")
+                                      for t in ("sentiment", "nli", "nli", "")],
+                             outputs=[s_model, n_model, z_model, a_model], api_visibility="private")
 
 
 def _input_for(field: finetune.FormField):

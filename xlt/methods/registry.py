@@ -20,6 +20,7 @@ BUILTIN = {
     "zero-shot": "xlt.methods.zero_shot",
     "few-shot": "xlt.methods.few_shot",
     "multi-source": "xlt.methods.multi_source",
+    "pretrained": "xlt.methods.pretrained",
 }
 for _name, _module in BUILTIN.items():
     METHODS.register_lazy(_name, _module)

@@ -83,6 +83,14 @@ register_model(ModelSpec(
 ))
 
 
+# Published multilingual classifiers per task, offered in Predict when the Hub is reachable; their id2label
+# names map onto the task's labels (see xlt.models.hub_classifier).
+HUB_PREDICTORS = {
+    "nli": ["MoritzLaurer/mDeBERTa-v3-base-xnli-multilingual-nli-2mil7", "joeddav/xlm-roberta-large-xnli"],
+    "sentiment": ["cardiffnlp/twitter-xlm-roberta-base-sentiment-multilingual"],
+}
+
+
 def resolve_model(name_or_id: str) -> ModelSpec:
     """A registry name, else any Hub id or local path (with generic conventions)."""
     if name_or_id in MODELS:

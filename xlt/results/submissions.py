@@ -144,7 +144,7 @@ def recompute_summary(record: dict) -> dict:
     else:
         claimed = record.get("summary", {}).get("metric") if isinstance(record.get("summary"), dict) else None
         metric = claimed if claimed in METRICS else "accuracy"
-    seen = record.get("seen_languages") or record["source_languages"]
+    seen = record["seen_languages"] if "seen_languages" in record else record["source_languages"]
     if not isinstance(seen, list):
         raise XltError("'seen_languages' must be a list")
     summary = summarise(record["metrics"], metric, seen)

@@ -1,0 +1,157 @@
+"""Tasks as data (a spec file outside the package) and published sequence classifiers as first-class models."""
+
+import json
+
+import numpy as np
+import pytest
+
+from xlt import cli
+from xlt.errors import XltError
+from xlt.tasks import TASKS
+
+PAIRS = [("A man plays guitar.", "Someone plays an instrument.", "paraphrase"),
+         ("The cat sleeps.", "A dog barks loudly.", "different"),
+         ("She bought bread.", "Bread was bought by her.", "PARAPHRASE"),
+         ("It rains today.", "The stock market fell.", "Different")]
+
+
+@pytest.fixture
+def paraphrase(tmp_path, monkeypatch):
+    """A paraphrase task written as a spec file, with word labels and an extra language (eu) in the data."""
+    data = tmp_path / "data"
+    for split, langs in (("train", ("en",)), ("test", ("en", "de", "eu"))):
+        folder = data / "paws" / split
+        folder.mkdir(parents=True)
+        for lang in langs:
+            rows = [{"sentence1": a, "sentence2": b, "label": y} for a, b, y in PAIRS * 3]
+            rows.append({"sentence1": None, "sentence2": "no text", "label": 0})  # dropped, not trained on
+            (folder / f"{lang}.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    spec = tmp_path / "paraphrase.yaml"
+    spec.write_text("name: paraphrase\ndescription: are the two sentences paraphrases?\n"
+                    "text_fields: [sentence1, sentence2]\nlabel_names: [different, paraphrase]\n"
+                    "languages: [en, de]\nlocal_dir: paws\ntrain_split: train\neval_split: test\n")
+    monkeypatch.setenv("XLT_DATA_DIR", str(data))
+    yield spec
+    TASKS.unregister("paraphrase")
+
+
+def test_a_task_from_a_spec_file_trains_evaluates_and_predicts(paraphrase, tiny_model_dir, tmp_path, capsys):
+    from xlt.app import callbacks
+    from xlt.results.records import read_records
+
+    argv = ["train", "--task", str(paraphrase), "--model", str(tiny_model_dir), "--targets", "en,de,eu",
+            "--results-dir", str(tmp_path / "r"), "--save-model", str(tmp_path / "m"), "--output-dir",
+            str(tmp_path / "run"), "--epochs", "1", "--batch-size", "4", "--max-length", "32", "--finetune", "full"]
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    (record,), _ = read_records(tmp_path / "r")
+    assert record["task"] == "paraphrase" and record["outside_task_languages"] == ["eu"]
+    assert record["training"]["train_examples"] == 12  # word labels mapped, the row without text left out
+    capsys.readouterr()
+    # the trained model carries its spec: it loads where the task was never registered
+    TASKS.unregister("paraphrase")
+    from xlt.predict import _LOADED
+
+    _LOADED.clear()
+    assert cli.main(["predict", "--model-dir", str(tmp_path / "m"), "--premise", "A man plays guitar.",
+                     "--hypothesis", "Someone plays music.", "--json"]) == 0
+    (answer,) = json.loads(capsys.readouterr().out)
+    assert set(answer["probabilities"]) == {"different", "paraphrase"}
+    assert cli.main(["evaluate", "--model-dir", str(tmp_path / "m"), "--languages", "eu", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["metrics"]["eu"]["n"] == 12 and out["outside_task_languages"] == ["eu"]
+    # the Predict tab's any-model sub-tab takes it (a folder under an allowed root)
+    labels, notes = callbacks.predict_any_batch(["A man plays guitar."], ["Someone plays music."],
+                                                [str(tmp_path / "m")], roots=[tmp_path])
+    assert set(labels[0]) == {"different", "paraphrase"} and "paraphrase" in notes[0]
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("name: x\ntext_fields: [a]\nlabel_names: [p]\nlanguages: [en]\n", "at least two labels"),
+    ("name: ../x\ntext_fields: [a]\nlabel_names: [p, q]\nlanguages: [en]\n", "needs a 'name'"),
+    ("name: x\ntext_fields: [a]\nlabel_names: [p, q]\nlanguages: [en]\ncolour: red\n", "unknown task spec field"),
+    ("[1, 2", "cannot read task file"),
+])
+def test_bad_task_files_get_one_message(tmp_path, bad, message):
+    from xlt.tasks import get_task
+
+    path = tmp_path / "t.yaml"
+    path.write_text(bad)
+    with pytest.raises(XltError, match=message):
+        get_task(str(path))
+
+
+def test_word_and_bad_labels(tmp_path):
+    from xlt.data import load_split
+    from xlt.tasks import get_task
+
+    folder = tmp_path / "xnli" / "test"
+    folder.mkdir(parents=True)
+    (folder / "en.jsonl").write_text('{"premise": "a", "hypothesis": "b", "label": "Entailment"}\n'
+                                     '{"premise": "c", "hypothesis": "d", "label": "contradiction"}\n')
+    assert load_split(get_task("nli"), "en", "test", tmp_path)["label"] == [0, 2]
+    (folder / "en.jsonl").write_text('{"premise": "a", "hypothesis": "b", "label": 7}\n')
+    with pytest.raises(XltError, match="labels that are not"):
+        load_split(get_task("nli"), "en", "test", tmp_path)
+    (folder / "en.jsonl").write_text("")
+    with pytest.raises(XltError, match="is empty"):
+        load_split(get_task("nli"), "en", "test", tmp_path)
+    (folder / "en.jsonl").write_text("this is not json\n")
+    with pytest.raises(XltError, match="not a JSON-lines file"):
+        load_split(get_task("nli"), "en", "test", tmp_path)
+
+
+def save_tiny_sequence_classifier(folder, tokenizer_dir, id2label):
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=250002, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=128, pad_token_id=1,
+                        id2label=id2label, label2id={v: k for k, v in id2label.items()},
+                        architectures=["BertForSequenceClassification"])
+    model = BertForSequenceClassification(config)
+    model.save_pretrained(str(folder))
+    AutoTokenizer.from_pretrained(str(tokenizer_dir)).save_pretrained(str(folder))
+    return model
+
+
+def test_a_published_classifier_maps_labels_by_name_and_lands_on_the_leaderboard(tiny_model_dir, tmp_path, capsys):
+    import torch
+
+    from xlt.app import board, callbacks
+    from xlt.results.store import ResultsStore
+
+    folder = tmp_path / "hub-nli"
+    model = save_tiny_sequence_classifier(folder, tiny_model_dir, {0: "CONTRADICTION", 1: "ENTAILMENT", 2: "Neutral"})
+    assert cli.main(["predict", "--model-dir", str(folder), "--premise", "A man plays.", "--hypothesis",
+                     "Nobody plays.", "--json"]) == 0
+    (answer,) = json.loads(capsys.readouterr().out)
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    with torch.no_grad():
+        raw = torch.softmax(model.eval()(**tok("A man plays.", "Nobody plays.", return_tensors="pt")).logits, -1)[0]
+    expected = {"entailment": raw[1], "neutral": raw[2], "contradiction": raw[0]}  # by name, never by position
+    assert all(np.isclose(answer["probabilities"][k], float(v), atol=1e-4) for k, v in expected.items())
+    labels, _ = callbacks.predict_nli("A man plays.", "Nobody plays.", str(folder), roots=[tmp_path])
+    assert np.isclose(labels["contradiction"], float(raw[0]), atol=1e-4)
+    # evaluating it files a normal record (method "pretrained") that the leaderboard shows
+    assert cli.main(["evaluate", "--model-dir", str(folder), "--languages", "en,de", "--max-samples", "20",
+                     "--results-dir", str(tmp_path / "r" / "committed")]) == 0
+    store = ResultsStore(home=tmp_path / "home", committed_dir=tmp_path / "r" / "committed", repo="")
+    runs, errors = board.load_runs(store)
+    assert list(runs["method"]) == ["pretrained"] and not errors
+    assert runs.iloc[0]["n_targets"] == 2  # nothing known about its training languages: all are targets
+
+
+def test_unmappable_labels_are_refused_with_the_way_out(tiny_model_dir, tmp_path):
+    from xlt.config import ExperimentConfig
+    from xlt.experiment import validate
+
+    folder = tmp_path / "anon"
+    save_tiny_sequence_classifier(folder, tiny_model_dir, {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"})
+    with pytest.raises(XltError, match="label_map=LABEL_0=<task label>"):
+        validate(ExperimentConfig(task="sentiment", method="pretrained", model=str(folder)))
+    ok = ExperimentConfig(task="sentiment", method="pretrained", model=str(folder),
+                          method_options={"label_map": "LABEL_0=negative,LABEL_1=neutral,LABEL_2=positive"})
+    validate(ok)
