@@ -113,21 +113,36 @@ def _non_default_value(f):
 
 
 @pytest.mark.parametrize("method", method_names() + ["test-probe"])
-def test_config_record_command_config_keeps_the_fingerprint(method):
+def test_config_record_command_config_keeps_the_fingerprint(method, tiny_model_dir, tmp_path):
     import tests.plugin_method  # noqa: F401  (the test method joins the parametrisation)
+    from tests.test_tasks_and_hub_models import save_tiny_sequence_classifier
+    from xlt.experiment import validate
 
     spec = get_method(method)
     options = {f.name: _non_default_value(f) for f in fields(spec.options_cls)}
+    settings = dict(source_languages=["en"], target_languages=["de", "fr"], model="multilingual-e5-small")
+    # the few settings a method needs to be valid at all
     if "shot_languages" in options:
         options["shot_languages"] = ["de"]
-    sources = ["en", "es"] if method == "multi-source" else ["en"]
-    config = ExperimentConfig(task="sentiment", method=method, source_languages=sources, target_languages=["de", "fr"],
-                              train_split="train+validation", method_options=options,
+    if method == "multi-source":
+        settings["source_languages"] = ["en", "es"]
+    if method == "translate-train":
+        settings["target_languages"] = ["de"]
+    if "translator" in options:
+        options["translator"] = "dictionary"
+    if "languages" in options:
+        options["languages"] = ["de", "fr"]
+    if "ratio" in options:
+        options["ratio"] = 0.3
+    if method == "pretrained":
+        folder = tmp_path / "published"
+        save_tiny_sequence_classifier(folder, tiny_model_dir, {0: "NEG", 1: "NEU", 2: "POS"})
+        settings["model"] = str(folder)
+        options["label_map"] = "NEG=negative,NEU=neutral,POS=positive"
+    config = ExperimentConfig(task="sentiment", method=method, train_split="train+validation", method_options=options,
                               train=TrainConfig(finetune="lora", lora_targets="all-linear", epochs=2.5,
                                                 max_train_samples=100, freeze_embeddings=False, warmup_ratio=0.05,
-                                                learning_rate=3e-4, max_eval_samples=None))
-    from xlt.experiment import validate
-
+                                                learning_rate=3e-4, max_eval_samples=None), **settings)
     validate(config)
     restored = ExperimentConfig.from_dict(json.loads(json.dumps(config.to_dict())))
     assert restored.fingerprint() == config.fingerprint()

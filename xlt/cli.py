@@ -24,8 +24,15 @@ def _add_dataclass_flags(group, cls, prefix: str = "") -> None:
                                default=default, help=help_text)
         else:
             group.add_argument(flag, dest=prefix.replace("-", "_") + f.name, default=default,
-                               type=lambda text, k=kind, n=f.name: convert_value(k, text, n),
+                               type=lambda text, k=kind, n=f.name: _flag_value(k, text, n),
                                help=f"{help_text} (default: {default})")
+
+
+def _flag_value(kind, text: str, name: str):
+    try:
+        return convert_value(kind, text, name)
+    except XltError as exc:  # argparse reports it as a usage error (exit 2), not a traceback
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_train_flags(parser: argparse.ArgumentParser) -> None:
@@ -221,6 +228,8 @@ def cmd_predict(args) -> int:
     from .predict import check_text, load_predictor
 
     # refuse bad input before paying for a model load
+    if args.model_dir is not None and not args.model_dir.strip():
+        raise XltError("--model-dir is empty: give a model folder, a shipped task name or a Hub id")
     for text in args.text:
         check_text(text)
     task = args.task or (None if args.model_dir else "sentiment")
@@ -298,9 +307,16 @@ def cmd_list(args) -> int:
 
 def cmd_prepare(args) -> int:
     from .models.loading import checkpoint_location
-    from .models.registry import resolve_model
+    from .models.registry import MODELS
 
-    print(checkpoint_location(resolve_model(args.model)))
+    if args.model not in MODELS:
+        raise XltError(MODELS.unknown_message(args.model))
+    spec = MODELS.get(args.model)
+    if spec.local_builder is None:
+        raise XltError(f"{args.model} is downloaded from the Hub on first use; `xlt prepare` builds the offline "
+                       "models (multilingual-e5-small)")
+    print("converting the offline encoder once (about 30 s) ...", file=sys.stderr, flush=True)
+    print(checkpoint_location(spec))
     return 0
 
 

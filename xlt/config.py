@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import shlex
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from .errors import XltError
 
 DEFAULT_MODEL = "multilingual-e5-small"
+SPLIT = re.compile(r"^[A-Za-z0-9_.-]+(\+[A-Za-z0-9_.-]+)*$")
 
 FINETUNE_MODES = ("full", "lora")
 HEAD_INITS = ("random", "linear-probe")
@@ -217,8 +219,9 @@ class ExperimentConfig:
         self.target_languages = _languages(self.target_languages, "target_languages")
         for name in ("train_split", "eval_split"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                raise XltError(f"{name} must be a split name such as 'train' or 'train+validation'")
+            if value is not None and (not isinstance(value, str) or not SPLIT.match(value) or ".." in value):
+                raise XltError(f"{name} must be a split name such as 'train' or 'train+validation', got "
+                               f"{str(value)[:40]!r}")
         if not isinstance(self.method_options, dict):
             raise XltError("method_options must be a mapping of option names to values")
 

@@ -59,6 +59,10 @@ def validate(config: ExperimentConfig, data_dir: str | Path | None = None) -> Va
                if lang not in task.languages and not _has_local_data(task, lang, data_root)]
     if unknown:
         raise XltError(f"task {config.task!r} has no language(s) {unknown}; it has: {', '.join(task.languages)}")
+    if config.train.precision in ("fp16", "bf16"):
+        from .training import precision_flags
+
+        precision_flags(config.train.precision)  # refuses half precision without a GPU, before any training
     options = method.options(config.method_options)
     config.method_options = non_default(options)
     validated = Validated(config, task, method, spec, options)
@@ -106,6 +110,7 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
         _check_writable_folder(Path(save_model_to), "--save-model")
     if results_dir is not None:
         _check_writable_folder(Path(results_dir), "--results-dir")
+    _check_writable_folder(out, "--output-dir")
     artifact = method.run(ctx)
     seen = method.seen_languages(ctx)
     artifact.info.model_fingerprint = model_fingerprint(validated.model_spec)

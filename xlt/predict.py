@@ -19,6 +19,7 @@ from .models.registry import resolve_model
 from .settings import repo_root
 
 MAX_CHARS = 200_000  # beyond this the input is refused, not silently cut
+CHARS_PER_TOKEN_BOUND = 24  # no subword piece is longer: text beyond max_length * 24 characters is never read
 SHIPPED_DIR = Path(__file__).resolve().parent / "predictors"
 DEFAULT_TEMPLATE = "This example is {}."
 MAX_ZERO_SHOT_LABELS = 50  # each label is one forward pass: a bound keeps a Space from being flooded
@@ -48,6 +49,12 @@ def check_text(text: object, what: str = "text") -> str:
         raise XltError(f"{what} is empty")
     if len(text) > MAX_CHARS:
         raise XltError(f"{what} has {len(text):,} characters; the limit is {MAX_CHARS:,}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: bytes that were not UTF-8, decoded with surrogateescape
+        raise XltError(f"{what} holds invalid characters (it was not UTF-8 text); re-save it as UTF-8") from None
+    if not any(unicodedata.category(ch)[0] in "LNS" for ch in text[:10_000]):
+        raise XltError(f"{what} has no letters, digits or symbols (only spaces, marks or punctuation)")
     controls = sum(1 for ch in text[:10_000] if unicodedata.category(ch) in ("Cc", "Cs", "Co")
                    and ch not in "\t\n\r")
     if controls > max(3, len(text[:10_000]) // 20):
@@ -82,11 +89,23 @@ class Predictor:
     def is_pair(self) -> bool:
         return len(self.info.text_fields) == 2
 
+    @property
+    def _max_chars(self) -> int:
+        return self.info.max_length * CHARS_PER_TOKEN_BOUND
+
+    def _clip(self, text: str | None) -> str | None:
+        """Only the first `max_length * 24` characters can reach the model: cut before tokenizing, so a
+        200,000-character text costs no more than a long tweet (and a pair of them no memory blow-up)."""
+        return text[: self._max_chars] if text is not None else None
+
     def _n_tokens(self, first: str, second: str | None) -> int:
+        """Tokens of the input (a lower bound, beyond the model's maximum, for texts cut by `_clip`)."""
         if self.tokenizer is None:
             return 0
-        ids = self.tokenizer(self.info.text_prefix + first, second, truncation=False, verbose=False)["input_ids"]
-        return len(ids)
+        ids = self.tokenizer(self.info.text_prefix + self._clip(first), self._clip(second), truncation=False,
+                             verbose=False)["input_ids"]
+        clipped = len(first) > self._max_chars or (second is not None and len(second) > self._max_chars)
+        return max(len(ids), self.info.max_length + 1) if clipped else len(ids)
 
     def predict_proba(self, first: list[str], second: list[str] | None = None, lang: str | list[str] | None = None,
                       batch_size: int = 32, progress=None) -> np.ndarray:
@@ -95,6 +114,8 @@ class Predictor:
         `lang` is the inputs' language (one code, or one per input); the artifact's prediction hook
         receives it (translate-test translates from it, adapters are chosen by it).
         """
+        first = [self._clip(t) for t in first]
+        second = [self._clip(t) for t in second] if second is not None else None
         with self._lock:
             return self.artifact.predict_proba(first, second, lang=lang, batch_size=batch_size, progress=progress)
 
@@ -121,8 +142,10 @@ class Predictor:
         """Classify single texts (sentiment-style tasks)."""
         if self.is_pair:
             raise XltError(f"the {self.info.task} predictor takes text pairs: use predict_pairs")
-        single = isinstance(texts, str)
+        single = not isinstance(texts, (list, tuple))
         texts = [check_text(t) for t in ([texts] if single else texts)]
+        if not texts:
+            raise XltError("give at least one text")
         probs = self.predict_proba(texts, None, lang=[detect_language(t).code for t in texts])
         out = [self._describe(p, t, self._n_tokens(t, None)) for p, t in zip(probs, texts)]
         return out[0] if single else out
@@ -131,8 +154,10 @@ class Predictor:
         """Classify (premise, hypothesis) pairs (NLI-style tasks)."""
         if not self.is_pair:
             raise XltError(f"the {self.info.task} predictor takes single texts: use predict")
-        if len(premises) != len(hypotheses):
-            raise XltError("give as many hypotheses as premises")
+        if not isinstance(premises, (list, tuple)) or not isinstance(hypotheses, (list, tuple)):
+            raise XltError("give lists of premises and hypotheses")
+        if len(premises) != len(hypotheses) or not premises:
+            raise XltError("give as many hypotheses as premises (at least one)")
         premises = [check_text(p, "premise") for p in premises]
         hypotheses = [check_text(h, "hypothesis") for h in hypotheses]
         probs = self.predict_proba(premises, hypotheses, lang=[detect_language(p).code for p in premises])

@@ -73,7 +73,7 @@ def _grouped(models: Sequence[str]) -> dict[str, list[int]]:
     """Request indices by model, so each model runs one forward pass over its share of the batch."""
     groups: dict[str, list[int]] = {}
     for i, model in enumerate(models):
-        groups.setdefault(model, []).append(i)
+        groups.setdefault(model if isinstance(model, str) else f"<{type(model).__name__}>", []).append(i)
     return groups
 
 

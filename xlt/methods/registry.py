@@ -21,6 +21,10 @@ BUILTIN = {
     "few-shot": "xlt.methods.few_shot",
     "multi-source": "xlt.methods.multi_source",
     "pretrained": "xlt.methods.pretrained",
+    "code-switch": "xlt.methods.code_switch",
+    "translate-train": "xlt.methods.translate_train",
+    "translate-train-all": "xlt.methods.translate_train",
+    "translate-test": "xlt.methods.translate_test",
 }
 for _name, _module in BUILTIN.items():
     METHODS.register_lazy(_name, _module)

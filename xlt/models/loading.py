@@ -129,19 +129,47 @@ def read_classifier_info(path: str | Path) -> ClassifierInfo:
     if not info_path.is_file():
         raise XltError(f"{path} is not an xlt classifier folder (no {CLASSIFIER_INFO})")
     try:
-        return ClassifierInfo(**json.loads(info_path.read_text(encoding="utf-8")))
-    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
+        info = ClassifierInfo(**json.loads(info_path.read_text(encoding="utf-8")))
+        if not isinstance(info.label_names, list) or not isinstance(info.text_fields, list) \
+                or not 1 <= len(info.text_fields) <= 2 or not isinstance(info.max_length, int) \
+                or not 8 <= info.max_length <= 100_000 or not isinstance(info.extra, dict):
+            raise TypeError("label_names, text_fields, max_length or extra have the wrong shape")
+        return info
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError, RecursionError) as exc:
         raise XltError(f"{info_path} is malformed: {exc}") from exc
 
 
 def load_classifier(path: str | Path, merge: bool = True):
-    """Load a saved classifier. Returns (model in eval mode, tokenizer, info)."""
+    """Load a saved classifier. Returns (model in eval mode, tokenizer, info).
+
+    A folder that is damaged (missing or truncated files, a head that does not fit the labels,
+    a max length beyond the encoder's positions) gives one `XltError` naming the problem.
+    """
+    path = Path(path)
+    info = read_classifier_info(path)
+    problems = [f"{name} is missing" for name, present in (
+        (HEAD_FILE, (path / HEAD_FILE).is_file()),
+        ("adapter/", info.finetune != "lora" or (path / "adapter" / "adapter_config.json").is_file()),
+        ("encoder/", info.finetune == "lora" or (path / "encoder" / "config.json").is_file())) if not present]
+    if problems or not info.label_names or len(info.label_names) < 2:
+        raise XltError(f"{path} is not a complete classifier folder: {'; '.join(problems) or 'fewer than 2 labels'}")
+    try:
+        return _load_classifier(path, info, merge)
+    except XltError:
+        raise
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise XltError(f"{path} could not be loaded ({type(exc).__name__}: {first}); the folder may be damaged "
+                       "or written by another version") from None
+    except Exception as exc:  # safetensors' own errors (truncated files) are not OSErrors
+        raise XltError(f"{path} could not be loaded ({type(exc).__name__}); a file in it may be truncated") from None
+
+
+def _load_classifier(path: Path, info: ClassifierInfo, merge: bool):
     from safetensors.torch import load_file
 
     from .classifier import SequenceClassifier
 
-    path = Path(path)
-    info = read_classifier_info(path)
     spec = resolve_model(info.base_model)
     if info.finetune == "lora":
         from peft import PeftModel
@@ -160,7 +188,14 @@ def load_classifier(path: str | Path, merge: bool = True):
 
         tokenizer = AutoTokenizer.from_pretrained(str(path / "encoder"))
         encoder = AutoModel.from_pretrained(str(path / "encoder"))
+    positions = getattr(encoder.config, "max_position_embeddings", None)
+    if positions and info.max_length > positions:
+        raise XltError(f"{path}: max_length {info.max_length} is more than the encoder's {positions} positions")
     model = SequenceClassifier(encoder, len(info.label_names), pooling=info.pooling, normalize=info.normalize)
-    model.head.load_state_dict(load_file(str(path / HEAD_FILE)))
+    head = load_file(str(path / HEAD_FILE))
+    if tuple(head.get("weight", model.head.weight).shape) != tuple(model.head.weight.shape):
+        raise XltError(f"{path}: the head has {tuple(head['weight'].shape)[0]} outputs but the folder names "
+                       f"{len(info.label_names)} labels")
+    model.head.load_state_dict(head)
     model.eval()
     return model, tokenizer, info

@@ -1,0 +1,359 @@
+"""A corpus of hostile inputs over the CLI, the library and the app's callbacks.
+
+Each case must end in one clear message (CLI: one line, exit code 2; library: `XltError`; app: a
+message in the page) or in a normal answer that carries the notices it needs: never a traceback,
+never a hang, never a prediction of a truncated or language-less text without its notice.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from contextlib import contextmanager
+
+import pytest
+
+from xlt import cli
+from xlt.errors import XltError
+
+LONG = "Great movie, loved it. " * 400  # ~2,400 tokens: truncated to the predictor's 128
+TEXTS = [
+    "", "   ", "\n\t", None, 42, 3.5, ["a list"], {"a": 1}, b"bytes", "x" * 200_001, "\ud800", "abc \udfff def",
+    "caf\udce9", "\x00\x01\x02\x03\x04\x05\x06\x07", "\x00", "\u200b\u200b\u200b", "\u0301\u0301", "...", "!!!",
+    "😀😀😀", "12345", "ok", "a", "Ω", LONG, "مرحبا بالعالم", "שלום עולם", "こんにちは世界", "Hello\u202eworld",
+    "<script>alert(1)</script>", "{}", "{0.__class__}", "%s%s%n", "' OR 1=1 --", "../../etc/passwd",
+    "\ufeffBOM text", "Zalgo t̷̢̛e̴x̵t", "a\nb\nc" * 1000, "🏳️‍🌈" * 50, "I love it!",
+    "\r\n\r\n", "\x7f\x7f\x7f\x7f", "\U0001f600" * 60_000, "a" * 10_000, "word " * 5000, "\t\tindent",
+    "NULL", "null", "None", "true", "0", "-1", "1e309", "NaN", "ﷺ", "\ue000\ue001\ue002\ue003", "ｆｕｌｌｗｉｄｔｈ",
+    "ⓒⓘⓡⓒⓛⓔⓓ", "𝕮𝖔𝖒𝖕𝖑𝖊𝖝", "Ελληνικά κείμενα", "हिन्दी पाठ", "ไทย", "a\u0000b",
+]
+
+
+@contextmanager
+def deadline(seconds: int = 60):
+    """A case that hangs fails instead of blocking the suite."""
+
+    def on_alarm(signum, frame):
+        raise TimeoutError(f"no answer within {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def assert_prediction_has_its_notices(text: str, prediction) -> None:
+    if isinstance(prediction, list):  # a list of texts is a valid batch
+        for one in prediction:
+            assert_prediction_has_its_notices(None, one)
+        return
+    notices = " ".join(prediction.notices if hasattr(prediction, "notices") else prediction["notices"])
+    language = prediction.language if hasattr(prediction, "language") else prediction["language"]
+    truncated = prediction.truncated if hasattr(prediction, "truncated") else prediction["truncated"]
+    if truncated:
+        assert "truncated" in notices
+    if text is LONG:
+        assert truncated and "truncated" in notices
+    if language == "und":
+        assert "No language could be detected" in notices
+
+
+# --- library -----------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def predictors():
+    from xlt.predict import load_predictor
+
+    return load_predictor("sentiment"), load_predictor("nli")
+
+
+@pytest.mark.parametrize("text", TEXTS, ids=lambda t: repr(t)[:30])
+def test_library_predict(predictors, text):
+    sentiment, nli = predictors
+    with deadline():
+        for call in (lambda: sentiment.predict(text), lambda: nli.predict_pairs([text], ["A hypothesis."])[0],
+                     lambda: nli.predict_pairs(["A premise."], [text])[0],
+                     lambda: nli.zero_shot(text, ["sports", "politics"])):
+            try:
+                result = call()
+            except XltError as exc:
+                assert str(exc) and "\n" not in str(exc)
+                continue
+            assert_prediction_has_its_notices(text, result)
+
+
+@pytest.mark.parametrize("labels, template, message", [
+    ([], "This is {}.", "at least one"), ([" ", ""], "This is {}.", "at least one"),
+    (["a"] * 3, "This is {}.", None), (["only"], "This is {}.", None), ([str(i) for i in range(10_000)], "{}", "limit"),
+    (["a", "b"], "no slot", "exactly once"), (["a", "b"], "{} and {}", "exactly once"),
+    (["a", "b"], "{0.__class__.__init__}", "exactly once"), (["a", "b"], "{ stray {}", None),
+    (["a", "b"], "{}}", None), (["a", "b"], None, "exactly once"), (["x" * 5000, "b"], "{}", None),
+    ([None, 5, "b"], "{}", None),
+])
+def test_library_zero_shot_options(predictors, labels, template, message):
+    _, nli = predictors
+    with deadline():
+        if message:
+            with pytest.raises(XltError, match=message):
+                nli.zero_shot("El Real Madrid ganó.", labels, template=template)
+            return
+        result = nli.zero_shot("El Real Madrid ganó.", labels, template=template)
+    if len(set(str(x).strip() for x in labels if str(x).strip())) == 1:
+        assert any("single label" in n for n in result["notices"])  # no bare 1.000 without a word
+        assert result["scores"][0] < 1.0
+    if len(labels) != len(set(labels)):
+        assert any("Repeated" in n for n in result["notices"])
+
+
+# --- damaged model folders ---------------------------------------------------------------------------------------
+
+def _damage(folder, how):
+    import shutil
+
+    info_path = folder / "xlt_classifier.json"
+    info = json.loads(info_path.read_text())
+    if how == "no head":
+        (folder / "head.safetensors").unlink()
+    elif how == "truncated head":
+        data = (folder / "head.safetensors").read_bytes()
+        (folder / "head.safetensors").write_bytes(data[: len(data) // 2])
+    elif how == "garbage head":
+        (folder / "head.safetensors").write_bytes(b"not safetensors at all")
+    elif how == "no adapter":
+        shutil.rmtree(folder / "adapter")
+    elif how == "truncated adapter":
+        path = folder / "adapter" / "adapter_model.safetensors"
+        path.write_bytes(path.read_bytes()[:1000])
+    elif how == "info not json":
+        info_path.write_text("{not json")
+    elif how == "info wrong types":
+        info_path.write_text(json.dumps({**info, "label_names": "abc"}))
+    elif how == "info unknown field":
+        info_path.write_text(json.dumps({**info, "surprise": 1}))
+    elif how == "label count":
+        info_path.write_text(json.dumps({**info, "label_names": ["a", "b", "c", "d"]}))
+    elif how == "max length":
+        info_path.write_text(json.dumps({**info, "max_length": 9000}))
+    elif how == "unknown kind":
+        info_path.write_text(json.dumps({**info, "kind": "quantum"}))
+    elif how == "unknown base model":
+        info_path.write_text(json.dumps({**info, "base_model": "no-such-model"}))
+    elif how == "info deep":
+        info_path.write_text("[" * 50_000 + "]" * 50_000)
+
+
+DAMAGES = ["no head", "truncated head", "garbage head", "no adapter", "truncated adapter", "info not json",
+           "info wrong types", "info unknown field", "label count", "max length", "unknown kind", "unknown base model",
+           "info deep"]
+
+
+@pytest.mark.parametrize("how", DAMAGES)
+def test_damaged_model_folders(tmp_path, how, capsys):
+    import shutil
+
+    from xlt.predict import SHIPPED_DIR, Predictor
+
+    folder = tmp_path / "model"
+    shutil.copytree(SHIPPED_DIR / "sentiment", folder)
+    _damage(folder, how)
+    with deadline(), pytest.raises(XltError):
+        Predictor(folder)
+    assert cli.main(["predict", "--model-dir", str(folder), "fine"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("xlt: error:") and "Traceback" not in err and err.count("\n") == 1
+
+
+# --- the command line -------------------------------------------------------------------------------------------
+
+def _train(*extra):
+    return ["train", "--task", "sentiment", "--max-train-samples", "8", *extra]
+
+
+CLI_CASES = [
+    ["predict", ""], ["predict", "   "], ["predict", "x" * 200_001], ["predict", "\ud800"],
+    ["predict", "\x00\x01\x02\x03"],
+    ["predict", "--task", "nli", "--premise", "a"], ["predict", "--task", "nli", "--premise", "", "--hypothesis", "b"],
+    ["predict", "--task", "zero-shot", "text"], ["predict", "--task", "zero-shot", "text", "--labels", " , "],
+    ["predict", "--task", "zero-shot", "text", "--labels", "a,b", "--template", "{}{}"],
+    ["predict", "--task", "zero-shot", "text", "--labels", ",".join(map(str, range(100)))],
+    ["predict", "--task", "no-such-task", "hello"], ["predict", "--task", "nli", "hello"],
+    ["predict", "--model-dir", "/nonexistent", "hi"], ["predict", "--model-dir", "/root/.ssh", "hi"],
+    ["predict", "--model-dir", "../../../etc", "hi"], ["predict", "--model-dir", "", "hi"],
+    ["predict", "--task", "sentiment", "--model-dir", "nli", "hi"], ["predict"],
+    _train("--epochs", "nan"), _train("--epochs", "inf"), _train("--epochs", "-1"), _train("--epochs", "0"),
+    _train("--epochs", "abc"), _train("--batch-size", "0"), _train("--batch-size", "-1"),
+    _train("--batch-size", "1e9"), _train("--batch-size", "2.5"), _train("--max-length", "4"),
+    _train("--max-length", "1000000"), _train("--seed", "-1"), _train("--seed", str(2**32)),
+    _train("--lora-r", "100000"), _train("--lora-r", "0"), _train("--learning-rate", "0"),
+    _train("--learning-rate", "5"), _train("--learning-rate", "nan"), _train("--max-eval-samples", "0"),
+    _train("--max-train-samples", "-5"), _train("--warmup-ratio", "2"), _train("--dropout", "1"),
+    _train("--finetune", "qlora"), _train("--precision", "fp8"), _train("--precision", "bf16"),
+    _train("--head-init", "magic"), _train("--loss", "mse"), _train("--average-last-epochs", "99"),
+    _train("--freeze-layers", "300"), _train("--encoder-layers", "-1"), _train("--temperature", "0"),
+    _train("--gradient-accumulation-steps", "0"), _train("--save-steps", "0"), _train("--method", "magic"),
+    _train("--method", "few-shot", "--opt-shots", "999999", "--targets", "de"),
+    _train("--method", "few-shot", "--opt-shot-languages", "xx"), _train("--method", "few-shot", "--opt-mode", "x"),
+    _train("--method", "multi-source"), _train("--method", "multi-source", "--source", "en,de", "--opt-sampling", "x"),
+    _train("--option", "novalue"), _train("--option", "shots=3"), _train("--source", "xx"), _train("--source", ""),
+    _train("--source", "en,xx"), _train("--targets", "xx"), _train("--targets", "../.."), _train("--model", "nope"),
+    _train("--model", ""), _train("--train-split", ""), _train("--task", "../../x"),
+    ["train", "--task", "no-task"], ["train", "--task", "sentiment", "--task", ""],
+    ["evaluate", "--model-dir", "sentiment", "--batch-size", "0"],
+    ["evaluate", "--model-dir", "sentiment", "--batch-size", "-1"],
+    ["evaluate", "--model-dir", "sentiment", "--max-samples", "0"],
+    ["evaluate", "--model-dir", "sentiment", "--task", "nli"], ["evaluate", "--model-dir", "/nonexistent"],
+    ["evaluate", "--model-dir", "sentiment", "--languages", "xx"], ["evaluate", "--model-dir", "sentiment", "--split",
+                                                                     "nosplit", "--languages", "de"],
+    ["prepare", "--model", "../../x"], ["prepare", "--model", "xlm-roberta-base"], ["prepare", "--model", ""],
+    ["sweep", "/nonexistent.yaml"], ["tasks", "--extra"], ["nonsense-command"], [],
+]
+
+
+@pytest.mark.parametrize("argv", CLI_CASES, ids=lambda a: " ".join(a)[:60])
+def test_cli_refuses_with_one_line(argv, capsys):
+    with deadline():
+        try:
+            code = cli.main(list(argv))
+        except SystemExit as exc:  # argparse's own usage errors
+            code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2, (code, err)
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert "error:" in last
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("grid.yaml", "[unclosed", "not a YAML grid"), ("grid.yaml", "- a list", "must hold a mapping"),
+    ("grid.yaml", "base: {task: sentiment}\ncolour: red", "unknown key"),
+    ("grid.yaml", "base: {task: sentiment}\ngrid: {wat: [1]}", "unknown grid key"),
+    ("grid.yaml", "base: {task: sentiment}\ngrid: {seed: []}", "at least one value"),
+    ("grid.yaml", "base: {task: sentiment}\ngrid: {seed: [-1]}", "seed"),
+    ("grid.yaml", "base: {task: sentiment, method: few-shot}\ngrid: {method_options.shots: [100000]}", "shots"),
+    ("grid.yaml", "base: {task: sentiment}\ngrid: {train.nope: [1]}", "unknown training setting"),
+    ("grid.yaml", "base: {task: sentiment}\ncells: [1]", "must be a mapping"),
+    ("grid.yaml", "\x00\x01", "YAML"),
+])
+def test_sweep_grid_files(tmp_path, capsys, name, content, message):
+    path = tmp_path / name
+    path.write_text(content)
+    with deadline():
+        code = cli.main(["sweep", str(path), "--dry-run"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", ["results-dir", "save-model", "output-dir"])
+def test_output_paths_that_are_files_fail_before_training(tmp_path, capsys, kind):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    for target in (blocker, blocker / "inside"):
+        with deadline():
+            code = cli.main(_train(f"--{kind}", str(target)))
+        err = capsys.readouterr().err
+        assert code == 2 and "is a file" in err and "Traceback" not in err
+
+
+# --- the app's callbacks -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", TEXTS, ids=lambda t: repr(t)[:30])
+def test_app_predict_callbacks(text):
+    from xlt.app import callbacks
+
+    with deadline():
+        labels, notes = callbacks.predict_any_batch([text], [text], ["nli"])
+        for label, note in (callbacks.predict_sentiment(text, "sentiment"),
+                            callbacks.predict_nli(text, "A hypothesis.", "nli"),
+                            callbacks.predict_zero_shot(text, "sports, politics", False, "This is {}.", "nli"),
+                            (labels[0], notes[0])):
+            assert isinstance(note, str)
+            if label == {}:
+                assert note.startswith("**Error:**")
+            else:
+                assert "Detected language" in note
+
+
+MODEL_FIELD = [None, "", " ", "sentiment ", " sentiment", "/root/.ssh", "/nonexistent", "/etc/passwd", "../../..",
+               "~", "x" * 1000, "a\x00b", 5, ["sentiment"], "owner/name/extra", "http://evil/x", "nli/../sentiment"]
+
+
+@pytest.mark.parametrize("model", MODEL_FIELD, ids=lambda m: repr(m)[:30])
+def test_app_model_field_does_not_probe_the_disk(model):
+    from xlt.app import callbacks
+
+    with deadline():
+        label, note = callbacks.predict_sentiment("I love it", model)
+    if isinstance(model, str) and model.strip() == "sentiment":
+        assert label  # one canonical model whatever the spacing
+        return
+    assert label == {} and note.startswith("**Error:**")
+    assert "does not exist" not in note and "is not an xlt classifier folder" not in note
+
+
+FORM_VALUES = [("train.epochs", float("nan")), ("train.epochs", float("inf")), ("train.epochs", "abc"),
+               ("train.batch_size", 10**12), ("train.batch_size", -1), ("train.batch_size", 2.5),
+               ("train.max_length", float("nan")), ("train.lora_r", 10**6), ("train.seed", -3),
+               ("train.seed", 2**40), ("train.max_train_samples", float("inf")), ("train.learning_rate", "1e-3; rm"),
+               ("train.finetune", "qlora"), ("sources", ["xx"]), ("sources", []), ("targets", ["../.."]),
+               ("task", "../../x"), ("task", None), ("method", "magic"), ("model", ""), ("train_split", "../x"),
+               ("option.few-shot.shots", 10**7), ("train.precision", "bf16")]
+
+
+@pytest.mark.parametrize("name, value", FORM_VALUES, ids=lambda v: repr(v)[:30])
+def test_app_launch_form(tmp_path, name, value):
+    from tests.test_app_callbacks import form
+    from xlt.app import finetune
+    from xlt.jobs import JobStore
+
+    values = form()
+    values[name] = value
+    if name.startswith("option.few-shot"):
+        values["method"] = "few-shot"
+    store = JobStore(tmp_path)
+    with deadline():
+        message = finetune.launch_job(store, values)
+    assert message.startswith("**Not started:**"), message
+    assert store.list() == []
+
+
+@pytest.mark.parametrize("payload", ["", "not json", "[]", "{}", '{"task": "sentiment", "evil": 1}',
+                                     "[" * 100_000, '{"task": "sentiment", "train": {"epochs": -1}}',
+                                     '{"task": "sentiment", "source_languages": ["xx"]}', "x" * 60_000, None,
+                                     '{"task": "sentiment", "train": {"seed": 1.5}}'])
+def test_app_launch_api(tmp_path, payload):
+    from xlt.app import finetune
+    from xlt.jobs import JobStore
+
+    store = JobStore(tmp_path)
+    with deadline():
+        message = finetune.launch_config(store, payload)
+    assert message.startswith("**Not started:**") and store.list() == []
+
+
+@pytest.mark.parametrize("job_id", ["", " ", "../../etc/passwd", "x" * 10_000, "a/b", None, "\x00", "nope"])
+def test_app_job_controls(tmp_path, job_id):
+    from xlt.app import finetune
+    from xlt.jobs import JobStore
+
+    store = JobStore(tmp_path)
+    with deadline():
+        assert finetune.cancel_job(store, job_id).startswith("**Error:**")
+        assert finetune.resume_job(store, job_id).startswith("**Error:**")
+        text, _, log = finetune.job_detail(store, job_id)
+    assert ("Error" in text or "Select a job" in text) and log == ""
+
+
+@pytest.mark.parametrize("search", ["(", "[", "*", "\\", "a" * 10_000, "\x00", "%", ".*", "fr", "de"])
+def test_leaderboard_search_never_breaks(search):
+    from xlt.app import board
+    from xlt.results.store import ResultsStore
+
+    store = ResultsStore(repo="")
+    runs, _ = board.load_runs(store)
+    with deadline():
+        table = board.leaderboard_table(runs, search=search)
+    if search in ("fr", "de"):  # a target language's code finds the runs that score it
+        assert len(table) == len(runs)

