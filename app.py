@@ -10,12 +10,13 @@ import os
 
 
 def main() -> None:
-    from xlt.app.ui import build_app
+    from xlt.app.ui import APP_CSS, build_app
 
     demo = build_app()
     demo.queue(default_concurrency_limit=8, max_size=1024)
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), max_file_size="2mb")
+                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), max_file_size="2mb",
+                css=APP_CSS)
 
 
 if __name__ == "__main__":

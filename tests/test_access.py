@@ -83,3 +83,27 @@ def test_served_app_refuses_anonymous_job_control(monkeypatch, tmp_path):
         assert client.predict(job.id, api_name="/resume").startswith("**Refused:**")
         assert demo.xlt_jobs.get(job.id).state in ("queued", "running")
         demo.xlt_jobs.cancel(job.id)
+
+
+def test_open_training_still_keeps_pushes_and_other_peoples_jobs_to_the_owner(on_space, monkeypatch, tmp_path):
+    monkeypatch.setenv("XLT_OPEN_TRAINING", "1")
+    monkeypatch.setenv("HF_TOKEN", "hf_space_token")
+    store = JobStore(tmp_path)
+    assert "only the Space owner can push" in finetune.launch_job(store, form(), push_to_hub=True, profile=VISITOR)
+    finetune.launch_job(store, form(), profile=OWNER)
+    owners_job = store.list()[0]
+    assert finetune.cancel_job(store, owners_job.id, VISITOR).startswith("**Refused:**")
+    finetune.launch_job(store, form(), profile=VISITOR)
+    visitors_job = next(j for j in store.list() if j.launched_by == "mallory")
+    assert "cancelled" in finetune.cancel_job(store, visitors_job.id, VISITOR)
+
+
+def test_on_a_space_the_model_field_takes_only_the_spaces_hub_models(on_space, monkeypatch):
+    from xlt.app.callbacks import allowed_hub_models, app_model
+    from xlt.errors import XltError
+
+    with pytest.raises(XltError, match="not one of this Space's Hub models"):
+        app_model("someone/private-or-huge-model")
+    assert app_model(allowed_hub_models()[0]) == allowed_hub_models()[0]
+    monkeypatch.setenv("XLT_ALLOWED_HUB_MODELS", "someone/extra")
+    assert app_model("someone/extra") == "someone/extra"

@@ -129,3 +129,23 @@ def test_upload_callback(results, tmp_path):
     assert "Rejected" in board.upload_record(results, str(good))
     assert "choose a result" in board.upload_record(results, None)
     assert "zero-shot" in board.methods_markdown()
+
+
+def test_few_shot_learning_curve_figure(tmp_path):
+    from xlt.leaderboard import figures
+    from xlt.leaderboard.table import runs_frame
+
+    records = []
+    for i, (method, shots, de) in enumerate([("zero-shot", None, 0.5), ("few-shot", 10, 0.55), ("few-shot", 50, 0.6),
+                                             ("few-shot", 50, 0.62)]):
+        metrics = {lang: {"accuracy": v, "macro_f1": v, "n": 10, "ci95": [v - 0.1, v + 0.1]}
+                   for lang, v in (("en", 0.7), ("de", de))}
+        options = {"shots": shots} if shots else {}
+        records.append(make_record(run_id=f"curve-{i}-x", method=method, metrics=metrics, seed=i,
+                                   config={"method_options": options}, seen_languages=["en"]))
+    runs = runs_frame(records)
+    fig = figures.learning_curve(runs, "nli")
+    (trace,) = fig.data
+    assert trace.name == "de" and list(trace.x) == [0, 10, 50] and abs(trace.y[-1] - 0.61) < 1e-9
+    only_zero = runs[runs["method"] == "zero-shot"]
+    assert "unavailable" in figures.learning_curve(only_zero, "nli").layout.annotations[0].text

@@ -36,10 +36,11 @@ def test_predict_endpoints(app):
     assert "empty" in note  # bad input: a message, and the app keeps serving
 
 
-def test_fifty_concurrent_predictions_all_answer(app):
+def test_two_hundred_concurrent_predictions_all_answer_correctly(app):
+    """200 requests really in flight at once (200 client workers) share batched forward passes."""
     _, client = app
-    texts = [("I love it, best purchase ever!", "positive"), ("Das ist absolut schrecklich.", "negative")] * 25
-    with ThreadPoolExecutor(max_workers=50) as pool:
+    texts = [("I love it, best purchase ever!", "positive"), ("Das ist absolut schrecklich.", "negative")] * 100
+    with ThreadPoolExecutor(max_workers=200) as pool:
         futures = [pool.submit(client.predict, text, "sentiment", api_name="/sentiment") for text, _ in texts]
         answers = [f.result(timeout=300) for f in futures]
     assert [top_label(label) for label, _ in answers] == [expected for _, expected in texts]

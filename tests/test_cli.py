@@ -25,7 +25,7 @@ def run_cli(*args, env=None):
      "does not exist"),
     (["train", "--task", "nli", "--option", "novalue"], None, "key=value"),
     (["predict", "--task", "sentiment", "   "], None, "text is empty"),
-    (["predict", "--task", "nli", "--premise", "only a premise"], None, "needs --premise and --hypothesis"),
+    (["predict", "--task", "nli", "--premise", "only a premise"], None, "give --premise (premise) and --hypothesis"),
     (["predict", "--task", "zero-shot", "some text", "--labels", " , "], None, "at least one candidate label"),
     (["evaluate", "--model-dir", "/nonexistent"], None, "model folder /nonexistent does not exist"),
     (["evaluate", "--model-dir", "klingon"], None, "no shipped predictor for task 'klingon'"),

@@ -90,7 +90,8 @@ def test_library_predict(predictors, text):
     (["a"] * 3, "This is {}.", None), (["only"], "This is {}.", None), ([str(i) for i in range(10_000)], "{}", "limit"),
     (["a", "b"], "no slot", "exactly once"), (["a", "b"], "{} and {}", "exactly once"),
     (["a", "b"], "{0.__class__.__init__}", "exactly once"), (["a", "b"], "{ stray {}", None),
-    (["a", "b"], "{}}", None), (["a", "b"], None, "exactly once"), (["x" * 5000, "b"], "{}", None),
+    (["a", "b"], "{}}", None), (["a", "b"], None, "exactly once"), (["x" * 5000, "b"], "{}", "limited"),
+    (["a", "b"], "{}" + "x" * 600, "limited"),
     ([None, 5, "b"], "{}", None),
 ])
 def test_library_zero_shot_options(predictors, labels, template, message):

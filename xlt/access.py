@@ -22,7 +22,8 @@ def on_space() -> bool:
 
 
 def sign_in_required() -> bool:
-    """Whether the owner-only rules apply (a Space, or `XLT_OAUTH=1`)."""
+    """Whether the owner-only rules apply (a Space, or `XLT_OAUTH=1`: for trying the rules locally only, as
+    Gradio mocks the login off a Space)."""
     return on_space() or os.environ.get("XLT_OAUTH", "").strip().lower() in TRUE
 
 
@@ -50,7 +51,7 @@ def _orgs(profile) -> set[str]:
     orgs = profile.get("orgs", []) if isinstance(profile, dict) else []
     out = set()
     for org in orgs or []:
-        name = org.get("preferred_username") or org.get("name") if isinstance(org, dict) else org
+        name = org.get("preferred_username") if isinstance(org, dict) else None  # never the display name
         if name:
             out.add(str(name).lower())
     return out

@@ -301,7 +301,7 @@ def cmd_list(args) -> int:
         from .methods import METHODS
 
         for name, spec in METHODS.items():
-            print(f"{name:<16}{spec.description}")
+            print(f"{name:<21}{spec.description}")
     return 0
 
 

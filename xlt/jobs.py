@@ -247,6 +247,9 @@ def _progress_callback(folder: Path):
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.start_step = state.global_step
+            if state.global_step:  # a resumed run: keep the curve drawn before the interruption
+                earlier = (_read_json(folder / "progress.json", {}) or {}).get("loss_curve") or []
+                self.losses = [p for p in earlier if isinstance(p, dict) and p.get("step", 0) <= state.global_step]
             self._write(state)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
@@ -289,6 +292,10 @@ def run_job(folder: str | Path) -> int:
         for warning in record.get("training", {}).get("warnings", []):
             print(f"xlt job {job_id}: warning: {warning}", flush=True)
         notes = [] if results.repo == "" or push_status.startswith(("Pushed", "Nothing")) else [push_status]
+        import shutil
+
+        # the model is saved in model/: the full training checkpoints (~0.5 GB each) are no longer needed
+        shutil.rmtree(folder / "run" / "checkpoints", ignore_errors=True)
         job = store.update(job_id, state="completed", finished=_now(), record_path=str(path),
                            model_dir=record.get("model_location", str(folder / "model")), summary=record["summary"],
                            notes=notes)

@@ -19,6 +19,7 @@ from .models.registry import resolve_model
 from .settings import repo_root
 
 MAX_CHARS = 200_000  # beyond this the input is refused, not silently cut
+LOW_LANGUAGE_CONFIDENCE = 0.5
 CHARS_PER_TOKEN_BOUND = 24  # no subword piece is longer: text beyond max_length * 24 characters is never read
 SHIPPED_DIR = Path(__file__).resolve().parent / "predictors"
 DEFAULT_TEMPLATE = "This example is {}."
@@ -53,12 +54,12 @@ def check_text(text: object, what: str = "text") -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: bytes that were not UTF-8, decoded with surrogateescape
         raise XltError(f"{what} holds invalid characters (it was not UTF-8 text); re-save it as UTF-8") from None
-    if not any(unicodedata.category(ch)[0] in "LNS" for ch in text[:10_000]):
-        raise XltError(f"{what} has no letters, digits or symbols (only spaces, marks or punctuation)")
     controls = sum(1 for ch in text[:10_000] if unicodedata.category(ch) in ("Cc", "Cs", "Co")
                    and ch not in "\t\n\r")
     if controls > max(3, len(text[:10_000]) // 20):
         raise XltError(f"{what} looks like binary data, not text")
+    if not any(unicodedata.category(ch)[0] in "LNS" for ch in text[:10_000]):
+        raise XltError(f"{what} has no letters, digits or symbols (only spaces, marks or punctuation)")
     return text
 
 
@@ -129,6 +130,9 @@ class Predictor:
         elif not covered:
             notices.append(f"Detected language '{lang.code}' is not among the encoder's pre-training "
                            "languages: expect weak predictions.")
+        elif lang.confidence < LOW_LANGUAGE_CONFIDENCE:
+            notices.append(f"Language detection is unsure ('{lang.code}' at {lang.confidence:.0%}): short texts are "
+                           "hard to identify.")
         if truncated:
             notices.append(f"Input was truncated to {self.info.max_length} tokens (it had {n_tokens}).")
         return Prediction(
@@ -182,6 +186,8 @@ class Predictor:
             raise XltError(f"{len(labels)} candidate labels: the limit is {MAX_ZERO_SHOT_LABELS}")
         if not isinstance(template, str) or template.count("{}") != 1:
             raise XltError("the hypothesis template must contain '{}' exactly once, where the label goes")
+        if len(template) > 500 or any(len(label) > 200 for label in labels):
+            raise XltError("the template is limited to 500 characters and each label to 200")
         notes = []
         if len(labels) < len(given):
             notes.append("Repeated candidate labels were scored once.")

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..errors import XltError
 from ..leaderboard import figures
-from ..leaderboard.table import aggregate_seeds, filter_runs, runs_frame
+from ..leaderboard.table import STATUS_BADGES, aggregate_seeds, filter_runs, runs_frame
 from ..results.store import ResultsStore
 
 ALL = "All"
@@ -46,22 +46,29 @@ def leaderboard_table(runs: pd.DataFrame, task=ALL, method=ALL, model=ALL, sourc
 
 
 def leaderboard_figures(runs: pd.DataFrame, task=ALL, method=ALL):
-    """(heatmap, method comparison, per-language bars) for one task; errors become placeholder figures."""
+    """(heatmap, method comparison, per-language bars, few-shot learning curve) for one task, drawn from the
+    runs the filters select; errors become placeholder figures."""
+    if "status" in runs:  # an unverified upload never shapes a figure
+        runs = runs[runs["status"] == STATUS_BADGES["verified"]]
     if task in (None, "", ALL):
         task = runs["task"].iloc[0] if not runs.empty else None
     if task is None:
         empty = figures.error_figure("No results yet: train a model or upload a record.")
-        return empty, empty, empty
+        return empty, empty, empty, empty
     return (figures.source_target_heatmap(runs, task, method), figures.method_comparison(runs, task),
-            figures.per_language_bars(runs, task=task))
+            figures.per_language_bars(runs, task=task), figures.learning_curve(runs, task))
 
 
 def csv_file(table: pd.DataFrame) -> str:
-    """Write the shown table to a CSV file for download."""
-    handle = tempfile.NamedTemporaryFile("w", suffix=".csv", prefix="xlt-leaderboard-", delete=False)
-    table.to_csv(handle, index=False)
-    handle.close()
-    return handle.name
+    """The shown table as a CSV file for download (named by its content: the same view reuses one file)."""
+    import hashlib
+    from pathlib import Path
+
+    text = table.to_csv(index=False)
+    path = Path(tempfile.gettempdir()) / f"xlt-leaderboard-{hashlib.sha256(text.encode()).hexdigest()[:16]}.csv"
+    if not path.is_file():
+        path.write_text(text, encoding="utf-8")
+    return str(path)
 
 
 def refresh(store: ResultsStore) -> str:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..access import sign_in_required
 from ..errors import XltError
 from ..predict import SHIPPED_DIR, check_text, load_predictor
 
@@ -54,13 +55,27 @@ def app_model(name: object, roots: Sequence[Path] | None = None) -> str:
         if (path / "xlt_classifier.json").is_file() or (path / "config.json").is_file():
             return str(path)
         raise XltError(f"{shown!r} {NOT_LISTED}")
-    if HUB_ID.match(text) and not text.startswith((".", "~")):
+    if HUB_ID.match(text) and not text.startswith((".", "~")) and not Path(text).exists():
+        if sign_in_required() and text not in allowed_hub_models():
+            # on a public Space a visitor cannot make it download (with its token) whatever they name
+            raise XltError(f"{shown!r} is not one of this Space's Hub models: {', '.join(allowed_hub_models())}")
         return text
     raise XltError(f"{shown!r} {NOT_LISTED}")
 
 
+def allowed_hub_models() -> list[str]:
+    """Hub classifiers a Space's visitors may pick: the recommended ones and `XLT_ALLOWED_HUB_MODELS`."""
+    from ..models.registry import HUB_PREDICTORS
+
+    extra = [m.strip() for m in os.environ.get("XLT_ALLOWED_HUB_MODELS", "").split(",") if m.strip()]
+    return [m for ids in HUB_PREDICTORS.values() for m in ids] + extra
+
+
 def _language_note(language: str, covered: bool, notices: list[str]) -> str:
-    lines = [f"Detected language: **{language}**" + ("" if covered else " (not covered by the encoder)")]
+    from ..models.languages import language_label
+
+    lines = [f"Detected language: **{language_label(language)}**"
+             + ("" if covered else " (not covered by the encoder)")]
     lines += [f"- {n}" for n in notices]
     return "\n".join(lines)
 
@@ -77,59 +92,55 @@ def _grouped(models: Sequence[str]) -> dict[str, list[int]]:
     return groups
 
 
-def predict_sentiment_batch(texts: list[str], models: list[str],
-                            roots: Sequence[Path] | None = None) -> tuple[list[dict], list[str]]:
-    """Batched single-text classification: one result per request, in order."""
-    out: list[tuple[dict, str]] = [({}, "")] * len(texts)
+def _predict_grouped(n: int, models: list, roots, check, run, note=None) -> tuple[list[dict], list[str]]:
+    """One result per request: requests grouped by model, each model loaded once and run once over its
+    valid requests (`check(predictor, i)` raises for a bad one; `run(predictor, indices)` predicts)."""
+    out: list[tuple[dict, str]] = [({}, "")] * n
     for model, idx in _grouped(models).items():
+        try:
+            predictor = load_predictor(app_model(model, roots))
+        except XltError as exc:
+            for i in idx:
+                out[i] = _error(exc)
+            continue
         good = []
         for i in idx:
             try:
-                check_text(texts[i])
+                check(predictor, i)
                 good.append(i)
             except XltError as exc:
                 out[i] = _error(exc)
         if not good:
             continue
         try:
-            predictor = load_predictor(app_model(model, roots))
-            results = predictor.predict([texts[i] for i in good])
+            results = run(predictor, good)
         except XltError as exc:
             for i in good:
                 out[i] = _error(exc)
             continue
         for i, result in zip(good, results):
-            out[i] = (dict(result.probabilities), _language_note(result.language, result.language_covered,
-                                                                 result.notices))
+            text = _language_note(result.language, result.language_covered, result.notices)
+            out[i] = (dict(result.probabilities), (note(predictor) if note else "") + text)
     return [o[0] for o in out], [o[1] for o in out]
+
+
+def predict_sentiment_batch(texts: list[str], models: list[str],
+                            roots: Sequence[Path] | None = None) -> tuple[list[dict], list[str]]:
+    """Batched single-text classification: one result per request, in order."""
+    return _predict_grouped(len(texts), models, roots, lambda p, i: check_text(texts[i]),
+                            lambda p, good: p.predict([texts[i] for i in good]))
 
 
 def predict_nli_batch(premises: list[str], hypotheses: list[str], models: list[str],
                       roots: Sequence[Path] | None = None) -> tuple[list[dict], list[str]]:
     """Batched premise/hypothesis classification."""
-    out: list[tuple[dict, str]] = [({}, "")] * len(premises)
-    for model, idx in _grouped(models).items():
-        good = []
-        for i in idx:
-            try:
-                check_text(premises[i], "premise")
-                check_text(hypotheses[i], "hypothesis")
-                good.append(i)
-            except XltError as exc:
-                out[i] = _error(exc)
-        if not good:
-            continue
-        try:
-            predictor = load_predictor(app_model(model, roots))
-            results = predictor.predict_pairs([premises[i] for i in good], [hypotheses[i] for i in good])
-        except XltError as exc:
-            for i in good:
-                out[i] = _error(exc)
-            continue
-        for i, result in zip(good, results):
-            out[i] = (dict(result.probabilities), _language_note(result.language, result.language_covered,
-                                                                 result.notices))
-    return [o[0] for o in out], [o[1] for o in out]
+    def check(predictor, i):
+        check_text(premises[i], "premise")
+        check_text(hypotheses[i], "hypothesis")
+
+    return _predict_grouped(len(premises), models, roots, check,
+                            lambda p, good: p.predict_pairs([premises[i] for i in good],
+                                                            [hypotheses[i] for i in good]))
 
 
 def predict_zero_shot_batch(texts, labels, multi_labels, templates, models, roots=None) -> tuple[list[dict], list[str]]:
@@ -174,36 +185,15 @@ def predict_zero_shot(text: str, labels: str, multi_label: bool = False, templat
 def predict_any_batch(firsts: list[str], seconds: list[str], models: list[str],
                       roots: Sequence[Path] | None = None) -> tuple[list[dict], list[str]]:
     """A model of any task: single texts, or pairs when the model's task takes two (from its spec)."""
-    out: list[tuple[dict, str]] = [({}, "")] * len(firsts)
-    for model, idx in _grouped(models).items():
-        try:
-            predictor = load_predictor(app_model(model, roots))
-        except XltError as exc:
-            for i in idx:
-                out[i] = _error(exc)
-            continue
-        good = []
-        for i in idx:
-            try:
-                check_text(firsts[i], predictor.info.text_fields[0])
-                if predictor.is_pair:
-                    check_text(seconds[i], predictor.info.text_fields[1])
-                good.append(i)
-            except XltError as exc:
-                out[i] = _error(exc)
-        if not good:
-            continue
-        try:
-            if predictor.is_pair:
-                results = predictor.predict_pairs([firsts[i] for i in good], [seconds[i] for i in good])
-            else:
-                results = predictor.predict([firsts[i] for i in good])
-        except XltError as exc:
-            for i in good:
-                out[i] = _error(exc)
-            continue
-        for i, result in zip(good, results):
-            note = f"Task **{predictor.info.task}**. " + _language_note(result.language, result.language_covered,
-                                                                         result.notices)
-            out[i] = (dict(result.probabilities), note)
-    return [o[0] for o in out], [o[1] for o in out]
+    def check(predictor, i):
+        check_text(firsts[i], predictor.info.text_fields[0])
+        if predictor.is_pair:
+            check_text(seconds[i], predictor.info.text_fields[1])
+
+    def run(predictor, good):
+        if predictor.is_pair:
+            return predictor.predict_pairs([firsts[i] for i in good], [seconds[i] for i in good])
+        return predictor.predict([firsts[i] for i in good])
+
+    return _predict_grouped(len(firsts), models, roots, check, run,
+                            note=lambda predictor: f"Task **{predictor.info.task}**. ")

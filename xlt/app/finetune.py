@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..access import training_refusal, username
+from ..access import is_owner, training_refusal, username
 from ..config import ExperimentConfig, FieldKind, TrainConfig, convert_value, field_default, field_kind
 from ..errors import XltError
 from ..jobs import JobStore
@@ -168,6 +168,8 @@ def launch_config(store: JobStore, config_json: str, push_to_hub: bool = False, 
 
 
 def _submit(store: JobStore, config: ExperimentConfig, push_to_hub: bool, profile) -> str:
+    if push_to_hub and not is_owner(profile):  # pushing creates repos with the Space's token: the owner's call
+        return "**Not started:** only the Space owner can push models to the Hub."
     if push_to_hub:
         import os
 
@@ -192,7 +194,8 @@ def jobs_frame(store: JobStore) -> pd.DataFrame:
             "model": cfg.get("model"), "source": "+".join(cfg.get("source_languages", [])),
             "progress": pct if job.state in ("running", "interrupted")
             else ("100%" if job.state == "completed" else ""),
-            "eta": f"{eta / 60:.1f} min" if eta is not None and job.state == "running" else "",
+            "eta": ("evaluating" if progress.get("phase") == "evaluating" and job.state == "running"
+                    else f"{eta / 60:.1f} min" if eta is not None and job.state == "running" else ""),
             "target avg": f"{avg:.4f}" if avg is not None else "", "launched by": job.launched_by or "",
             "error": (job.error or "; ".join(job.notes))[:120],
         })
@@ -228,13 +231,28 @@ def job_detail(store: JobStore, job_id: str) -> tuple[str, go.Figure, str]:
         lines.append(f"target average {job.summary.get('metric')}: {job.summary.get('target_average'):.4f}")
     if job.state == "interrupted":
         lines.append("Interrupted: press Resume to continue from the last checkpoint.")
-    return "\n\n".join(lines), loss_figure(progress.get("loss_curve", [])), store.log_tail(job.id)
+    return _masked("\n\n".join(lines)), loss_figure(progress.get("loss_curve", [])), _masked(store.log_tail(job.id))
+
+
+def _masked(text: str) -> str:
+    """Job errors and logs are public on a Space: never with the token in them."""
+    import os
+
+    token = os.environ.get("HF_TOKEN")
+    return text.replace(token, "***") if token else text
 
 
 def _job_action(action, job_id: str, done: str, profile=None) -> str:
     refusal = training_refusal(profile)
     if refusal:
         return f"**Refused:** {refusal}"
+    if not is_owner(profile):  # training opened to all: a visitor controls only the jobs they launched
+        try:
+            job = action.__self__.get((job_id or "").strip())
+        except (XltError, AttributeError, TypeError):
+            job = None
+        if job is not None and job.launched_by != username(profile):
+            return "**Refused:** only the owner or the user who launched a job can cancel or resume it."
     try:
         job = action((job_id or "").strip())
     except XltError as exc:

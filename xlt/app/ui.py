@@ -10,6 +10,7 @@ import gradio as gr
 from ..access import sign_in_required
 from ..errors import XltError
 from ..jobs import JobRunner, JobStore
+from ..leaderboard.table import filter_runs
 from . import board, callbacks, finetune
 
 EXAMPLES_SENTIMENT = [
@@ -85,6 +86,9 @@ def _model_choices(jobs: JobStore, task: str) -> list[tuple[str, str]]:
                                     if task in ("", t) for hub_id in ids]
     return shipped + trained + hub
 
+
+# launch(css=APP_CSS): right-to-left scripts (Arabic, Hebrew, Urdu) run right to left in text boxes and answers
+APP_CSS = "textarea, input[type=text], .prose p, .prose li { unicode-bidi: plaintext; text-align: start; }"
 
 # Predictions share forward passes (Gradio batching) in their own concurrency group: one batch at a
 # time on the model, never waiting behind Hub or job events.
@@ -332,12 +336,15 @@ def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
         l_heatmap = gr.Plot(label="Source × target")
         l_methods = gr.Plot(label="Methods")
         l_bars = gr.Plot(label="Per language")
+        l_curve = gr.Plot(label="Few-shot learning curve")
         filters = [l_task, l_method, l_model, l_source, l_search, l_aggregate, l_langs, l_verified]
 
         def render(runs, task, method, model, source, search, aggregate, show_langs, verified):
             table = board.leaderboard_table(runs, task, method, model, source, search, aggregate, show_langs,
                                             verified)
-            return (table, *board.leaderboard_figures(runs, task, method), board.csv_file(table))
+            # the figures draw what the filters and the search select
+            selected = filter_runs(runs, task, method, model, source, search, verified)
+            return (table, *board.leaderboard_figures(selected, task, method), board.csv_file(table))
 
         def reload(pull, task, method, model, source, search, aggregate, show_langs, verified):
             status = board.refresh(results) if pull else results.hub_status()
@@ -351,11 +358,12 @@ def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
                     *render(runs, task, method, model, source, search, aggregate, show_langs, verified))
 
         outputs = [runs_state, l_task, l_method, l_model, l_source, l_status, l_table, l_heatmap, l_methods,
-                   l_bars, l_csv]
+                   l_bars, l_curve, l_csv]
         board_events = {"concurrency_id": "board", "concurrency_limit": 4}
         for component in filters:
             component.change(render, inputs=[runs_state, *filters],
-                             outputs=[l_table, l_heatmap, l_methods, l_bars, l_csv], api_visibility="private",
+                             outputs=[l_table, l_heatmap, l_methods, l_bars, l_curve, l_csv],
+                             api_visibility="private",
                              **board_events)
         l_refresh.click(lambda *f: reload(True, *f), inputs=filters, outputs=outputs, api_name="refresh",
                         **board_events)

@@ -85,3 +85,30 @@ def per_language_bars(runs: pd.DataFrame, run_ids: list[str] | None = None, task
                              name=f"{row['method']} · {row['model']} · {row['source']}"))
     fig.update_layout(title="per-language scores", yaxis_title=sel["metric"].iloc[0], barmode="group", height=360)
     return fig
+
+
+@safe_figure
+def learning_curve(runs: pd.DataFrame, task: str) -> go.Figure:
+    """Few-shot runs as curves: target-language score against K (shots per language), mean over seeds,
+    with the zero-shot runs of the task at K = 0."""
+    sel = runs[runs["task"] == task]
+    few = sel[sel["method"] == "few-shot"] if "shots" in sel else sel.iloc[0:0]
+    if few.empty:
+        raise ValueError(f"no few-shot runs for task {task!r} yet")
+    zero = sel[sel["method"] == "zero-shot"]
+    langs = [c for c in _lang_columns(few) if few[c].notna().any()]
+    sources = set("+".join(s.split("+")) for s in few["source"])
+    fig = go.Figure()
+    for col in langs:
+        lang = col.split(":", 1)[1]
+        if lang in sources:
+            continue
+        points = few.groupby("shots")[col].agg(["mean", "std"]).reset_index()
+        if not zero.empty and col in zero:
+            points = pd.concat([pd.DataFrame({"shots": [0], "mean": [zero[col].mean()], "std": [zero[col].std()]}),
+                                points])
+        fig.add_trace(go.Scatter(x=points["shots"], y=points["mean"], mode="lines+markers", name=lang,
+                                 error_y={"type": "data", "array": points["std"].fillna(0.0)}))
+    fig.update_layout(title=f"{task}: few-shot learning curve (K target examples per language)",
+                      xaxis_title="K (0 = zero-shot)", yaxis_title=sel["metric"].iloc[0], height=360)
+    return fig

@@ -37,6 +37,8 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
                                                     (f"protocol:{r.get('protocol')}", r.get("protocol")))
                               if on),
             "run_id": r["run_id"], "created": r["created"],
+            "shots": ((r.get("config") or {}).get("method_options") or {}).get("shots", 10)
+            if r["method"] == "few-shot" else None,
             "command": r["command"],
         }
         for lang, m in r["metrics"].items():
@@ -45,7 +47,9 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=BASE_COLUMNS)
-    return frame.sort_values(["task", "target_avg"], ascending=[True, False], na_position="last").reset_index(drop=True)
+    # verified runs first: an unverified upload never outranks them
+    return frame.sort_values(["task", "status", "target_avg"], ascending=[True, False, False],
+                             na_position="last").reset_index(drop=True)
 
 
 def aggregate_seeds(runs: pd.DataFrame) -> pd.DataFrame:

@@ -26,9 +26,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import XltError
+
+if TYPE_CHECKING:  # typing only: no import cycle, no torch at import time
+    from ..config import ExperimentConfig
+    from ..models.registry import ModelSpec
+    from ..tasks import TaskSpec
 
 
 @dataclass
@@ -40,9 +45,9 @@ class NoOptions:
 class MethodContext:
     """Everything a method's hooks need, resolved from the experiment config."""
 
-    experiment: Any  # xlt.config.ExperimentConfig
-    task: Any  # xlt.tasks.TaskSpec
-    model_spec: Any  # xlt.models.registry.ModelSpec
+    experiment: ExperimentConfig
+    task: TaskSpec
+    model_spec: ModelSpec
     options: Any  # the method's options dataclass instance
     output_dir: Path
     data_dir: Path | None = None

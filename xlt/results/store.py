@@ -33,6 +33,8 @@ from ..settings import home_dir, repo_root
 from .records import read_records, record_filename, write_record
 
 VERIFIED, UNVERIFIED = "verified", "submitted, unverified"
+MAX_SUBMITTED = 500  # unreviewed uploads kept at once (each page render reads them)
+SYNC_COOLDOWN_S = 60  # a refresh within this long of the last pull does not start another
 STATE_FILE = "hub-sync.json"  # beside the mirror, not in it: snapshot_download reads a non-empty folder as a copy
 
 
@@ -305,8 +307,12 @@ class ResultsStore:
             self._sync_lock.release()
 
     def sync_in_background(self) -> bool:
-        """Start a sync in a daemon thread unless one runs; returns whether one was started."""
+        """Start a sync in a daemon thread unless one runs or one started less than a minute ago (visitors'
+        refreshes must not spend the Space token's rate limit); returns whether one was started."""
         if not self.repo or self._sync_lock.locked():
+            return False
+        attempt = self._state().get("attempt")
+        if attempt and (datetime.now(timezone.utc) - datetime.fromisoformat(attempt)).total_seconds() < SYNC_COOLDOWN_S:
             return False
         threading.Thread(target=self.sync, name="xlt-results-sync", daemon=True).start()
         return True
@@ -354,6 +360,9 @@ class ResultsStore:
         path = Path(file_path) if file_path else None
         if path is None or not path.is_file():
             raise XltError("no file was uploaded")
+        waiting = sum(1 for _ in self.submitted_dir.rglob("*.json"))
+        if waiting >= MAX_SUBMITTED:
+            raise XltError(f"{waiting} submitted records already wait for the owner's review; try again later")
         record = validate_submission(parse_upload(path.read_bytes()))
         known, _ = self.records()
         if any(r["run_id"] == record["run_id"] for r in known):
