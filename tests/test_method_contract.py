@@ -173,7 +173,8 @@ def test_committed_records_keep_their_identity_when_settings_are_added():
         older = dict(record["config"], train={k: v for k, v in record["config"]["train"].items()
                                               if v != defaults[k]})
         assert ExperimentConfig.from_dict(older).fingerprint() == config.fingerprint()
-        assert record["seen_languages"] == record["source_languages"]
+        if record["method"] == "zero-shot":  # version-1 records read as version 2: seen = sources
+            assert record["seen_languages"] == record["source_languages"]
 
 
 def test_options_of_other_types_are_refused_with_a_message():
