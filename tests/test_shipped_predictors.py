@@ -84,3 +84,10 @@ def test_shipped_predictors_answer_as_before_the_method_contract(sentiment, nli)
     pairs = [p for p, _ in before["nli"]]
     for (_, expected), got in zip(before["nli"], nli.predict_pairs([a for a, _ in pairs], [b for _, b in pairs])):
         assert all(abs(got.probabilities[k] - v) < 1e-5 for k, v in expected.items()), (expected, got)
+
+
+def test_predictions_say_whether_the_language_was_seen_in_training(sentiment):
+    english = sentiment.predict("I really love this phone, it is great.")
+    french = sentiment.predict("Ce film était une perte de temps.")
+    assert english.transfer == "seen" and not any("Zero-shot transfer" in n for n in english.notices)
+    assert french.transfer == "zero-shot" and any("no labelled 'fr' data" in n for n in french.notices)

@@ -35,6 +35,9 @@ class Prediction:
     language_covered: bool
     truncated: bool
     notices: list[str] = field(default_factory=list)
+    # "seen": the model trained on labelled data (or translations) in this language; "zero-shot": it did not;
+    # "unknown": what it trained on is not recorded (a published model) or no language was detected
+    transfer: str = "unknown"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,11 +138,18 @@ class Predictor:
                            "hard to identify.")
         if truncated:
             notices.append(f"Input was truncated to {self.info.max_length} tokens (it had {n_tokens}).")
+        trained = list(self.info.languages_trained or [])
+        transfer = "unknown"
+        if trained and lang.code != UNDETERMINED:
+            transfer = "seen" if lang.code in trained else "zero-shot"
+            if transfer == "zero-shot":
+                notices.append(f"Zero-shot transfer: this model saw no labelled '{lang.code}' data (it was trained "
+                               f"on {', '.join(trained)}).")
         return Prediction(
             label=self.labels[int(probs.argmax())],
             probabilities={name: round(float(p), 6) for name, p in zip(self.labels, probs)},
             language=lang.code, language_confidence=round(lang.confidence, 4), language_covered=covered,
-            truncated=truncated, notices=notices,
+            truncated=truncated, notices=notices, transfer=transfer,
         )
 
     def predict(self, texts: list[str] | str) -> list[Prediction] | Prediction:

@@ -71,11 +71,12 @@ def allowed_hub_models() -> list[str]:
     return [m for ids in HUB_PREDICTORS.values() for m in ids] + extra
 
 
-def _language_note(language: str, covered: bool, notices: list[str]) -> str:
+def _language_note(language: str, covered: bool, notices: list[str], transfer: str = "unknown") -> str:
     from ..models.languages import language_label
 
+    seen = {"seen": " · the model saw labelled data in it", "zero-shot": " · zero-shot transfer"}.get(transfer, "")
     lines = [f"Detected language: **{language_label(language)}**"
-             + ("" if covered else " (not covered by the encoder)")]
+             + ("" if covered else " (not covered by the encoder)") + seen]
     lines += [f"- {n}" for n in notices]
     return "\n".join(lines)
 
@@ -119,7 +120,7 @@ def _predict_grouped(n: int, models: list, roots, check, run, note=None) -> tupl
                 out[i] = _error(exc)
             continue
         for i, result in zip(good, results):
-            text = _language_note(result.language, result.language_covered, result.notices)
+            text = _language_note(result.language, result.language_covered, result.notices, result.transfer)
             out[i] = (dict(result.probabilities), (note(predictor) if note else "") + text)
     return [o[0] for o in out], [o[1] for o in out]
 
