@@ -113,6 +113,21 @@ def config_from_command(command: str):
     return config
 
 
+def accelerate_command(num_gpus: int, argv: list[str]) -> list[str]:
+    """`accelerate launch` of this same `xlt train` on `num_gpus` GPUs (DDP through the Trainer)."""
+    return [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_gpus),
+            "--module", "xlt.cli", *argv]
+
+
+def _check_gpus(num_gpus: int) -> None:
+    from .jobs import gpu_count
+
+    have = gpu_count()
+    if num_gpus > have:
+        raise XltError(f"--num-gpus {num_gpus} asks for {num_gpus} GPUs; this machine has {have}. Use --num-gpus 1 "
+                       "(or leave it out), or a machine with more GPUs.")
+
+
 def cmd_train(args) -> int:
     from .experiment import run_and_file, validate
     from .results.records import find_records
@@ -120,6 +135,13 @@ def cmd_train(args) -> int:
 
     config = config_from_args(args)
     validate(config)
+    if args.num_gpus < 1:
+        raise XltError(f"--num-gpus must be >= 1, got {args.num_gpus}")
+    if args.num_gpus > 1 and "LOCAL_RANK" not in os.environ:
+        _check_gpus(args.num_gpus)  # refused before anything starts, with the reason
+        import subprocess
+
+        return subprocess.call(accelerate_command(args.num_gpus, sys.argv[1:] if args.argv is None else args.argv))
     store = None if args.results_dir else ResultsStore()
     where = args.results_dir or store.local_dir
     if args.skip_existing:
@@ -338,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--results-dir", help="write the record into this folder (default: your results store, "
                        "$XLT_HOME/results, and the results repo when XLT_RESULTS_REPO is set)")
     train.add_argument("--protocol", help="name of the comparison protocol this run follows (recorded)")
+    train.add_argument("--num-gpus", type=int, default=1, help="train one run on this many GPUs (accelerate launch, "
+                       "DDP); only the main process writes the record and the model")
     train.add_argument("--save-model", help="folder to save the trained classifier (adapter/encoder + head)")
     train.add_argument("--output-dir", help="checkpoints folder (default: $XLT_HOME/runs/<config hash>)")
     train.add_argument("--skip-existing", action=argparse.BooleanOptionalAction, default=False,
@@ -400,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["train"]:
             _add_method_flags(parser._subparsers._group_actions[0].choices["train"], argv)
         args = parser.parse_args(argv)
+        args.argv = argv
         return args.func(args)
     except XltError as exc:
         print(f"xlt: error: {exc}", file=sys.stderr)

@@ -130,6 +130,8 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
     record = build_record(config, artifact, metrics, summary, data_source=data_source, seen_languages=seen,
                           protocol=protocol, outside=[lang for lang in targets if lang not in task.languages])
     artifact.info.run_id = record["run_id"]
+    if not is_main_process():  # a multi-GPU run: the other processes trained and evaluated, rank 0 files
+        return record
     if save_model_to:
         record["model_location"] = str(Path(artifact.save(save_model_to)).resolve())
     if store is not None:
@@ -137,6 +139,13 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
     elif results_dir:
         record["path"] = str(write_record(record, results_dir))
     return record
+
+
+def is_main_process() -> bool:
+    """True except in the non-zero ranks of a distributed (multi-GPU) run."""
+    import os
+
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _check_writable_folder(path: Path, what: str) -> None:

@@ -61,6 +61,8 @@ def hardware() -> dict:
     if torch.cuda.is_available():
         info["device"] = "cuda"
         info["gpu"] = torch.cuda.get_device_name(0)
+        info["gpu_count"] = torch.cuda.device_count()
+        info["world_size"] = int(os.environ.get("WORLD_SIZE", "1"))
     return info
 
 

@@ -1,0 +1,64 @@
+"""Beyond one GPU: one job per GPU in the runner, multi-GPU runs through accelerate, refused where GPUs lack."""
+
+import os
+
+from tests.test_app_callbacks import form
+from xlt import cli
+from xlt.app import finetune
+from xlt.jobs import JobRunner, JobStore
+
+
+class FakeProcess:
+    def __init__(self, argv, env=None, **kwargs):
+        self.argv, self.env, self.pid = argv, env, os.getpid()  # a live pid: the job counts as running
+
+    def poll(self):
+        return None
+
+
+def test_the_runner_pins_one_job_per_gpu(tmp_path, monkeypatch):
+    started = []
+
+    def fake_popen(argv, **kwargs):
+        started.append(FakeProcess(argv, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr("xlt.jobs.subprocess.Popen", fake_popen)
+    store = JobStore(tmp_path)
+    for _ in range(3):
+        store.submit(finetune.build_config(form()))
+    runner = JobRunner(store, gpus=2)
+    first, second, third = runner.step(), runner.step(), runner.step()
+    assert third is None  # both GPUs busy: the third job waits
+    assert {first.device, second.device} == {"cuda:0", "cuda:1"}
+    assert sorted(p.env["CUDA_VISIBLE_DEVICES"] for p in started) == ["0", "1"]
+    assert [j.state for j in store.list()].count("queued") == 1
+
+
+def test_without_a_gpu_jobs_run_one_at_a_time(tmp_path, monkeypatch):
+    monkeypatch.setattr("xlt.jobs.subprocess.Popen", lambda argv, **kw: FakeProcess(argv, **kw))
+    store = JobStore(tmp_path)
+    for _ in range(2):
+        store.submit(finetune.build_config(form()))
+    runner = JobRunner(store, gpus=0)
+    job = runner.step()
+    assert job.device == "cpu" and runner.step() is None
+
+
+def test_a_multi_gpu_run_is_refused_where_the_gpus_are_missing(capsys):
+    code = cli.main(["train", "--task", "sentiment", "--num-gpus", "2", "--max-train-samples", "8"])
+    err = capsys.readouterr().err
+    assert code == 2 and "asks for 2 GPUs; this machine has 0" in err
+    assert cli.main(["train", "--task", "sentiment", "--num-gpus", "0"]) == 2
+
+
+def test_multi_gpu_runs_go_through_accelerate_and_only_rank_zero_files(monkeypatch):
+    from xlt.experiment import is_main_process
+
+    argv = ["train", "--task", "nli", "--num-gpus", "4"]
+    command = cli.accelerate_command(4, argv)
+    assert command[1:4] == ["-m", "accelerate.commands.launch", "--multi_gpu"]
+    assert command[command.index("--num_processes") + 1] == "4" and command[-len(argv):] == argv
+    assert is_main_process()
+    monkeypatch.setenv("RANK", "1")
+    assert not is_main_process()
