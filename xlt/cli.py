@@ -170,6 +170,8 @@ def cmd_sweep(args) -> int:
     print(describe(sweep), flush=True)
     if args.dry_run:
         return 0
+    if args.backend == "hf-jobs":
+        return _sweep_on_hf_jobs(sweep, args)
     if args.background:
         log_file = home_dir() / "sweeps" / f"{sweep.name}.log"
         pid = start_in_background(args.grid, log_file)
@@ -178,6 +180,23 @@ def cmd_sweep(args) -> int:
     records = run_sweep(sweep, show_progress=args.progress, log=lambda line: print(line, flush=True))
     print(f"sweep {sweep.name}: {len(records)} new record(s); {len(sweep.skipped)} of {len(sweep.cells)} cells done")
     return 0 if len(sweep.skipped) == len(sweep.cells) else 1
+
+
+def _sweep_on_hf_jobs(sweep, args) -> int:
+    """Submit the cells not done as Hugging Face Jobs, report their stages, pull the records they filed."""
+    from .hf_jobs import JobsQueue, JobsSettings
+    from .results.store import ResultsStore
+
+    store = ResultsStore()
+    if not store.repo:
+        raise XltError("set XLT_RESULTS_REPO (a Hub dataset repo): Jobs file their records there")
+    queue = JobsQueue(sweep.name)
+    settings = JobsSettings(flavor=args.flavor, timeout=args.timeout)
+    print(queue.submit(sweep.cells, sweep.protocol, store.repo, settings, done=set(sweep.skipped)), flush=True)
+    for fingerprint, stage in queue.follow().items():
+        print(f"  {fingerprint}: {stage}")
+    print(store.sync())
+    return 0
 
 
 def _print_metrics(metrics: dict, summary: dict | None = None) -> None:
@@ -374,6 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--dry-run", action="store_true", help="validate every cell, list them and the time estimate")
     sw.add_argument("--background", action="store_true", help="start it detached, logging to $XLT_HOME/sweeps/")
     sw.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
+    sw.add_argument("--backend", choices=["local", "hf-jobs"], default="local",
+                    help="local: here, one cell at a time; hf-jobs: one Hugging Face Job per cell (run it again to "
+                         "follow them and pull their records)")
+    sw.add_argument("--flavor", default="t4-small", help="hf-jobs hardware flavor (see `hf jobs hardware`)")
+    sw.add_argument("--timeout", default="2h", help="hf-jobs timeout per cell")
     sw.set_defaults(func=cmd_sweep)
 
     ev = sub.add_parser("evaluate", help="evaluate a saved classifier per language")
