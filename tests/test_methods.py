@@ -71,3 +71,11 @@ def test_multi_source_balanced_budget(tiny_model_dir, tmp_path):
     assert record["training"]["train_examples"] == 12 and record["seen_languages"] == ["en", "de", "es"]
     with pytest.raises(XltError, match="at least two source"):
         validate(cfg(tiny_model_dir, "multi-source"))
+
+
+def test_premise_shuffled_control_is_reported_for_pair_tasks(tiny_model_dir, tmp_path, data_dir):
+    config = cfg(tiny_model_dir, "zero-shot", task="nli", targets=("en", "de"))
+    record = run_and_file(config, results_dir=tmp_path / "r", output_dir=tmp_path / "run", show_progress=False,
+                          premise_control=True)
+    for lang in ("en", "de"):
+        assert 0 <= record["metrics"][lang]["premise_shuffled_accuracy"] <= 1

@@ -151,7 +151,7 @@ def cmd_train(args) -> int:
             return 0
     print(f"running: {config.to_command()}", file=sys.stderr)
     record = run_and_file(config, store=store, results_dir=args.results_dir, save_model_to=args.save_model,
-                          output_dir=args.output_dir, protocol=args.protocol)
+                          output_dir=args.output_dir, protocol=args.protocol, premise_control=args.premise_control)
     _print_metrics(record["metrics"], record["summary"])
     for warning in record.get("training", {}).get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
@@ -203,7 +203,9 @@ def _print_metrics(metrics: dict, summary: dict | None = None) -> None:
     print(f"{'lang':<6}{'accuracy':>10}{'macro_f1':>10}{'n':>7}  ci95")
     for lang, m in metrics.items():
         ci = m.get("ci95") or [float("nan")] * 2
-        print(f"{lang:<6}{m['accuracy']:>10.4f}{m['macro_f1']:>10.4f}{m['n']:>7}  [{ci[0]:.4f}, {ci[1]:.4f}]")
+        control = m.get("premise_shuffled_accuracy")
+        print(f"{lang:<6}{m['accuracy']:>10.4f}{m['macro_f1']:>10.4f}{m['n']:>7}  [{ci[0]:.4f}, {ci[1]:.4f}]"
+              + (f"  premise-shuffled {control:.4f}" if control is not None else ""))
     if summary and summary.get("target_average") is not None:
         gap = summary.get("transfer_gap")
         gap_text = f", transfer gap {gap:.4f}" if gap is not None else ""
@@ -232,7 +234,8 @@ def cmd_evaluate(args) -> int:
     if predictor.info.kind == "hub-classifier":
         return _evaluate_as_record(args, task, languages)
     metrics = evaluate_languages(predictor, task, languages, split=args.split,
-                                 max_samples=args.max_samples, seed=args.seed, batch_size=args.batch_size)
+                                 max_samples=args.max_samples, seed=args.seed, batch_size=args.batch_size,
+                                 premise_control=args.premise_control)
     summary = summarise(metrics, task.metric, predictor.info.languages_trained)
     outside = [lang for lang in metrics if lang not in task.languages]
     if args.json:
@@ -379,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--results-dir", help="write the record into this folder (default: your results store, "
                        "$XLT_HOME/results, and the results repo when XLT_RESULTS_REPO is set)")
     train.add_argument("--protocol", help="name of the comparison protocol this run follows (recorded)")
+    train.add_argument("--premise-control", action="store_true", help="pair tasks: also score with premises "
+                       "shuffled (how much of the score needs no premise), as premise_shuffled_accuracy")
     train.add_argument("--num-gpus", type=int, default=1, help="train one run on this many GPUs (accelerate launch, "
                        "DDP); only the main process writes the record and the model")
     train.add_argument("--save-model", help="folder to save the trained classifier (adapter/encoder + head)")
@@ -409,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-samples", type=int, help="at most this many examples per language")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--batch-size", type=int, default=64)
+    ev.add_argument("--premise-control", action="store_true", help="pair tasks: also score with premises shuffled")
     ev.add_argument("--results-dir", help="published classifiers: write their record here (default: your results "
                     "store)")
     ev.add_argument("--json", action="store_true")

@@ -13,10 +13,14 @@ from .tasks import TaskSpec
 
 def evaluate_languages(classifier, task: TaskSpec, languages: Sequence[str] | None = None, *,
                        split: str | None = None, data_dir=None, max_samples: int | None = None,
-                       seed: int = 0, batch_size: int = 64, show_progress: bool = True) -> dict[str, dict]:
+                       seed: int = 0, batch_size: int = 64, show_progress: bool = True,
+                       premise_control: bool = False) -> dict[str, dict]:
     """Score `classifier` (anything with `predict_proba(first, second, lang)`) on each language.
 
-    Returns `{lang: {accuracy, macro_f1, n, ci95}}`, `ci95` being for the task's metric.
+    Returns `{lang: {accuracy, macro_f1, n, ci95}}`, `ci95` being for the task's metric. With
+    `premise_control` (pair tasks), also `premise_shuffled_accuracy`: the same model with the first
+    texts (premises) permuted with `seed`, i.e. how much of the score needs no premise at all
+    (hypothesis-only cues).
     """
     from tqdm.auto import tqdm
 
@@ -33,6 +37,12 @@ def evaluate_languages(classifier, task: TaskSpec, languages: Sequence[str] | No
             preds = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
             results[lang] = classification_scores(ds["label"], preds, len(task.label_names), seed=seed,
                                                   primary=task.metric)
+            if premise_control and second is not None and len(first) > 1:
+                order = np.random.default_rng(seed).permutation(len(first))
+                shuffled = classifier.predict_proba([first[i] for i in order], second, lang=lang,
+                                                    batch_size=batch_size)
+                results[lang]["premise_shuffled_accuracy"] = float(
+                    (shuffled.argmax(axis=1) == np.asarray(ds["label"])).mean())
     return results
 
 

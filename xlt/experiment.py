@@ -81,7 +81,7 @@ def _has_local_data(task, lang: str, data_root: Path | None) -> bool:
 def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Path | None = None,
                  save_model_to: str | Path | None = None, output_dir: str | Path | None = None,
                  data_dir: str | Path | None = None, callbacks: list | None = None, show_progress: bool = True,
-                 protocol: str | None = None) -> dict:
+                 protocol: str | None = None, premise_control: bool = False) -> dict:
     """Train with the configured method, evaluate every target language, build the record and file it.
 
     Args:
@@ -91,6 +91,8 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
         save_model_to: save the trained artifact here; the record notes where (`model_location`).
         output_dir: checkpoints (default `$XLT_HOME/runs/<config fingerprint>`), for resume.
         protocol: the comparison protocol the run follows (recorded).
+        premise_control: pair tasks: also score each language with premises shuffled (the hypothesis-only
+            control), as `premise_shuffled_accuracy` in the metrics.
 
     Returns the record (with `path` where it was written).
     """
@@ -123,7 +125,8 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
         # in every language: the subset's seed is fixed, not the run's
         metrics = evaluate_languages(artifact, task, targets, split=config.eval_split, data_dir=data_root,
                                      max_samples=config.train.max_eval_samples, seed=EVAL_SUBSET_SEED,
-                                     batch_size=config.train.eval_batch_size, show_progress=show_progress)
+                                     batch_size=config.train.eval_batch_size, show_progress=show_progress,
+                                     premise_control=premise_control)
     artifact.stats["eval_seconds"] = round(time.perf_counter() - started, 2)
     summary = summarise(metrics, task.metric, seen)
     data_source = f"local:{task.local_dir}" if data_root else f"hub:{task.hub_dataset}"

@@ -25,7 +25,7 @@ MAX_LANGUAGES = 300
 OPTIONAL = {"config_fingerprint", "data_source", "training", "seen_languages", "protocol", "model_location",
             "collapsed", "recipe", "outside_task_languages"}
 KNOWN_FIELDS = set(REQUIRED) | OPTIONAL
-METRIC_FIELDS = {"accuracy", "macro_f1", "n", "ci95"}
+METRIC_FIELDS = {"accuracy", "macro_f1", "n", "ci95", "premise_shuffled_accuracy"}
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 
