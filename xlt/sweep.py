@@ -1,7 +1,7 @@
 """`xlt sweep GRID.yaml`: a grid of experiments, validated up front, run one cell at a time.
 
 A grid file names the settings every cell shares (`base`) and lists the values to cross
-(`grid`); `cells` adds explicit extra cells. Keys are experiment settings (`task`, `method`,
+(`grid`); `cells` lists variants (e.g. one per method) that are each crossed with `grid`. Keys are experiment settings (`task`, `method`,
 `model`, `source_languages`, `target_languages`, `train_split`, `eval_split`,
 `method_options`), training settings as `train.<name>` (or inside a `train:` mapping), and
 `seed` for `train.seed`:
@@ -103,8 +103,10 @@ def expand(data: dict, name: str = "grid") -> list[ExperimentConfig]:
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise XltError(f"{name}: grid key {key!r} must list at least one value")
-    combos = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
-    combos += extra
+    crossed = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
+    # each explicit cell is a variant crossed with the grid (e.g. every method with every seed)
+    combos = [{**variant, **point} if isinstance(variant, dict) else variant
+              for variant in (extra or [{}]) for point in crossed]
     configs = []
     for i, combo in enumerate(combos):
         if not isinstance(combo, dict):
