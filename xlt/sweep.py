@@ -1,7 +1,8 @@
 """`xlt sweep GRID.yaml`: a grid of experiments, validated up front, run one cell at a time.
 
 A grid file names the settings every cell shares (`base`) and lists the values to cross
-(`grid`); `cells` lists variants (e.g. one per method) that are each crossed with `grid`. Keys are experiment settings (`task`, `method`,
+(`grid`); `cells` lists variants (e.g. one per method) that are each crossed with
+`grid`. Keys are experiment settings (`task`, `method`,
 `model`, `source_languages`, `target_languages`, `train_split`, `eval_split`,
 `method_options`), training settings as `train.<name>` (or inside a `train:` mapping), and
 `seed` for `train.seed`:
