@@ -18,3 +18,10 @@ def load_source_training_data(ctx, languages: list[str] | None = None):
     if exp.train.max_train_samples is not None and exp.train.max_train_samples < len(ds):
         ds = ds.select(range(exp.train.max_train_samples))
     return ds
+
+
+def translator_of(ctx):
+    """The translator named by the method's `translator` option (gold by default on parallel tasks)."""
+    from ..translate import translator_for_task
+
+    return translator_for_task(ctx.options.translator, ctx.task, ctx.data_dir)

@@ -28,6 +28,7 @@ from ..langid import UNDETERMINED
 from ..models.artifacts import ArtifactKind, register_artifact_kind
 from ..translate.registry import SHIPPED
 from .base import TransferMethod
+from .data import translator_of
 from .registry import register_method
 
 
@@ -111,10 +112,6 @@ def load(folder: Path) -> TranslateTestClassifier:
                                    extra["source_language"])
 
 
-def translator_of(ctx):
-    from ..translate import translator_for_task
-
-    return translator_for_task(ctx.options.translator, ctx.task, ctx.data_dir)
 
 
 class TranslateTest(TransferMethod):

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from ..errors import XltError
 from ..translate.registry import SHIPPED
 from .base import TransferMethod
+from .data import translator_of
 from .registry import register_method
 
 TRANSLATOR_HELP = ("translator: gold (human translations of the same rows; the default for parallel tasks such as "
@@ -49,10 +50,6 @@ class TranslateTrainAllOptions:
         "help": "languages to translate into (default: the run's targets other than the sources)"})
 
 
-def translator_of(ctx):
-    from ..translate import translator_for_task
-
-    return translator_for_task(ctx.options.translator, ctx.task, ctx.data_dir)
 
 
 class TranslateTrain(TransferMethod):
