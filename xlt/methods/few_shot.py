@@ -57,7 +57,8 @@ def sample_shots(ds, k: int, num_labels: int, seed: int, balanced: bool):
     per_class = [[i for i, y in enumerate(labels) if y == c] for c in range(num_labels)]
     quota = [k // num_labels + (1 if c < k % num_labels else 0) for c in range(num_labels)]
     chosen = [i for c in range(num_labels) for i in per_class[c][:quota[c]]]
-    rest = [i for i in range(len(shuffled)) if i not in set(chosen)]
+    taken = set(chosen)  # built once: a set per row made the fill quadratic in the split size
+    rest = [i for i in range(len(shuffled)) if i not in taken]
     chosen += rest[:k - len(chosen)]
     return shuffled.select(sorted(chosen))
 
