@@ -42,6 +42,33 @@ def test_queue_cancel_resume_bookkeeping(tmp_path, tiny_model_dir):
         store.get("../../etc")
 
 
+def test_concurrent_writers_of_one_job_never_lose_the_file(tmp_path, tiny_model_dir):
+    """The runner thread, a request thread and the job process write job.json at once (a CI failure:
+    a shared temporary name let one writer's rename take the file from under another)."""
+    import threading
+
+    store = JobStore(tmp_path / "jobs")
+    job = store.submit(tiny_job_config(tiny_model_dir))
+    errors = []
+
+    def writer(n):
+        other = JobStore(tmp_path / "jobs")  # a second store stands for the job's own process
+        try:
+            for i in range(200):
+                (store if n % 2 else other).update(job.id, attempts=i)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.get(job.id).state == "queued"
+    assert not list(store.folder(job.id).glob("*.tmp"))
+
+
 @pytest.mark.slow
 def test_job_runs_to_completion_one_at_a_time(tmp_path, tiny_model_dir, monkeypatch):
     monkeypatch.setenv("XLT_HOME", str(tmp_path))
