@@ -91,3 +91,38 @@ def test_predictions_say_whether_the_language_was_seen_in_training(sentiment):
     french = sentiment.predict("Ce film était une perte de temps.")
     assert english.transfer == "seen" and not any("Zero-shot transfer" in n for n in english.notices)
     assert french.transfer == "zero-shot" and any("no labelled 'fr' data" in n for n in french.notices)
+
+
+def test_predictions_carry_the_models_measured_score_in_that_language(nli):
+    """The shipped NLI model's record (found by its run_id) gives its XNLI test accuracy per language: a
+    confident answer in German comes with the German accuracy, so nobody reads confidence as reliability."""
+    import json
+
+    from xlt.results.measured import measured_scores
+
+    record = measured_scores("nli", nli.info.run_id)
+    assert set(record) >= {"de", "ar", "sw", "en"}
+    german = nli.predict_pairs(["Der Zug ist heute pünktlich angekommen."], ["Der Zug hatte Verspätung."])[0]
+    assert german.measured["metric"] == "accuracy" and german.measured["n"] == 5010
+    assert german.measured["value"] == record["de"]["value"]
+    assert any(n.startswith("Measured accuracy of this model in German") and f"{record['de']['value']:.2f}" in n
+               for n in german.notices)
+    assert json.dumps(german.to_dict())  # the API answer stays plain JSON
+
+
+def test_shipped_predictor_choices_label_what_each_model_saw():
+    from xlt.predict import shipped_predictors
+
+    choices = dict((name, label) for label, name in shipped_predictors())
+    assert {"sentiment", "nli"} <= set(choices)
+    assert [name for _, name in shipped_predictors("nli")][0] == "nli"  # the task's own name is the default
+    for label in choices.values():
+        assert label.startswith("shipped ") and ("English-only, zero-shot" in label or "languages" in label)
+
+
+def test_nli_showcase_examples_carry_a_readers_answer_and_the_measured_accuracy(nli):
+    from xlt.app.ui import EXAMPLES_NLI
+
+    results = nli.predict_pairs([e[0] for e in EXAMPLES_NLI], [e[1] for e in EXAMPLES_NLI])
+    assert all(gold in nli.labels for _, _, gold in EXAMPLES_NLI)
+    assert all(r.measured.get("metric") == "accuracy" for r in results), [r.language for r in results]

@@ -15,7 +15,9 @@ import numpy as np
 from .errors import XltError
 from .langid import UNDETERMINED, detect_language
 from .models.artifacts import load_artifact
+from .models.languages import language_label
 from .models.registry import resolve_model
+from .results.measured import measured_note, measured_scores
 from .settings import repo_root
 
 MAX_CHARS = 200_000  # beyond this the input is refused, not silently cut
@@ -38,6 +40,8 @@ class Prediction:
     # "seen": the model trained on labelled data (or translations) in this language; "zero-shot": it did not;
     # "unknown": what it trained on is not recorded (a published model) or no language was detected
     transfer: str = "unknown"
+    # the model's score on this language's held-out test data, from its record ({} when not measured)
+    measured: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,6 +75,29 @@ def shipped_predictor_path(task: str) -> Path:
     if not (path / "xlt_classifier.json").is_file():
         raise XltError(f"no shipped predictor for task {task!r} (expected {path.relative_to(repo_root())})")
     return path
+
+
+def shipped_predictors(task: str = "") -> list[tuple[str, str]]:
+    """(label, name) of every predictor shipped in `xlt/predictors/` (of `task`, or all): the best model per
+    task under the task's own name, the English-only baseline as `<task>-en`. The label says what labelled
+    data the model saw, from its own `xlt_classifier.json`."""
+    import json
+
+    found = []
+    for folder in sorted(SHIPPED_DIR.iterdir()) if SHIPPED_DIR.is_dir() else []:
+        try:
+            meta = json.loads((folder / "xlt_classifier.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if task and meta.get("task") != task:
+            continue
+        langs = meta.get("languages_trained") or []
+        seen = ("English-only, zero-shot" if langs == ["en"]
+                else f"labelled data in {len(langs)} languages" if len(langs) > 1 else f"trained on {', '.join(langs)}")
+        # the folder named for its task first: it is the default and the best model
+        found.append(((folder.name != meta.get("task"), folder.name),
+                      (f"shipped {meta.get('task', folder.name)} model ({seen})", folder.name)))
+    return [choice for _, choice in sorted(found)]
 
 
 class Predictor:
@@ -145,11 +172,16 @@ class Predictor:
             if transfer == "zero-shot":
                 notices.append(f"Zero-shot transfer: this model saw no labelled '{lang.code}' data (it was trained "
                                f"on {', '.join(trained)}).")
+        scores = measured_scores(self.info.task, self.info.run_id)
+        measured = scores.get(lang.code, {})
+        note = measured_note(scores, lang.code, language_label(lang.code))
+        if note:
+            notices.append(note)
         return Prediction(
             label=self.labels[int(probs.argmax())],
             probabilities={name: round(float(p), 6) for name, p in zip(self.labels, probs)},
             language=lang.code, language_confidence=round(lang.confidence, 4), language_covered=covered,
-            truncated=truncated, notices=notices, transfer=transfer,
+            truncated=truncated, notices=notices, transfer=transfer, measured=dict(measured),
         )
 
     def predict(self, texts: list[str] | str) -> list[Prediction] | Prediction:

@@ -1,0 +1,28 @@
+"""Measured per-language scores come from the model's own record, found by run_id, never invented."""
+
+import json
+
+from xlt.results import measured
+from xlt.settings import repo_root
+
+
+def test_measured_scores_from_the_users_store(tmp_path, monkeypatch):
+    monkeypatch.setenv("XLT_HOME", str(tmp_path))
+    measured.measured_scores.cache_clear()
+    folder = tmp_path / "results" / "sentiment"
+    folder.mkdir(parents=True)
+    committed = sorted((repo_root() / "leaderboard" / "results" / "sentiment").glob("*.json"))[-1]
+    record = json.loads(committed.read_text())  # a real record, with its own run and scores changed
+    record["run_id"] = "abc123-20261125T000000"
+    record["metrics"]["fr"] = {"macro_f1": 0.61, "accuracy": 0.7, "n": 870, "ci95": [0.58, 0.64]}
+    (folder / "zero-shot__m__en__seed42__abc123-20261125T000000.json").write_text(json.dumps(record))
+    scores = measured.measured_scores("sentiment", "abc123-20261125T000000")
+    assert scores["fr"] == {"metric": "macro_f1", "value": 0.61, "ci95": [0.58, 0.64], "n": 870}
+    note = measured.measured_note(scores, "fr", "French (fr)")
+    assert note == "Measured macro-F1 of this model in French (fr): 0.61, 95% CI 0.58–0.64 on 870 test examples."
+    assert measured.measured_note(scores, "xx", "Unknown") is None
+    # no record, or a run id that would widen the file pattern: nothing measured
+    assert measured.measured_scores("sentiment", "zzz") == {}
+    assert measured.measured_scores("sentiment", "*") == {}
+    assert measured.measured_scores("../x", "abc") == {}
+    measured.measured_scores.cache_clear()
