@@ -115,11 +115,14 @@ def test_figures_render_and_failures_become_placeholders(results):
     runs, _ = board.load_runs(results)
     figs = board.leaderboard_figures(runs, "nli")
     assert all(isinstance(f, go.Figure) for f in figs)
-    assert figs[0].data[0].type == "heatmap" and figs[1].data[0].type == "bar"
-    broken = board.leaderboard_figures(runs.drop(columns=["source"]), "nli")
+    assert figs[0].data[0].type == "bar" and figs[1].data[0].type == "bar"
+    broken = board.leaderboard_figures(runs.drop(columns=["target_avg"]), "nli")
     assert "unavailable" in broken[0].layout.annotations[0].text
     empty = board.leaderboard_figures(runs.iloc[0:0], board.ALL)
     assert "No results yet" in empty[0].layout.annotations[0].text
+    _, cells, _ = board.load_board(results)
+    heatmap, note = board.transfer_view(cells, "nli")
+    assert heatmap.data[0].type == "heatmap" and list(heatmap.data[0].y) == ["en"] and "1 source" in note
 
 
 def test_upload_callback(results, tmp_path):

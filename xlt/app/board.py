@@ -8,17 +8,26 @@ import pandas as pd
 
 from ..errors import XltError
 from ..leaderboard import figures
+from ..leaderboard.matrix import cells_frame, transfer_matrix
 from ..leaderboard.table import STATUS_BADGES, aggregate_seeds, filter_runs, runs_frame
 from ..results.store import ResultsStore
 
 ALL = "All"
+MATRIX_METRICS = [("the task's metric", "default"), ("accuracy", "accuracy"), ("macro-F1", "macro_f1")]
+MATRIX_VIEWS = [("score", "score"), ("transfer gap (cell − in-language)", "gap")]
 SUMMARY_COLUMNS = ["status", "task", "method", "recipe", "model", "source", "metric", "target_avg", "target_ci95",
                    "transfer_gap", "seed", "eval_n", "flags", "run_id", "command"]
 
 
 def load_runs(store: ResultsStore) -> tuple[pd.DataFrame, list[str]]:
+    runs, _, errors = load_board(store)
+    return runs, errors
+
+
+def load_board(store: ResultsStore) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """(runs, transfer-matrix cells, skipped-file messages) from one read of the records."""
     records, errors = store.records()
-    return runs_frame(records), errors
+    return runs_frame(records), cells_frame(records), errors
 
 
 def filter_choices(runs: pd.DataFrame) -> dict[str, list[str]]:
@@ -46,17 +55,40 @@ def leaderboard_table(runs: pd.DataFrame, task=ALL, method=ALL, model=ALL, sourc
 
 
 def leaderboard_figures(runs: pd.DataFrame, task=ALL, method=ALL):
-    """(heatmap, method comparison, per-language bars, few-shot learning curve) for one task, drawn from the
-    runs the filters select; errors become placeholder figures."""
+    """(method comparison, per-language bars, few-shot learning curve) for one task, drawn from the runs the
+    filters select; errors become placeholder figures. The transfer matrix is `transfer_view`."""
     if "status" in runs:  # an unverified upload never shapes a figure
         runs = runs[runs["status"] == STATUS_BADGES["verified"]]
     if task in (None, "", ALL):
         task = runs["task"].iloc[0] if not runs.empty else None
     if task is None:
         empty = figures.error_figure("No results yet: train a model or upload a record.")
-        return empty, empty, empty, empty
-    return (figures.source_target_heatmap(runs, task, method), figures.method_comparison(runs, task),
-            figures.per_language_bars(runs, task=task), figures.learning_curve(runs, task))
+        return empty, empty, empty
+    return figures.method_comparison(runs, task), figures.per_language_bars(runs, task=task), \
+        figures.learning_curve(runs, task)
+
+
+def transfer_view(cells: pd.DataFrame, task=ALL, model=ALL, metric="default", view="score"):
+    """(source × target heatmap, a line about what it shows) for the task and model the filters name (All: the
+    task with the most source languages, the best covered setting). Built from verified single-source
+    zero-shot runs only, whatever the method filter says."""
+    from ..settings import repo_root
+
+    if cells.empty:
+        return figures.error_figure("No single-source zero-shot runs yet: the transfer matrix is empty."), ""
+    if task in (None, "", ALL):
+        task = cells.groupby("task")["source"].nunique().sort_values(ascending=False, kind="stable").index[0]
+    model = None if model in (None, "", ALL) else model
+    try:
+        matrix = transfer_matrix(cells, task, metric, model)
+    except XltError as exc:
+        return figures.error_figure(str(exc)), ""
+    note = (f"**{task}**: {len(matrix.sources)} source × {len(matrix.targets)} target languages from "
+            f"{matrix.runs} verified zero-shot run(s), {matrix.setting_label}. Hover a cell for its seeds.")
+    grid = repo_root() / "sweeps" / f"{task}-matrix.yaml"
+    if len(matrix.sources) < len(matrix.targets) and grid.is_file():
+        note += f" The full matrix comes from `xlt sweep sweeps/{grid.name}`."
+    return figures.transfer_heatmap(matrix, "gap" if view == "gap" else "score"), note
 
 
 def csv_file(table: pd.DataFrame) -> str:

@@ -320,7 +320,8 @@ def _with_profile(fn, n_inputs: int):
 
 def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
     with gr.Tab("Leaderboard", id="leaderboard"):
-        runs_state = gr.State(board.load_runs(results)[0])
+        first_runs, first_cells, _ = board.load_board(results)
+        runs_state, cells_state = gr.State(first_runs), gr.State(first_cells)
         with gr.Row():
             l_task = gr.Dropdown([board.ALL], value=board.ALL, label="Task")
             l_method = gr.Dropdown([board.ALL], value=board.ALL, label="Method")
@@ -340,7 +341,12 @@ def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
         with gr.Row():
             l_run = gr.Textbox(label="run_id (click a row)", scale=3)
             l_rerun = gr.Button("Re-run this record: fill the Fine-tune launcher")
+        with gr.Row():
+            l_metric = gr.Dropdown(board.MATRIX_METRICS, value="default", label="Transfer matrix: metric")
+            l_view = gr.Radio(board.MATRIX_VIEWS, value="score", label="Transfer matrix: view",
+                              info="zero-shot runs with one source language; the diagonal is in-language")
         l_heatmap = gr.Plot(label="Source × target")
+        l_matrix_note = gr.Markdown()
         l_methods = gr.Plot(label="Methods")
         l_bars = gr.Plot(label="Per language")
         l_curve = gr.Plot(label="Few-shot learning curve")
@@ -353,30 +359,40 @@ def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
             selected = filter_runs(runs, task, method, model, source, search, verified)
             return (table, *board.leaderboard_figures(selected, task, method), board.csv_file(table))
 
-        def reload(pull, task, method, model, source, search, aggregate, show_langs, verified):
+        def render_matrix(cells, task, model, metric, view):
+            return board.transfer_view(cells, task, model, metric, view)
+
+        def reload(pull, task, method, model, source, search, aggregate, show_langs, verified, metric, view):
             status = board.refresh(results) if pull else results.hub_status()
-            runs, errors = board.load_runs(results)
+            runs, cells, errors = board.load_board(results)
             if errors:
                 status += f" {len(errors)} malformed record file(s) skipped."
             choices = board.filter_choices(runs)
             dropdowns = [gr.Dropdown(choices=choices[k], value=v if v in choices[k] else board.ALL)
                          for k, v in (("task", task), ("method", method), ("model", model), ("source", source))]
-            return (runs, *dropdowns, status.strip(),
-                    *render(runs, task, method, model, source, search, aggregate, show_langs, verified))
+            task = task if task in choices["task"] else board.ALL
+            model = model if model in choices["model"] else board.ALL
+            return (runs, cells, *dropdowns, status.strip(),
+                    *render(runs, task, method, model, source, search, aggregate, show_langs, verified),
+                    *render_matrix(cells, task, model, metric, view))
 
-        outputs = [runs_state, l_task, l_method, l_model, l_source, l_status, l_table, l_heatmap, l_methods,
-                   l_bars, l_curve, l_csv]
+        outputs = [runs_state, cells_state, l_task, l_method, l_model, l_source, l_status, l_table, l_methods,
+                   l_bars, l_curve, l_csv, l_heatmap, l_matrix_note]
+        reload_inputs = [*filters, l_metric, l_view]
         board_events = {"concurrency_id": "board", "concurrency_limit": 4}
         for component in filters:
             component.change(render, inputs=[runs_state, *filters],
-                             outputs=[l_table, l_heatmap, l_methods, l_bars, l_curve, l_csv],
+                             outputs=[l_table, l_methods, l_bars, l_curve, l_csv],
                              api_visibility="private",
                              **board_events)
-        l_refresh.click(lambda *f: reload(True, *f), inputs=filters, outputs=outputs, api_name="refresh",
+        for component in (l_task, l_model, l_metric, l_view):
+            component.change(render_matrix, inputs=[cells_state, l_task, l_model, l_metric, l_view],
+                             outputs=[l_heatmap, l_matrix_note], api_visibility="private", **board_events)
+        l_refresh.click(lambda *f: reload(True, *f), inputs=reload_inputs, outputs=outputs, api_name="refresh",
                         **board_events)
         board_timer = gr.Timer(60.0)
-        board_timer.tick(lambda *f: reload(False, *f), inputs=filters, outputs=outputs, api_visibility="private",
-                         show_progress="hidden", **board_events)
+        board_timer.tick(lambda *f: reload(False, *f), inputs=reload_inputs, outputs=outputs,
+                         api_visibility="private", show_progress="hidden", **board_events)
         def on_row(table, evt: gr.SelectData):
             row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
             return str(table.iloc[row]["run_id"]) if "run_id" in table and 0 <= row < len(table) else ""
@@ -406,7 +422,7 @@ def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
         l_rerun.click(rerun, inputs=l_run, outputs=[*(launcher[n] for n in names), l_status],
                       api_visibility="private")
         # a page load reads the local copy; pulls happen in the background, never per visitor
-        demo.load(lambda *f: reload(False, *f), inputs=filters, outputs=outputs, api_visibility="private",
+        demo.load(lambda *f: reload(False, *f), inputs=reload_inputs, outputs=outputs, api_visibility="private",
                   **board_events)
         # API twin of the filters (free text, so clients are not bound to the dropdowns' current choices)
         api_filters = [gr.Textbox(visible=False) for _ in range(5)]

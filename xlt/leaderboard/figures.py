@@ -34,20 +34,51 @@ def _lang_columns(runs: pd.DataFrame) -> list[str]:
 
 
 @safe_figure
-def source_target_heatmap(runs: pd.DataFrame, task: str, method: str | None = None) -> go.Figure:
-    """Mean score of each (source language, target language) over the selected runs."""
-    sel = runs[runs["task"] == task]
-    if method and method != "All":
-        sel = sel[sel["method"] == method]
-    if sel.empty:
-        raise ValueError(f"no runs for task {task!r}")
-    langs = [c for c in _lang_columns(sel) if sel[c].notna().any()]
-    table = sel.groupby("source")[langs].mean()
-    fig = go.Figure(go.Heatmap(z=table.values, x=[c.split(":", 1)[1] for c in langs], y=list(table.index),
-                               colorscale="Viridis", colorbar={"title": sel["metric"].iloc[0]},
-                               hovertemplate="source %{y} → target %{x}: %{z:.3f}<extra></extra>"))
-    fig.update_layout(title=f"{task}: source × target ({sel['metric'].iloc[0]})", xaxis_title="target language",
-                      yaxis_title="source language", height=360)
+def transfer_heatmap(matrix, view: str = "score") -> go.Figure:
+    """A `TransferMatrix` as a source × target heatmap: the diagonal (in-language cells) outlined, each cell's
+    seeds and spread on hover. `view="gap"` shows each cell minus its target's in-language score."""
+    if view not in ("score", "gap"):
+        raise ValueError(f"view must be 'score' or 'gap', got {view!r}")
+    own = matrix.in_language()
+    z = matrix.gap() if view == "gap" else matrix.mean
+    metric = matrix.metric.replace("macro_f1", "macro-F1")
+    hover = []
+    for s in matrix.sources:
+        row = []
+        for t in matrix.targets:
+            n = int(matrix.n.at[s, t])
+            if not n:
+                row.append(f"source {s} → target {t}: not measured")
+                continue
+            seeds = ", ".join(f"{seed}: {value:.3f}" for seed, value in matrix.seeds.get((s, t), []))
+            spread = f"std {matrix.std.at[s, t]:.3f} over {n} seeds" if n > 1 else "1 seed (no spread yet)"
+            text = f"source {s} → target {t}<br>{metric} {matrix.mean.at[s, t]:.3f} ({spread})<br>seeds: {seeds}"
+            if view == "gap":
+                text += (f"<br>in-language {t}: {own[t]:.3f}, gap {z.at[s, t]:+.3f}" if pd.notna(own[t])
+                         else f"<br>no run trained on {t}: no gap")
+            row.append(text)
+        hover.append(row)
+    colors = {"colorscale": "RdBu", "zmid": 0.0} if view == "gap" else {"colorscale": "Viridis"}
+    fig = go.Figure(go.Heatmap(z=z.values, x=matrix.targets, y=matrix.sources, customdata=hover,
+                               hovertemplate="%{customdata}<extra></extra>", texttemplate="%{z:.2f}",
+                               colorbar={"title": "gap" if view == "gap" else metric}, **colors))
+    diagonal = [lang for lang in matrix.sources if lang in matrix.targets]
+    if diagonal:
+        fig.add_trace(go.Scatter(x=diagonal, y=diagonal, mode="markers", name="in-language (diagonal)",
+                                 marker={"symbol": "square-open", "size": 30, "color": "black", "line": {"width": 2}},
+                                 hoverinfo="skip", showlegend=False))
+    title = f"{matrix.task}: source × target {metric}" if view == "score" else \
+        f"{matrix.task}: transfer gap (cell − target's in-language {metric})"
+    notes = [f"{matrix.setting_label}; {matrix.runs} run(s)"]
+    if len(matrix.sources) == 1:
+        notes.append(f"only source {matrix.sources[0]} measured so far")
+    if view == "gap":
+        have = int(own.notna().sum())
+        if have < len(matrix.targets):
+            notes.append(f"{have} of {len(matrix.targets)} targets have an in-language run")
+    fig.update_layout(title={"text": f"{title}<br><sup>{'; '.join(notes)}</sup>"}, xaxis_title="target language",
+                      yaxis_title="source language", height=max(300, 160 + 34 * len(matrix.sources)),
+                      xaxis={"type": "category"}, yaxis={"type": "category", "autorange": "reversed"})
     return fig
 
 
