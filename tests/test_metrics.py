@@ -29,6 +29,16 @@ def test_summary_excludes_sources_from_target_average():
     s = summarise(metrics, "accuracy", ["en"])
     assert s["target_languages"] == ["fr", "de"]
     assert abs(s["target_average"] - 0.65) < 1e-12 and abs(s["transfer_gap"] - 0.15) < 1e-12
+    assert s["seen_targets"] == []
+
+
+def test_targets_a_method_saw_data_in_stay_targets():
+    """Few-shot and translate-train see some target data: their average is still over the non-source
+    languages, so they compare with zero-shot on the same languages; the seen ones are listed."""
+    metrics = {"en": {"accuracy": 0.8}, "fr": {"accuracy": 0.7}, "de": {"accuracy": 0.6}}
+    s = summarise(metrics, "accuracy", ["en"], ["en", "fr", "de"])
+    assert s["target_languages"] == ["fr", "de"] and s["seen_targets"] == ["fr", "de"]
+    assert abs(s["target_average"] - 0.65) < 1e-12
 
 
 def test_metric_modules_load_offline_through_evaluate_and_match_sklearn():

@@ -46,8 +46,12 @@ def evaluate_languages(classifier, task: TaskSpec, languages: Sequence[str] | No
     return results
 
 
-def summarise(metrics: dict[str, dict], metric: str, source_languages: Sequence[str]) -> dict:
-    """Average over non-source targets and the transfer gap (source score minus that average)."""
+def summarise(metrics: dict[str, dict], metric: str, source_languages: Sequence[str],
+              seen_languages: Sequence[str] = ()) -> dict:
+    """Average over the targets (every evaluated language but the labelled source languages) and the
+    transfer gap (source score minus that average). Targets the method saw some data in (few-shot
+    examples, translations) stay targets, so methods compare on the same languages, and are listed
+    as `seen_targets`."""
     targets = [lang for lang in metrics if lang not in source_languages and metrics[lang].get(metric) is not None]
     sources = [lang for lang in metrics if lang in source_languages and metrics[lang].get(metric) is not None]
     target_avg = float(np.mean([metrics[lang][metric] for lang in targets])) if targets else None
@@ -56,6 +60,7 @@ def summarise(metrics: dict[str, dict], metric: str, source_languages: Sequence[
     return {
         "metric": metric,
         "target_languages": targets,
+        "seen_targets": [lang for lang in targets if lang in seen_languages],
         "target_average": target_avg,
         "source_score": source_score,
         "transfer_gap": gap,

@@ -126,7 +126,7 @@ def validate_submission(record: dict) -> dict:
     task = get_task(record["task"])
     clean = dict(record)
     clean["target_languages"] = list(record["metrics"])
-    clean["summary"] = summarise(record["metrics"], task.metric, seen)  # never the uploaded one
+    clean["summary"] = summarise(record["metrics"], task.metric, sources, seen)  # never the uploaded one
     clean["config_fingerprint"] = config.fingerprint()
     clean["recipe"] = recipe(config)
     clean.pop("model_location", None)  # a path on someone else's machine
@@ -134,8 +134,8 @@ def validate_submission(record: dict) -> dict:
 
 
 def recompute_summary(record: dict) -> dict:
-    """The record with its summary rebuilt from its per-language metrics (the task's metric; languages
-    the run trained on are not targets)."""
+    """The record with its summary rebuilt from its per-language metrics (the task's metric; the labelled
+    source languages are not targets)."""
     from ..evaluation import summarise
     from ..tasks import METRICS, TASKS
 
@@ -147,5 +147,8 @@ def recompute_summary(record: dict) -> dict:
     seen = record["seen_languages"] if "seen_languages" in record else record["source_languages"]
     if not isinstance(seen, list):
         raise XltError("'seen_languages' must be a list")
-    summary = summarise(record["metrics"], metric, seen)
+    sources = record["source_languages"]
+    if not isinstance(sources, list):
+        raise XltError("'source_languages' must be a list")
+    summary = summarise(record["metrics"], metric, sources, seen)
     return {**record, "summary": summary, "target_languages": list(record["metrics"])}
