@@ -80,6 +80,7 @@ class TransferMatrix:
     n: pd.DataFrame
     seeds: dict = field(default_factory=dict)
     runs: int = 0
+    model: str = ""
 
     @property
     def sources(self) -> list[str]:
@@ -144,7 +145,8 @@ def transfer_matrix(cells: pd.DataFrame, task: str, metric: str | None = None, m
                           mean=mean.reindex(index=sources, columns=targets),
                           std=std.reindex(index=sources, columns=targets),
                           n=n.reindex(index=sources, columns=targets).fillna(0).astype(int),
-                          seeds=seeds, runs=int(sel["run_id"].nunique()))
+                          seeds=seeds, runs=int(sel["run_id"].nunique()),
+                          model=str(sel["model"].iloc[0]) if len(sel) else "")
 
 
 def _order(sources, targets) -> tuple[list[str], list[str]]:
