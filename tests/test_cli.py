@@ -29,6 +29,8 @@ def run_cli(*args, env=None):
     (["predict", "--task", "zero-shot", "some text", "--labels", " , "], None, "at least one candidate label"),
     (["evaluate", "--model-dir", "/nonexistent"], None, "model folder /nonexistent does not exist"),
     (["evaluate", "--model-dir", "klingon"], None, "no shipped predictor for task 'klingon'"),
+    (["rank", "--task", "nli", "--target", "xx"], None, "unknown language code 'xx'"),
+    (["rank", "--task", "nope", "--target", "sw"], None, "unknown task 'nope'"),
 ])
 def test_bad_input_one_clear_line(args, env, message):
     result = run_cli(*args, env=env)

@@ -328,6 +328,26 @@ def _notices(notices: list[str]) -> None:
         print(f"  note: {notice}")
 
 
+def cmd_rank(args) -> int:
+    """Rank the task's languages as sources for a target (learned from the measured matrix when it can be)."""
+    from dataclasses import asdict
+
+    from .ranking.features import check_language
+    from .ranking.recommend import rank_sources
+    from .ranking.report import ranking_text
+    from .results.store import ResultsStore
+    from .tasks import get_task
+
+    check_language(args.target, get_task(args.task))  # a typo fails before any reading
+    records, _ = ResultsStore().records()
+    ranking = rank_sources(records, args.task, args.target, model=args.model, metric=args.metric)
+    if args.json:
+        print(json.dumps(asdict(ranking), indent=2, ensure_ascii=False))
+    else:
+        print(ranking_text(ranking, args.top))
+    return 0
+
+
 def cmd_list(args) -> int:
     if args.command == "tasks":
         from .tasks import TASKS
@@ -432,6 +452,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model-dir", help="a saved classifier folder instead of the shipped one")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_predict)
+
+    rk = sub.add_parser("rank", help="which source language to train on for a target language")
+    rk.add_argument("--task", required=True, help="task name (see `xlt tasks`)")
+    rk.add_argument("--target", required=True, help="target language (ISO 639-1 code, e.g. sw)")
+    rk.add_argument("--model", help="encoder whose measured runs, tokenizer and coverage count (default: the "
+                    "best covered matrix's)")
+    rk.add_argument("--metric", choices=["accuracy", "macro_f1"], help="default: the task's")
+    rk.add_argument("--top", type=int, help="show only the first N sources")
+    rk.add_argument("--json", action="store_true")
+    rk.set_defaults(func=cmd_rank)
 
     for name, text in (("tasks", "list tasks"), ("models", "list models"), ("methods", "list transfer methods")):
         sub.add_parser(name, help=text).set_defaults(func=cmd_list)
