@@ -125,6 +125,20 @@ def test_figures_render_and_failures_become_placeholders(results):
     assert heatmap.data[0].type == "heatmap" and list(heatmap.data[0].y) == ["en"] and "1 source" in note
 
 
+def test_source_suggestions_beside_the_source_picker(results, monkeypatch):
+    from tests.test_ranking import synthetic_features
+
+    note = "lang2vec is not installed, so typological distances are left out (pip install ...)"
+    monkeypatch.setattr("xlt.ranking.recommend.cached_pair_features",
+                        lambda task, languages, model=None: synthetic_features(languages, notes=[note]))
+    assert finetune.source_suggestions(results, "nli", []) == finetune.SOURCES_HINT
+    assert finetune.suggestions_ready("nli", [])
+    text = finetune.source_suggestions(results, "nli", ["fr", "de"], "multilingual-e5-small")
+    assert "**Sources for French (fr)**" in text and "**Sources for German (de)**" in text
+    assert "closeness (features only)" in text and "at least 3 source languages" in text and note in text
+    assert "unknown language code" in finetune.source_suggestions(results, "nli", ["xx"])
+
+
 def test_upload_callback(results, tmp_path):
     good = tmp_path / "r.json"
     good.write_text(json.dumps(make_upload(run_id="upload-7")))

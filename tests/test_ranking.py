@@ -32,12 +32,17 @@ POSITION = {"ar": (0.9, 0.1), "de": (0.3, 0.4), "en": (0.05, 0.95), "es": (0.5, 
             "hi": (0.8, 0.3), "it": (0.55, 0.55), "pt": (0.5, 0.6), "ja": (0.95, 0.9)}
 
 
+def position(lang):
+    return POSITION.get(lang) or ((sum(map(ord, lang)) % 10) / 10, (ord(lang[0]) % 7) / 7)
+
+
 def distance(a, b):
-    return math.dist(POSITION[a], POSITION[b])
+    return math.dist(position(a), position(b))
 
 
-def synthetic_features(languages=(*LANGS, "ja")) -> PairFeatures:
+def synthetic_features(languages=(*LANGS, "ja"), notes=()) -> PairFeatures:
     rows = []
+    languages = sorted(set(languages))
     for s in languages:
         for t in languages:
             if s != t:
@@ -46,7 +51,7 @@ def synthetic_features(languages=(*LANGS, "ja")) -> PairFeatures:
                              "genetic": min(1.0, 2 * d), "geographic": 0.1 * d, "script_match": float(d < 0.5),
                              "subword_overlap": max(0.0, 0.4 - 0.3 * d) if "ja" not in (s, t) else float("nan"),
                              "source_size": math.log10(1839), "source_covered": 1.0, "target_covered": 1.0})
-    return PairFeatures(frame=pd.DataFrame(rows).set_index(["source", "target"])[list(FEATURES)])
+    return PairFeatures(frame=pd.DataFrame(rows).set_index(["source", "target"])[list(FEATURES)], notes=list(notes))
 
 
 def transfer_score(source, target, seed):

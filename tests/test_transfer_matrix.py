@@ -82,9 +82,11 @@ def test_only_verified_single_source_zero_shot_runs_of_one_setting(tmp_path):
 def test_heatmap_marks_the_diagonal_and_shows_seeds_on_hover(tmp_path):
     matrix = transfer_matrix(cells_frame(matrix_records(tmp_path)), "sentiment")
     fig = figures.transfer_heatmap(matrix)
-    heat, diagonal = fig.data
+    (heat,) = fig.data
     assert heat.type == "heatmap" and list(heat.y) == matrix.sources and list(heat.x) == matrix.targets
-    assert list(diagonal.x) == list(diagonal.y) == ["de", "en", "fr"]
+    outlined = [(shape.name, shape.x0, shape.y0) for shape in fig.layout.shapes]
+    # sources de, en, fr over targets de, en, es, fr: the in-language cells are (0, 0), (1, 1), (3, 2)
+    assert outlined == [("in-language de", -0.5, -0.5), ("in-language en", 0.5, 0.5), ("in-language fr", 2.5, 1.5)]
     hover = heat.customdata[0][2]  # de → es
     assert "seeds: 42:" in hover and "std" in hover and "over 2 seeds" in hover
     gap = figures.transfer_heatmap(matrix, "gap")

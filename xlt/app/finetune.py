@@ -277,3 +277,59 @@ def trained_models(store: JobStore) -> list[tuple[str, str, str]]:
             out.append((f"job {job.id}: {cfg.get('task')} {cfg.get('method')} from "
                         f"{'+'.join(cfg.get('source_languages', []))}", job.model_dir, str(cfg.get("task"))))
     return out
+
+
+SOURCES_HINT = ("Pick target languages to see which source languages should transfer best to them "
+                "(the source ranker, `xlt rank`).")
+_rankings: dict[tuple, object] = {}
+
+
+def _ranking_model(model: str | None) -> str | None:
+    from ..models.registry import MODELS
+
+    return model if model in MODELS else None  # a Hub id or a path: the matrix's model and its tokenizer
+
+
+def suggestions_ready(task: str, targets, model: str | None = None) -> bool:
+    """Whether `source_suggestions` answers at once (its pair features are in memory)."""
+    from ..ranking.features import features_cached
+    from ..tasks import TASKS
+
+    targets = _as_list(targets)
+    if not targets or task not in TASKS:
+        return True
+    spec = TASKS.get(task)
+    return features_cached(spec, [*spec.languages, *targets], _ranking_model(model))
+
+
+def source_suggestions(results, task: str, targets, model: str | None = None, top: int = 3) -> str:
+    """Markdown beside the source picker: the best sources for each chosen target (the first three), from the
+    measured matrix of the app's records when it can train the ranker, else from features alone. Rankings are
+    kept per (task, target, model, records): a later call costs a read of the records."""
+    from ..ranking.recommend import rank_sources
+    from ..ranking.report import ranking_markdown
+
+    targets = _as_list(targets)
+    if not targets:
+        return SOURCES_HINT
+    records, _ = results.records()
+    runs = tuple(sorted(r["run_id"] for r in records if r.get("method") == "zero-shot"))
+    lines, notes = [], []
+    for target in targets[:3]:
+        key = (task, target, _ranking_model(model), runs)
+        try:
+            if key not in _rankings:
+                if len(_rankings) >= 64:
+                    _rankings.pop(next(iter(_rankings)))
+                _rankings[key] = rank_sources(records, task, target, model=_ranking_model(model))
+            ranking = _rankings[key]
+        except XltError as exc:
+            lines.append(f"**{target}**: {exc}")
+            continue
+        lines.append(ranking_markdown(ranking, top, notes=False))
+        notes += [note for note in ranking.notes if note not in notes]
+    if len(targets) > 3:
+        lines.append(f"<small>(first three targets shown; `xlt rank --task {task} --target {targets[3]}` for more)"
+                     "</small>")
+    lines += [f"<small>{note}</small>" for note in notes[:3]]
+    return "  \n".join(lines)

@@ -67,7 +67,7 @@ def build_app(home: str | Path | None = None, start_runner: bool = True, sync_re
         if sign_in_required():
             gr.LoginButton()
         _predict_tab(jobs, roots, batch_predictions)
-        launcher = _finetune_tab(jobs, runner)
+        launcher = _finetune_tab(jobs, runner, results)
         _leaderboard_tab(demo, results, launcher)
         _about_tab(results)
 
@@ -189,7 +189,7 @@ def _input_for(field: finetune.FormField):
                       placeholder="none" if field.kind.optional else None, max_length=2000)
 
 
-def _finetune_tab(jobs: JobStore, runner: JobRunner) -> dict:
+def _finetune_tab(jobs: JobStore, runner: JobRunner, results) -> dict:
     """The launcher (generated from the config dataclasses) and the jobs list; returns the form's inputs by name."""
     from ..methods import method_names
     from ..models.registry import DEFAULT_MODEL, MODELS
@@ -210,6 +210,7 @@ def _finetune_tab(jobs: JobStore, runner: JobRunner) -> dict:
             langs = list(get_task("sentiment").languages)
             inputs["sources"] = gr.Dropdown(langs, value=["en"], multiselect=True, label="Source language(s)")
             inputs["targets"] = gr.Dropdown(langs, value=[], multiselect=True, label="Target languages (empty = all)")
+        f_sources_hint = gr.Markdown(finetune.SOURCES_HINT)
         fields_by_group: dict[str, list] = {}
         for field in finetune.form_fields():
             fields_by_group.setdefault(field.group, []).append(field)
@@ -249,6 +250,15 @@ def _finetune_tab(jobs: JobStore, runner: JobRunner) -> dict:
 
         inputs["task"].input(on_task, inputs=inputs["task"], outputs=[inputs["sources"], inputs["targets"]],
                               api_visibility="private")
+
+        def suggest(task, targets, model):
+            if not finetune.suggestions_ready(task, targets, model):  # the first time reads the data and URIEL
+                yield "_Ranking source languages: reading the task's data and URIEL once (about 20 s) ..._"
+            yield finetune.source_suggestions(results, task, targets, model)
+
+        inputs["targets"].change(suggest, inputs=[inputs["task"], inputs["targets"], inputs["model"]],
+                                 outputs=f_sources_hint, api_visibility="private", trigger_mode="always_last",
+                                 concurrency_id="ranker", show_progress="hidden")
         if option_boxes:
             names = list(option_boxes)
             inputs["method"].change(lambda m: [gr.Accordion(visible=m == name) for name in names],

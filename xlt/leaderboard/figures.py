@@ -62,11 +62,11 @@ def transfer_heatmap(matrix, view: str = "score") -> go.Figure:
     fig = go.Figure(go.Heatmap(z=z.values, x=matrix.targets, y=matrix.sources, customdata=hover,
                                hovertemplate="%{customdata}<extra></extra>", texttemplate="%{z:.2f}",
                                colorbar={"title": "gap" if view == "gap" else metric}, **colors))
-    diagonal = [lang for lang in matrix.sources if lang in matrix.targets]
-    if diagonal:
-        fig.add_trace(go.Scatter(x=diagonal, y=diagonal, mode="markers", name="in-language (diagonal)",
-                                 marker={"symbol": "square-open", "size": 30, "color": "black", "line": {"width": 2}},
-                                 hoverinfo="skip", showlegend=False))
+    for lang in matrix.sources:  # the diagonal: each in-language cell outlined (category axes count cells 0, 1, ...)
+        if lang in matrix.targets:
+            x, y = matrix.targets.index(lang), matrix.sources.index(lang)
+            fig.add_shape(type="rect", x0=x - 0.5, x1=x + 0.5, y0=y - 0.5, y1=y + 0.5, name=f"in-language {lang}",
+                          line={"color": "black", "width": 3})
     title = f"{matrix.task}: source × target {metric}" if view == "score" else \
         f"{matrix.task}: transfer gap (cell − target's in-language {metric})"
     notes = [f"{matrix.setting_label}; {matrix.runs} run(s)"]
@@ -77,7 +77,7 @@ def transfer_heatmap(matrix, view: str = "score") -> go.Figure:
         if have < len(matrix.targets):
             notes.append(f"{have} of {len(matrix.targets)} targets have an in-language run")
     fig.update_layout(title={"text": f"{title}<br><sup>{'; '.join(notes)}</sup>"}, xaxis_title="target language",
-                      yaxis_title="source language", height=max(300, 160 + 34 * len(matrix.sources)),
+                      yaxis_title="source language", height=max(300, 170 + 40 * len(matrix.sources)),
                       xaxis={"type": "category"}, yaxis={"type": "category", "autorange": "reversed"})
     return fig
 

@@ -30,8 +30,9 @@ def ranking_text(ranking: Ranking, top: int | None = None) -> str:
     return "\n".join(lines)
 
 
-def ranking_markdown(ranking: Ranking, top: int = 3) -> str:
-    """A compact note for the app: the best few sources, what drove the first, the notes."""
+def ranking_markdown(ranking: Ranking, top: int = 3, notes: bool = True) -> str:
+    """A compact note for the app: the best few sources, what drove the first, the notes (`notes=False`: the
+    caller shows them once for several rankings)."""
     score = "predicted " + ranking.metric.replace("macro_f1", "macro-F1") if ranking.mode == "learned" \
         else "closeness (features only)"
     best = " · ".join(f"**{e.source}** {e.score:.2f}" + (f" (measured {e.measured:.2f})" if e.measured is not None
@@ -39,7 +40,8 @@ def ranking_markdown(ranking: Ranking, top: int = 3) -> str:
     lines = [f"**Sources for {language_label(ranking.target)}** — {score}: {best}"]
     if ranking.sources and ranking.sources[0].drivers:
         lines.append(f"<small>{ranking.sources[0].source}: {'; '.join(ranking.sources[0].drivers)}</small>")
-    lines += [f"<small>{note}</small>" for note in ranking.notes[:2]]
+    if notes:
+        lines += [f"<small>{note}</small>" for note in ranking.notes[:2]]
     return "  \n".join(lines)
 
 
