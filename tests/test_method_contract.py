@@ -43,8 +43,9 @@ def test_every_hook_through_the_cli_and_a_reload(tiny_model_dir, tmp_path, capsy
     assert code == 0, capsys.readouterr().err
     (record,), errors = read_records(tmp_path / "results")
     assert not errors and record["method"] == "test-probe"
-    # seen languages: English source + German shots; only French is a zero-shot target
-    assert record["seen_languages"] == ["en", "de"] and record["summary"]["target_languages"] == ["fr"]
+    # seen languages: English source + German shots; German stays a target, marked seen; French is zero-shot
+    assert record["seen_languages"] == ["en", "de"] and record["summary"]["target_languages"] == ["de", "fr"]
+    assert record["summary"]["seen_targets"] == ["de"]
     assert record["config"]["method_options"] == {"shot_languages": ["de"], "bias": 3.0, "note": "hello"}
     assert "shot_languages=['de']" in record["recipe"]
     # fit hook: the member trained in its own sub-run folder with its own seed
@@ -89,7 +90,8 @@ def test_the_app_job_path_runs_the_plugin_method(tiny_model_dir, tmp_path):
     job = store.submit(config)
     assert run_job(store.folder(job.id)) == 0
     job = store.get(job.id)
-    assert job.state == "completed" and job.summary["target_languages"] == []
+    assert job.state == "completed" and job.summary["target_languages"] == ["de"]
+    assert job.summary["seen_targets"] == ["de"]
     record = json.loads(Path(job.record_path).read_text())
     assert record["seen_languages"] == ["en", "de"] and Path(job.record_path).is_relative_to(tmp_path / "home")
     assert type(load_artifact(job.model_dir)).__name__ == "LangBiasArtifact"

@@ -18,7 +18,8 @@ def cfg(model_dir, method, options=None, sources=("en",), task="sentiment", targ
 def test_few_shot_continue_reuses_the_zero_shot_source_run(tiny_model_dir, tmp_path):
     config = cfg(tiny_model_dir, "few-shot", {"shot_languages": ["de"], "shots": 6, "shot_epochs": 2})
     record = run_and_file(config, results_dir=tmp_path / "r", output_dir=tmp_path / "run", show_progress=False)
-    assert record["seen_languages"] == ["en", "de"] and record["summary"]["target_languages"] == ["fr"]
+    assert record["seen_languages"] == ["en", "de"] and record["summary"]["target_languages"] == ["de", "fr"]
+    assert record["summary"]["seen_targets"] == ["de"]
     assert record["training"]["train_examples"] == 6 and record["training"]["source_stage"]["train_examples"] == 24
     # the source stage lives where the zero-shot run of the same settings keeps its checkpoints
     zero = cfg(tiny_model_dir, "zero-shot")

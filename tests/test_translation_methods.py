@@ -73,7 +73,8 @@ def test_translate_train_with_gold_trains_on_the_human_translations_of_the_sourc
                                    zip(rows["premise"], rows["hypothesis"], rows["label"]))
 
     record = run(config, tmp_path)
-    assert record["seen_languages"] == ["en", "es"] and record["summary"]["target_languages"] == []
+    assert record["seen_languages"] == ["en", "es"] and record["summary"]["target_languages"] == ["es"]
+    assert record["summary"]["seen_targets"] == ["es"]  # a target still, compared with zero-shot; marked seen
     assert record["training"]["translator"] == "gold" and record["training"]["translator_kind"] == "human"
     assert record["training"]["translated_languages"] == ["es"] and record["training"]["train_examples"] == 16
 
@@ -82,7 +83,8 @@ def test_translate_train_all_trains_on_source_plus_every_translation(tiny_model_
     config = cfg(tiny_model_dir, "translate-train-all", {"translator": "dictionary", "languages": ["de", "fr"]},
                  targets=("en", "de", "fr", "es"))
     record = run(config, tmp_path)
-    assert record["seen_languages"] == ["en", "de", "fr"] and record["summary"]["target_languages"] == ["es"]
+    assert record["seen_languages"] == ["en", "de", "fr"]
+    assert record["summary"]["target_languages"] == ["de", "fr", "es"] and record["summary"]["seen_targets"] == ["de", "fr"]
     assert record["training"]["train_examples"] == 16 * 3
     assert record["training"]["translator"] == "dictionary"
     assert record["training"]["translated_languages"] == ["de", "fr"]
