@@ -137,6 +137,9 @@ def test_source_suggestions_beside_the_source_picker(results, monkeypatch):
     assert "**Sources for French (fr)**" in text and "**Sources for German (de)**" in text
     assert "closeness (features only)" in text and "at least 3 source languages" in text and note in text
     assert "unknown language code" in finetune.source_suggestions(results, "nli", ["xx"])
+    monkeypatch.setattr("xlt.ranking.features.features_cached", lambda *args: True)
+    assert finetune.suggestions_ready("nli", ["fr", "de"], "multilingual-e5-small")
+    assert not finetune.suggestions_ready("nli", ["sw"], "multilingual-e5-small")  # never ranked: say "ranking"
 
 
 def test_upload_callback(results, tmp_path):

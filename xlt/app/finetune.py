@@ -291,15 +291,18 @@ def _ranking_model(model: str | None) -> str | None:
 
 
 def suggestions_ready(task: str, targets, model: str | None = None) -> bool:
-    """Whether `source_suggestions` answers at once (its pair features are in memory)."""
+    """Whether `source_suggestions` answers at once: its pair features are in memory and each target has been
+    ranked before (for some set of records: a new record costs a re-ranking, no notice)."""
     from ..ranking.features import features_cached
     from ..tasks import TASKS
 
-    targets = _as_list(targets)
+    targets = _as_list(targets)[:3]
     if not targets or task not in TASKS:
         return True
-    spec = TASKS.get(task)
-    return features_cached(spec, [*spec.languages, *targets], _ranking_model(model))
+    spec, model = TASKS.get(task), _ranking_model(model)
+    ranked = {key[:3] for key in _rankings}
+    return features_cached(spec, [*spec.languages, *targets], model) and \
+        all((task, target, model) in ranked for target in targets)
 
 
 def source_suggestions(results, task: str, targets, model: str | None = None, top: int = 3) -> str:

@@ -252,8 +252,8 @@ def _finetune_tab(jobs: JobStore, runner: JobRunner, results) -> dict:
                               api_visibility="private")
 
         def suggest(task, targets, model):
-            if not finetune.suggestions_ready(task, targets, model):  # the first time reads the data and URIEL
-                yield "_Ranking source languages: reading the task's data and URIEL once (about 20 s) ..._"
+            if not finetune.suggestions_ready(task, targets, model):  # features, and a ranker fit per target
+                yield "_Ranking source languages for these targets (the first time reads the data and URIEL) ..._"
             yield finetune.source_suggestions(results, task, targets, model)
 
         inputs["targets"].change(suggest, inputs=[inputs["task"], inputs["targets"], inputs["model"]],
