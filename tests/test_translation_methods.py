@@ -84,7 +84,8 @@ def test_translate_train_all_trains_on_source_plus_every_translation(tiny_model_
                  targets=("en", "de", "fr", "es"))
     record = run(config, tmp_path)
     assert record["seen_languages"] == ["en", "de", "fr"]
-    assert record["summary"]["target_languages"] == ["de", "fr", "es"] and record["summary"]["seen_targets"] == ["de", "fr"]
+    assert record["summary"]["target_languages"] == ["de", "fr", "es"]
+    assert record["summary"]["seen_targets"] == ["de", "fr"]
     assert record["training"]["train_examples"] == 16 * 3
     assert record["training"]["translator"] == "dictionary"
     assert record["training"]["translated_languages"] == ["de", "fr"]
