@@ -35,7 +35,20 @@ def test_predict_tab(page):
     page.get_by_role("button", name="Predict sentiment").click()
     page.wait_for_selector("text=Detected language", timeout=120_000)
     assert page.locator("text=negative").first.is_visible()
+    assert page.locator("text=Measured macro-F1 of this model in French").first.is_visible()
     page.screenshot(path=str(ARTIFACTS / "predict.png"), full_page=True)
+
+
+def test_nli_example_shows_a_readers_answer_beside_the_models(page):
+    page.get_by_role("tab", name="Predict").click()
+    page.get_by_role("tab", name="NLI", exact=True).click()
+    page.get_by_text("Der Zug ist heute pünktlich angekommen.").first.click()  # the German example
+    expected = page.get_by_label("Expected relation (a reader's answer to the example)")
+    page.wait_for_function("() => [...document.querySelectorAll('textarea, input')].some(e => e.value === "
+                           "'contradiction')", timeout=30_000)
+    page.get_by_role("button", name="Predict relation").click()
+    page.wait_for_selector("text=Measured accuracy of this model in German", timeout=120_000)
+    assert expected.input_value() == "contradiction"
 
 
 def test_finetune_tab(page):
