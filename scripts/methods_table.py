@@ -76,8 +76,9 @@ def main() -> None:
                 zero_text, diff = "", ""
             method = key.split(" ")[0]
             needs = ", ".join(get_method(method).needs) or "source labels only"
-            print(f"| {task} | {key} | {needs} | {OFFLINE.get(method, 'yes')} | {mean:.3f} ± {std:.3f} "
-                  f"({len(values)}) | {zero_text} | {diff} | {CLAIMS.get(method, '')} |")
+            spread = f"{mean:.3f} ± {std:.3f} ({len(values)})" if len(values) > 1 else f"{mean:.3f} (1 seed, no spread)"
+            print(f"| {task} | {key} | {needs} | {OFFLINE.get(method, 'yes')} | {spread} | {zero_text} | {diff} | "
+                  f"{CLAIMS.get(method, '')} |")
     print(f"\nRecords of protocol {args.protocol} in {args.results}: {len(records)}. "
           "Per-language scores: the Leaderboard tab (filter by method, per-language columns).")
 
