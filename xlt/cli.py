@@ -369,6 +369,20 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    """A shipped or trained classifier as a transformers sequence-classification folder (see xlt.models.export)."""
+    from pathlib import Path
+
+    from .models.export import export_classifier
+    from .predict import SHIPPED_DIR
+
+    name = args.model_dir.strip()
+    shipped = SHIPPED_DIR / name
+    folder = shipped if "/" not in name and (shipped / "xlt_classifier.json").is_file() else Path(name).expanduser()
+    print(export_classifier(folder, Path(args.out).expanduser()))
+    return 0
+
+
 def cmd_prepare(args) -> int:
     from .models.loading import checkpoint_location
     from .models.registry import MODELS
@@ -452,6 +466,13 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--model-dir", help="a saved classifier folder instead of the shipped one")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_predict)
+
+    ex = sub.add_parser("export", help="write a classifier as a transformers sequence-classification folder "
+                        "(LoRA merged, labels named; load it with trust_remote_code=True)")
+    ex.add_argument("--model-dir", default="sentiment", help="a shipped task name (sentiment, nli) or a classifier "
+                    "folder (default: sentiment)")
+    ex.add_argument("out", help="a new (or empty) folder to write")
+    ex.set_defaults(func=cmd_export)
 
     rk = sub.add_parser("rank", help="which source language to train on for a target language")
     rk.add_argument("--task", required=True, help="task name (see `xlt tasks`)")
