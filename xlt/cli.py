@@ -225,7 +225,7 @@ def cmd_evaluate(args) -> int:
     if args.max_samples is not None and args.max_samples < 1:
         raise XltError(f"--max-samples must be >= 1 (or left out for the whole file), got {args.max_samples}")
     languages = _split_langs(args.languages)
-    predictor = load_predictor(args.model_dir)
+    predictor = load_predictor(args.model_dir, int8=args.int8)
     model_task = task_for_model(predictor.info)
     task = get_task(args.task) if args.task else model_task
     if task.name != model_task.name and list(task.label_names) != list(model_task.label_names):
@@ -449,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--batch-size", type=int, default=64)
     ev.add_argument("--premise-control", action="store_true", help="pair tasks: also score with premises shuffled")
+    ev.add_argument("--int8", action="store_true", help="score the int8 form that Predict serves (XLT_INT8) instead "
+                    "of the float32 model as trained")
     ev.add_argument("--results-dir", help="published classifiers: write their record here (default: your results "
                     "store)")
     ev.add_argument("--json", action="store_true")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import numpy as np
@@ -10,6 +11,20 @@ import torch
 
 def device_of(model) -> torch.device:
     return next(model.parameters()).device
+
+
+@contextlib.contextmanager
+def _eval_mode(model):
+    """Dropout off while predicting, back to training after. A model already in eval mode (a loaded predictor)
+    is left alone: walking its few hundred modules twice costs ~2 ms, a tenth of a one-sentence answer."""
+    was_training = model.training
+    if was_training:
+        model.eval()
+    try:
+        yield
+    finally:
+        if was_training:
+            model.train()
 
 
 def _length_sorted_batches(model, tokenizer, first, second, prefix, max_length, batch_size):
@@ -36,13 +51,11 @@ def predict_proba(model, tokenizer, first: list[str], second: list[str] | None =
     head = getattr(model, "head", None)
     width = head.out_features if head is not None else model.config.num_labels  # xlt's classifier, or any HF one
     out = np.zeros((len(first), width), dtype=np.float32)
-    was_training = model.training
-    model.eval()
-    for idx, batch in _length_sorted_batches(model, tokenizer, first, second, prefix, max_length, batch_size):
-        out[idx] = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
-        if progress is not None:
-            progress(len(idx))
-    model.train(was_training)
+    with _eval_mode(model):
+        for idx, batch in _length_sorted_batches(model, tokenizer, first, second, prefix, max_length, batch_size):
+            out[idx] = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
+            if progress is not None:
+                progress(len(idx))
     return out
 
 
@@ -57,13 +70,11 @@ def pooled_features(model, tokenizer, first: list[str], second: list[str] | None
     """
     width = model.encoder.config.hidden_size * (len(layers) if layers else 1)
     out = np.zeros((len(first), width), dtype=np.float32)
-    was_training = model.training
-    model.eval()
-    for idx, batch in _length_sorted_batches(model, tokenizer, first, second, prefix, max_length, batch_size):
-        kwargs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-        result = model.encoder(**kwargs, output_hidden_states=bool(layers))
-        states = [result.hidden_states[i] for i in layers] if layers else [result.last_hidden_state]
-        pooled = [model.pool(hidden, batch["attention_mask"]) for hidden in states]
-        out[idx] = torch.cat(pooled, dim=-1).float().cpu().numpy()
-    model.train(was_training)
+    with _eval_mode(model):
+        for idx, batch in _length_sorted_batches(model, tokenizer, first, second, prefix, max_length, batch_size):
+            kwargs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+            result = model.encoder(**kwargs, output_hidden_states=bool(layers))
+            states = [result.hidden_states[i] for i in layers] if layers else [result.last_hidden_state]
+            pooled = [model.pool(hidden, batch["attention_mask"]) for hidden in states]
+            out[idx] = torch.cat(pooled, dim=-1).float().cpu().numpy()
     return out

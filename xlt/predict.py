@@ -8,6 +8,7 @@ import threading
 import unicodedata
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from .errors import XltError
 from .langid import UNDETERMINED, detect_language
 from .models.artifacts import load_artifact
 from .models.languages import language_label
+from .models.quantize import int8_default, quantize_int8
 from .models.registry import resolve_model
 from .results.measured import measured_note, measured_scores
 from .settings import repo_root
@@ -103,12 +105,15 @@ def shipped_predictors(task: str = "") -> list[tuple[str, str]]:
 class Predictor:
     """A loaded classifier answering for texts or text pairs, with language notes."""
 
-    def __init__(self, path: str | Path | None = None, artifact=None):
+    def __init__(self, path: str | Path | None = None, artifact=None, int8: bool | None = None):
+        """`int8`: quantise the model's Linear layers to int8 for CPU prediction (default: `XLT_INT8`, see
+        `xlt.models.quantize`); `self.int8` says whether it was done (not for models off the CPU or without one)."""
         self.path = Path(path) if path is not None else None
         self.artifact = artifact if artifact is not None else load_artifact(self.path)
         self.info = self.artifact.info
         self.tokenizer = getattr(self.artifact, "tokenizer", None)
         self.model = getattr(self.artifact, "model", None)
+        self.int8 = (int8_default() if int8 is None else int8) and quantize_int8(self.model)
         self.spec = resolve_model(self.info.base_model)
         self._lock = threading.Lock()  # one forward pass at a time per model (app concurrency)
 
@@ -297,42 +302,46 @@ def model_key(path_or_task: str) -> str:
     return name
 
 
-def load_predictor(path_or_task: str) -> Predictor:
+def load_predictor(path_or_task: str, int8: bool | None = None) -> Predictor:
     """A predictor, loaded once per canonical key: a shipped task name (`sentiment`, `nli`), a classifier
-    folder or a Hub repo id. At most `max_loaded_models()` stay loaded (least recently used goes first)."""
-    key = model_key(path_or_task)
+    folder or a Hub repo id. At most `max_loaded_models()` stay loaded (least recently used goes first).
+    `int8`: its int8 form (default `XLT_INT8`; see `Predictor`), cached apart from the float32 one."""
+    name = model_key(path_or_task)
+    int8 = int8_default() if int8 is None else int8
+    key = name + " (int8)" if int8 else name
     with _LOAD_LOCK:
         if key in _LOADED:
             _LOADED.move_to_end(key)
             return _LOADED[key]
-        predictor = _load_uncached(key)
+        predictor = _load_uncached(name, int8)
         _LOADED[key] = predictor
         while len(_LOADED) > max_loaded_models():
             _LOADED.popitem(last=False)
         return predictor
 
 
-def _load_uncached(name: str) -> Predictor:
+def _load_uncached(name: str, int8: bool) -> Predictor:
+    make = partial(Predictor, int8=int8)
     path = Path(name)
     if (path / "xlt_classifier.json").is_file():
-        return Predictor(path)
+        return make(path)
     if (SHIPPED_DIR / name / "xlt_classifier.json").is_file():
-        return Predictor(SHIPPED_DIR / name)
+        return make(SHIPPED_DIR / name)
     if (path / "config.json").is_file():  # a published sequence classifier saved to a folder
         from .models.hub_classifier import hub_classifier_for_any_task
 
-        return Predictor(artifact=hub_classifier_for_any_task(str(path)))
+        return make(artifact=hub_classifier_for_any_task(str(path)))
     if re.fullmatch(r"[\w.-]+/[\w.-]+", name) and not path.exists():  # owner/name: a Hub repo
         from .models.hub_classifier import hub_classifier_for_any_task, is_sequence_classifier, read_hub_config
 
         if is_sequence_classifier(read_hub_config(name)):
-            return Predictor(artifact=hub_classifier_for_any_task(name))
+            return make(artifact=hub_classifier_for_any_task(name))
         downloaded = _download_classifier(name)
         if not (downloaded / "xlt_classifier.json").is_file():
             raise XltError(f"{name!r} is not an xlt classifier (no xlt_classifier.json in the repo)")
-        return Predictor(downloaded)
+        return make(downloaded)
     if path.exists():
         raise XltError(f"{name} is not an xlt classifier folder (no xlt_classifier.json) nor a sequence classifier")
     if path.is_absolute() or name.startswith((".", "~")) or "/" in name:
         raise XltError(f"model folder {name} does not exist")
-    return Predictor(shipped_predictor_path(name))
+    return make(shipped_predictor_path(name))
