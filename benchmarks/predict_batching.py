@@ -23,6 +23,23 @@ TEXTS = [("I love it, best purchase ever!", "positive"), ("Das ist absolut schre
          ("Questo ristorante è fantastico!", "positive"), ("O atendimento foi péssimo.", "negative")]
 
 
+def concurrent_sentiment_requests(client, n: int) -> tuple[list[tuple[float, bool]], float]:
+    """`n` sentiment requests at once through a `gradio_client.Client` of the served app, `n` workers.
+
+    Returns ([(latency s, answered correctly)] per request, wall seconds for all of them).
+    """
+    def one(i):
+        text, expected = TEXTS[i % len(TEXTS)]
+        t0 = time.perf_counter()
+        label, _ = client.predict(text, "sentiment", api_name="/sentiment")
+        return time.perf_counter() - t0, isinstance(label, dict) and label.get("label") == expected
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        results = list(pool.map(one, range(n)))
+    return results, time.perf_counter() - start
+
+
 def run(batch: bool, n: int) -> dict:
     from gradio_client import Client
 
@@ -32,17 +49,7 @@ def run(batch: bool, n: int) -> dict:
                                                            sync_results=False) as (_, url):
         client = Client(url, verbose=False)
         client.predict("warm-up", "sentiment", api_name="/sentiment")
-
-        def one(i):
-            text, expected = TEXTS[i % len(TEXTS)]
-            t0 = time.perf_counter()
-            label, _ = client.predict(text, "sentiment", api_name="/sentiment")
-            return time.perf_counter() - t0, isinstance(label, dict) and label.get("label") == expected
-
-        start = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=n) as pool:
-            results = list(pool.map(one, range(n)))
-        wall = time.perf_counter() - start
+        results, wall = concurrent_sentiment_requests(client, n)
     latencies = sorted(r[0] for r in results)
     return {"batch": batch, "answered": len(results), "correct": sum(r[1] for r in results), "wall_s": wall,
             "req_per_s": n / wall, "p50_s": statistics.median(latencies),
