@@ -49,7 +49,7 @@ def test_exported_logits_give_the_predictors_probabilities(tmp_path, tiny_model_
 
     folder = tiny_classifier(tmp_path / "xlt", tiny_model_dir, finetune, pooling, prefix, normalize)
     out = export_classifier(folder, tmp_path / "exported")
-    expected = Predictor(folder).predict_proba(TEXTS)
+    expected = Predictor(folder, int8=False).predict_proba(TEXTS)  # the export is the float32 model
 
     model = AutoModelForSequenceClassification.from_pretrained(str(out), trust_remote_code=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(out))
@@ -73,7 +73,7 @@ def test_pipeline_on_the_exported_folder(tmp_path, tiny_model_dir):
     folder = tiny_classifier(tmp_path / "xlt", tiny_model_dir, "lora", "mean", "query: ")
     out = export_classifier(folder, tmp_path / "exported")
     pipe = pipeline("text-classification", model=str(out), trust_remote_code=True, top_k=None)
-    predictor = Predictor(folder)
+    predictor = Predictor(folder, int8=False)
     got = pipe(TEXTS, truncation=True, batch_size=2)
     scores = np.array([[next(d["score"] for d in row if d["label"] == name) for name in predictor.labels]
                        for row in got])
