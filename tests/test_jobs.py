@@ -66,7 +66,7 @@ def test_concurrent_writers_of_one_job_never_lose_the_file(tmp_path, tiny_model_
         thread.join()
     assert errors == []
     assert store.get(job.id).state == "queued"
-    assert not list(store.folder(job.id).glob("*.tmp"))
+    assert sorted(p.name for p in store.folder(job.id).iterdir()) == ["config.json", "job.json"]  # no temp files
 
 
 @pytest.mark.slow

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .atomic import write_atomic
 from .config import ExperimentConfig
 from .errors import XltError
 
@@ -76,9 +77,7 @@ class JobsQueue:
 
     def save(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".part")
-        tmp.write_text(json.dumps(self.state, indent=2))
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(self.state, indent=2))
 
     def submit(self, cells: list[ExperimentConfig], protocol: str | None, results_repo: str,
                settings: JobsSettings, done: set[str]) -> str:

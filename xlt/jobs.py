@@ -17,13 +17,13 @@ import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .atomic import write_atomic
 from .config import ExperimentConfig
 from .errors import XltError
 from .settings import home_dir
@@ -34,17 +34,9 @@ def _now() -> str:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    """Atomic write. The temporary name is unique per writer: the app's runner thread, a request thread and
-    the job's own process may all write one job's files at the same moment, and a shared name let one
-    writer's rename take away the file another was about to rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(data, indent=2, ensure_ascii=False))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """The app's runner thread, a request thread and the job's own process may all write one job's files at
+    the same moment: `write_atomic` gives each writer its own temporary file."""
+    write_atomic(path, json.dumps(data, indent=2, ensure_ascii=False))
 
 
 def _read_json(path: Path, default=None):

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..atomic import write_atomic
 from ..errors import XltError
 from ..settings import cache_dir
 from ..tasks import TaskSpec
@@ -146,11 +145,8 @@ def _write_profile(task, lang, model, signature, profile: LanguageProfile) -> No
     path = _profile_file(task, lang, model)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"signature": signature, "script": profile.script, "rows": profile.rows,
-                       "types": sorted(profile.types or ())}, fh)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps({"signature": signature, "script": profile.script, "rows": profile.rows,
+                                       "types": sorted(profile.types or ())}))
     except OSError:  # a read-only cache only costs the next call the computation
         pass
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import threading
 import warnings
 from importlib import metadata
 from pathlib import Path
 
+from ..atomic import write_atomic
 from ..errors import XltError
 from ..settings import cache_dir
 
@@ -69,10 +68,7 @@ def _save_cache(data: dict) -> None:
     _memory[str(path)] = data
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(data))
     except OSError:  # a read-only cache only costs the next process the computation
         pass
 

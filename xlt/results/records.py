@@ -7,11 +7,11 @@ import os
 import platform
 import re
 import subprocess
-import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from ..atomic import write_atomic
 from ..errors import XltError
 
 SCHEMA_VERSION = 2  # 2: seen_languages, recipe, protocol, collapsed, model_location
@@ -224,15 +224,7 @@ def write_record(record: dict, results_dir: str | Path) -> Path:
         raise XltError(f"refusing to write outside {root}")
     folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps(record, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json.part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, text)
 
 
 def read_record(path: str | Path) -> dict:

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..atomic import write_atomic
 from ..errors import XltError
 from ..settings import home_dir, repo_root
 from .records import read_records, record_filename, write_record
@@ -278,9 +279,7 @@ class ResultsStore:
 
     def _save_state(self, **changes) -> None:
         state = {**self._state(), **changes}
-        tmp = self.home / (STATE_FILE + ".part")
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.home / STATE_FILE)
+        write_atomic(self.home / STATE_FILE, json.dumps(state))
 
     def pull(self) -> str:
         """Refresh the mirror of the results repo (bounded by the deadline). Returns a one-line status."""
