@@ -47,20 +47,25 @@ def evaluate_languages(classifier, task: TaskSpec, languages: Sequence[str] | No
 
 
 def summarise(metrics: dict[str, dict], metric: str, source_languages: Sequence[str],
-              seen_languages: Sequence[str] = ()) -> dict:
-    """Average over the targets (every evaluated language but the labelled source languages) and the
-    transfer gap (source score minus that average). Targets the method saw some data in (few-shot
-    examples, translations) stay targets, so methods compare on the same languages, and are listed
-    as `seen_targets`."""
-    targets = [lang for lang in metrics if lang not in source_languages and metrics[lang].get(metric) is not None]
-    sources = [lang for lang in metrics if lang in source_languages and metrics[lang].get(metric) is not None]
+              seen_languages: Sequence[str] | None = None) -> dict:
+    """Average over the targets (every evaluated language but the source languages the run trained on)
+    and the transfer gap (source score minus that average).
+
+    `seen_languages` (default: the sources) are the languages the run saw labelled data or translations
+    in: a source it did not train on (a published model's, unknown) is a target; targets it saw some data
+    in (few-shot examples, translations) stay targets, so methods compare on the same languages, and are
+    listed as `seen_targets`."""
+    seen = list(source_languages) if seen_languages is None else list(seen_languages)
+    trained = [lang for lang in source_languages if lang in seen]
+    targets = [lang for lang in metrics if lang not in trained and metrics[lang].get(metric) is not None]
+    sources = [lang for lang in metrics if lang in trained and metrics[lang].get(metric) is not None]
     target_avg = float(np.mean([metrics[lang][metric] for lang in targets])) if targets else None
     source_score = float(np.mean([metrics[lang][metric] for lang in sources])) if sources else None
     gap = source_score - target_avg if source_score is not None and target_avg is not None else None
     return {
         "metric": metric,
         "target_languages": targets,
-        "seen_targets": [lang for lang in targets if lang in seen_languages],
+        "seen_targets": [lang for lang in targets if lang in seen],
         "target_average": target_avg,
         "source_score": source_score,
         "transfer_gap": gap,

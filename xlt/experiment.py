@@ -128,8 +128,7 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
                                      batch_size=config.train.eval_batch_size, show_progress=show_progress,
                                      premise_control=premise_control)
     artifact.stats["eval_seconds"] = round(time.perf_counter() - started, 2)
-    # the labelled sources the model really trained on are not targets (a published model's are unknown: none)
-    summary = summarise(metrics, task.metric, [lang for lang in config.source_languages if lang in seen], seen)
+    summary = summarise(metrics, task.metric, config.source_languages, seen)
     data_source = f"local:{task.local_dir}" if data_root else f"hub:{task.hub_dataset}"
     record = build_record(config, artifact, metrics, summary, data_source=data_source, seen_languages=seen,
                           protocol=protocol, outside=[lang for lang in targets if lang not in task.languages])

@@ -50,8 +50,6 @@ class TranslateTrainAllOptions:
         "help": "languages to translate into (default: the run's targets other than the sources)"})
 
 
-
-
 class TranslateTrain(TransferMethod):
     name = "translate-train"
     options_cls = TranslateTrainOptions

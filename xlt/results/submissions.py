@@ -126,8 +126,7 @@ def validate_submission(record: dict) -> dict:
     task = get_task(record["task"])
     clean = dict(record)
     clean["target_languages"] = list(record["metrics"])
-    # never the uploaded summary; the sources the run trained on are not targets
-    clean["summary"] = summarise(record["metrics"], task.metric, [lang for lang in sources if lang in seen], seen)
+    clean["summary"] = summarise(record["metrics"], task.metric, sources, seen)  # never the uploaded one
     clean["config_fingerprint"] = config.fingerprint()
     clean["recipe"] = recipe(config)
     clean.pop("model_location", None)  # a path on someone else's machine
@@ -151,5 +150,5 @@ def recompute_summary(record: dict) -> dict:
     sources = record["source_languages"]
     if not isinstance(sources, list):
         raise XltError("'source_languages' must be a list")
-    summary = summarise(record["metrics"], metric, [lang for lang in sources if lang in seen], seen)
+    summary = summarise(record["metrics"], metric, sources, seen)
     return {**record, "summary": summary, "target_languages": list(record["metrics"])}
