@@ -103,3 +103,8 @@ def test_export_command(tmp_path, tiny_model_dir, capsys):
     assert cli.main(["export", "--model-dir", str(folder), str(tmp_path / "exported")]) == 0
     assert (tmp_path / "exported" / "config.json").is_file()
     assert str(tmp_path / "exported") in capsys.readouterr().out
+    # an empty name and an unknown shipped name: one line each, before anything is read
+    assert cli.main(["export", "--model-dir", " ", str(tmp_path / "e1")]) == 2
+    assert "choose a model" in capsys.readouterr().err
+    assert cli.main(["export", "--model-dir", "nosuch", str(tmp_path / "e2")]) == 2
+    assert "no shipped predictor" in capsys.readouterr().err and not (tmp_path / "e2").exists()

@@ -374,11 +374,10 @@ def cmd_export(args) -> int:
     from pathlib import Path
 
     from .models.export import export_classifier
-    from .predict import SHIPPED_DIR
+    from .predict import model_key, shipped_predictor_path
 
-    name = args.model_dir.strip()
-    shipped = SHIPPED_DIR / name
-    folder = shipped if "/" not in name and (shipped / "xlt_classifier.json").is_file() else Path(name).expanduser()
+    key = model_key(args.model_dir)  # a shipped predictor's name, or a resolved folder path
+    folder = shipped_predictor_path(key) if "/" not in key else Path(key)
     print(export_classifier(folder, Path(args.out).expanduser()))
     return 0
 
