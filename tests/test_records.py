@@ -71,3 +71,18 @@ def test_version_1_records_are_read_as_version_2(tmp_path):
     (record,), _ = read_records(tmp_path)
     assert record["schema_version"] == 2 and record["seen_languages"] == ["en"] and record["collapsed"] is False
     assert record["config_fingerprint"] == config.fingerprint() and record["recipe"] == ""
+
+
+def test_commit_comes_from_the_environment_where_the_code_travelled_without_git(monkeypatch):
+    import subprocess
+
+    from xlt.results import records
+
+    def no_git(*args, **kwargs):
+        raise OSError("git: not found")
+
+    monkeypatch.setattr(subprocess, "run", no_git)
+    monkeypatch.delenv("XLT_COMMIT", raising=False)
+    assert records.xlt_commit() == "unknown"
+    monkeypatch.setenv("XLT_COMMIT", "0e1f5ed")
+    assert records.xlt_commit() == "0e1f5ed"

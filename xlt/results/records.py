@@ -41,6 +41,8 @@ def package_versions() -> dict:
 
 
 def xlt_commit() -> str:
+    """The git commit of this xlt checkout; `XLT_COMMIT` where the code travelled without its .git
+    (a copied working tree on another machine, a Job that installed a pinned commit)."""
     root = Path(__file__).resolve().parent.parent
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
@@ -50,7 +52,7 @@ def xlt_commit() -> str:
             return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
-    return "unknown"
+    return os.environ.get("XLT_COMMIT") or "unknown"
 
 
 def hardware() -> dict:
