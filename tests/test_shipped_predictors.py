@@ -72,13 +72,14 @@ def test_odd_inputs_get_notices_not_crashes(sentiment, nli):
 
 
 def test_shipped_predictors_answer_as_before_the_method_contract():
-    """20 fixed inputs: the probabilities the shipped predictors gave before the method contract
-    (computed with commit ea350e8, `tests/data/shipped_predictions_before.json`) are unchanged in float32
-    (the int8 form Predict serves by default is measured in benchmarks/predict_speed.py)."""
+    """20 fixed inputs: the probabilities the English-only shipped predictors (then the defaults, now
+    `sentiment-en` and `nli-en`) gave before the method contract (computed with commit ea350e8,
+    `tests/data/shipped_predictions_before.json`) are unchanged in float32 (the int8 form Predict serves
+    by default is measured in benchmarks/predict_speed.py)."""
     import json
     from pathlib import Path
 
-    sentiment, nli = load_predictor("sentiment", int8=False), load_predictor("nli", int8=False)
+    sentiment, nli = load_predictor("sentiment-en", int8=False), load_predictor("nli-en", int8=False)
 
     before = json.loads((Path(__file__).parent / "data" / "shipped_predictions_before.json").read_text())
     texts = [t for t, _ in before["sentiment"]]
@@ -90,10 +91,15 @@ def test_shipped_predictors_answer_as_before_the_method_contract():
 
 
 def test_predictions_say_whether_the_language_was_seen_in_training(sentiment):
-    english = sentiment.predict("I really love this phone, it is great.")
-    french = sentiment.predict("Ce film était une perte de temps.")
+    english_only = load_predictor("sentiment-en")
+    english = english_only.predict("I really love this phone, it is great.")
+    french = english_only.predict("Ce film était une perte de temps.")
     assert english.transfer == "seen" and not any("Zero-shot transfer" in n for n in english.notices)
     assert french.transfer == "zero-shot" and any("no labelled 'fr' data" in n for n in french.notices)
+    # the default sentiment predictor trained on all 8 tweet languages: French is seen, Swahili is not
+    assert sentiment.predict("Ce film était une perte de temps.").transfer == "seen"
+    swahili = sentiment.predict("Ninaipenda sana filamu hii, ilikuwa nzuri mno kwa kweli")
+    assert swahili.transfer == "zero-shot" and any("no labelled 'sw' data" in n for n in swahili.notices)
 
 
 def test_predictions_carry_the_models_measured_score_in_that_language(nli):
@@ -121,6 +127,8 @@ def test_shipped_predictor_choices_label_what_each_model_saw():
     assert [name for _, name in shipped_predictors("nli")][0] == "nli"  # the task's own name is the default
     for label in choices.values():
         assert label.startswith("shipped ") and ("English-only, zero-shot" in label or "languages" in label)
+    assert "English-only, zero-shot" in choices["sentiment-en"] and "English-only, zero-shot" in choices["nli-en"]
+    assert "8 languages" in choices["sentiment"] and "15 languages" in choices["nli"]
 
 
 def test_nli_showcase_examples_carry_a_readers_answer_and_the_measured_accuracy(nli):
