@@ -36,3 +36,23 @@ def test_a_grid_runs_once_and_then_skips_every_cell(tiny_model_dir, tmp_path, ca
     assert time.monotonic() - start < 10
     assert "4 cells, 4 already done" in capsys.readouterr().out
     assert len(read_records(tmp_path / "results")[0]) == 4  # nothing ran twice
+
+
+def test_time_estimate_comes_from_records_of_the_same_method_and_sources(monkeypatch):
+    """A few-shot record (70 examples) must not size a zero-shot cell (1,839 examples)."""
+    from xlt import sweep as sweep_module
+    from xlt.config import ExperimentConfig
+
+    def record(method, sources, examples, seconds):
+        return {"task": "sentiment", "method": method, "hardware": {"device": "cpu"}, "train_seconds": seconds,
+                "training": {"train_examples": examples, "eval_seconds": 60.0},
+                "config": {"source_languages": sources, "train": {"epochs": 6.0}}}
+
+    records = [record("few-shot", ["en"], 70, 100.0), record("zero-shot", ["ar"], 1000, 600.0),
+               record("zero-shot", ["en"], 1839, 600.0)]
+    monkeypatch.setattr(sweep_module, "_device", lambda: "cpu")
+    cell = ExperimentConfig(task="sentiment", method="zero-shot", source_languages=["en"])
+    assert sweep_module._similar_records(records, cell) == [records[2]]
+    other = ExperimentConfig(task="sentiment", method="code-switch", source_languages=["en"])
+    assert sweep_module._similar_records(records, other) == [records[0], records[2]]  # same sources
+    assert sweep_module._similar_records(records + [dict(records[2], task="nli")], cell) == [records[2]]

@@ -171,8 +171,7 @@ def estimate_seconds(sweep: Sweep) -> float | None:
     for config in sweep.cells:
         if config.fingerprint() in sweep.skipped:
             continue
-        similar = [r for r in records if r["task"] == config.task and r.get("hardware", {}).get("device") ==
-                   _device() and r.get("train_seconds") and (r.get("training") or {}).get("train_examples")]
+        similar = _similar_records(records, config)
         if not similar:
             continue
         rates = [r["train_seconds"] / (r["training"]["train_examples"] * r["config"]["train"]["epochs"])
@@ -182,6 +181,22 @@ def estimate_seconds(sweep: Sweep) -> float | None:
         total += sorted(rates)[len(rates) // 2] * examples * config.train.epochs + max(evals)
         known = True
     return total if known else None
+
+
+def _similar_records(records: list[dict], config) -> list[dict]:
+    """Finished records of the cell's task on this kind of device, the closest first: same method and
+    sources, else same method, else same sources, else any (a few-shot record's 70 examples say nothing
+    about a zero-shot cell's size)."""
+    usable = [r for r in records if r["task"] == config.task and r.get("hardware", {}).get("device") == _device()
+              and r.get("train_seconds") and (r.get("training") or {}).get("train_examples")]
+    sources = list(config.source_languages)
+    for keep in (lambda r: r["method"] == config.method and r["config"]["source_languages"] == sources,
+                 lambda r: r["method"] == config.method,
+                 lambda r: r["config"]["source_languages"] == sources):
+        closest = [r for r in usable if keep(r)]
+        if closest:
+            return closest
+    return usable
 
 
 def _device() -> str:
