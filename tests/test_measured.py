@@ -26,3 +26,17 @@ def test_measured_scores_from_the_users_store(tmp_path, monkeypatch):
     assert measured.measured_scores("sentiment", "*") == {}
     assert measured.measured_scores("../x", "abc") == {}
     measured.measured_scores.cache_clear()
+
+
+def test_a_record_filed_later_is_found_without_a_restart(tmp_path, monkeypatch):
+    monkeypatch.setenv("XLT_HOME", str(tmp_path))
+    measured.measured_scores.cache_clear()
+    assert measured.measured_scores("sentiment", "late01-20261126T000000") == {}  # the job has not filed it yet
+    folder = tmp_path / "results" / "sentiment"
+    folder.mkdir(parents=True)
+    committed = sorted((repo_root() / "leaderboard" / "results" / "sentiment").glob("*.json"))[-1]
+    record = json.loads(committed.read_text())
+    record["run_id"] = "late01-20261126T000000"
+    (folder / "zero-shot__m__en__seed42__late01-20261126T000000.json").write_text(json.dumps(record))
+    assert measured.measured_scores("sentiment", "late01-20261126T000000")  # now it is there
+    measured.measured_scores.cache_clear()

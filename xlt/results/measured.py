@@ -7,7 +7,6 @@ records (`leaderboard/results/<task>/`) and the user's results store (`$XLT_HOME
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from ..settings import home_dir, repo_root
@@ -18,9 +17,29 @@ def record_folders(task: str) -> list[Path]:
     return [repo_root() / "leaderboard" / "results" / task, home_dir() / "results" / task]
 
 
-@lru_cache(maxsize=64)
+_FOUND: dict[tuple[str, str], dict] = {}
+
+
 def measured_scores(task: str, run_id: str | None) -> dict:
-    """{language: {"metric", "value", "ci95", "n"}} from the record of `run_id` ({} when there is none)."""
+    """{language: {"metric", "value", "ci95", "n"}} from the record of `run_id` ({} when there is none).
+
+    A record, once found, is kept (records are immutable); a miss is not, so a model whose record is
+    filed later (a job that just finished) gets its note without a restart."""
+    key = (task, run_id or "")
+    if key not in _FOUND:
+        scores = _read_scores(task, run_id)
+        if not scores:
+            return {}
+        if len(_FOUND) >= 64:
+            _FOUND.pop(next(iter(_FOUND)))
+        _FOUND[key] = scores
+    return _FOUND[key]
+
+
+measured_scores.cache_clear = _FOUND.clear  # the tests' handle, as with functools' caches
+
+
+def _read_scores(task: str, run_id: str | None) -> dict:
     if not run_id or not task or any(c in run_id for c in "/\\*?[") or any(c in task for c in "/\\*?["):
         return {}
     for folder in record_folders(task):
