@@ -1,0 +1,55 @@
+"""The README's methods table (scripts/methods_table.py): a method is compared with English-source zero-shot
+on the same seeds and the same target languages; single-source runs from other languages stay out of it."""
+
+import copy
+import importlib.util
+import json
+
+from xlt.settings import repo_root
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("methods_table", repo_root() / "scripts" / "methods_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _committed_zero_shot(seed: int) -> dict:
+    folder = repo_root() / "leaderboard" / "results" / "sentiment"
+    for path in sorted(folder.glob(f"zero-shot__multilingual-e5-small__en__seed{seed}__*.json")):
+        record = json.loads(path.read_text())
+        if record.get("protocol") == "cpu-v1":
+            return record
+    raise AssertionError(f"no committed cpu-v1 English zero-shot record for seed {seed}")
+
+
+def test_methods_are_compared_on_the_same_seeds_and_targets(tmp_path, monkeypatch, capsys):
+    script = _script()
+    folder = tmp_path / "sentiment"
+    folder.mkdir()
+    zero = _committed_zero_shot(42)
+    (folder / "zero.json").write_text(json.dumps(zero))
+    german = copy.deepcopy(zero)  # a matrix run from German: not the baseline, not a row
+    german["config"]["source_languages"] = german["source_languages"] = ["de"]
+    german["run_id"] = "de0000000000-20261126T000000"
+    (folder / "de.json").write_text(json.dumps(german))
+    multi = copy.deepcopy(zero)  # trained on en+es+de: compared on the other five languages only
+    multi.update(method="multi-source", run_id="ms0000000000-20261126T000000")
+    multi["config"].update(method="multi-source", source_languages=["en", "es", "de"])
+    targets = ["ar", "fr", "hi", "it", "pt"]
+    for lang in targets:
+        multi["metrics"][lang]["macro_f1"] += 0.05
+    multi["summary"].update(target_languages=targets,
+                            target_average=sum(multi["metrics"][t]["macro_f1"] for t in targets) / 5)
+    (folder / "multi.json").write_text(json.dumps(multi))
+
+    monkeypatch.setattr("sys.argv", ["methods_table.py", "--results", str(tmp_path)])
+    script.main()
+    out = capsys.readouterr().out
+    rows = {line.split(" | ")[1]: line for line in out.splitlines() if line.startswith("| sentiment |")}
+    assert set(rows) == {"zero-shot", "multi-source (en+es+de)"}
+    baseline = sum(zero["metrics"][t]["macro_f1"] for t in targets) / 5
+    assert f"| {baseline:.3f} (1) | +0.050 |" in rows["multi-source (en+es+de)"]
+    assert f"{zero['summary']['target_average']:.3f} (1 seed, no spread)" in rows["zero-shot"]
+    assert "compared here: 2" in out
