@@ -56,3 +56,20 @@ def test_time_estimate_comes_from_records_of_the_same_method_and_sources(monkeyp
     other = ExperimentConfig(task="sentiment", method="code-switch", source_languages=["en"])
     assert sweep_module._similar_records(records, other) == [records[0], records[2]]  # same sources
     assert sweep_module._similar_records(records + [dict(records[2], task="nli")], cell) == [records[2]]
+
+
+def test_shards_split_a_grid_without_overlap(tiny_model_dir, tmp_path, capsys):
+    from xlt.sweep import prepare
+
+    grid = tmp_path / "grid.yaml"
+    write_grid(grid, tiny_model_dir, tmp_path / "results")
+    whole = [c.fingerprint() for c in prepare(grid).cells]
+    first, second = prepare(grid, (1, 2)), prepare(grid, (2, 2))
+    assert first.name == "grid.shard1of2" and len(whole) == 4
+    assert sorted(c.fingerprint() for c in first.cells + second.cells) == sorted(whole)
+    assert not {c.fingerprint() for c in first.cells} & {c.fingerprint() for c in second.cells}
+    for bad in ("0/2", "3/2", "1", "a/b", "1/0"):
+        assert cli.main(["sweep", str(grid), "--shard", bad, "--dry-run"]) == 2
+        assert "--shard takes K/N with 1 <= K <= N" in capsys.readouterr().err
+    assert cli.main(["sweep", str(grid), "--shard", "2/2", "--dry-run"]) == 0
+    assert "2 cells" in capsys.readouterr().out

@@ -164,9 +164,12 @@ def cmd_train(args) -> int:
 
 def cmd_sweep(args) -> int:
     from .settings import home_dir
-    from .sweep import describe, prepare, run_sweep, start_in_background
+    from .sweep import describe, parse_shard, prepare, run_sweep, start_in_background
 
-    sweep = prepare(args.grid)
+    shard = parse_shard(args.shard)
+    if shard and args.backend == "hf-jobs":
+        raise XltError("--shard splits a grid between local processes; hf-jobs already runs each cell as its own Job")
+    sweep = prepare(args.grid, shard)
     print(describe(sweep), flush=True)
     if args.dry_run:
         return 0
@@ -174,7 +177,7 @@ def cmd_sweep(args) -> int:
         return _sweep_on_hf_jobs(sweep, args)
     if args.background:
         log_file = home_dir() / "sweeps" / f"{sweep.name}.log"
-        pid = start_in_background(args.grid, log_file)
+        pid = start_in_background(args.grid, log_file, shard)
         print(f"running in the background (pid {pid}); progress: tail -f {log_file}")
         return 0
     records = run_sweep(sweep, show_progress=args.progress, log=lambda line: print(line, flush=True))
@@ -429,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw = sub.add_parser("sweep", help="run a grid of experiments (YAML), skipping cells already done")
     sw.add_argument("grid", help="grid file (see sweeps/*.yaml)")
     sw.add_argument("--dry-run", action="store_true", help="validate every cell, list them and the time estimate")
+    sw.add_argument("--shard", metavar="K/N", help="run every N-th cell from the K-th: N processes side by side share "
+                    "a grid (one big GPU fits several small trainings)")
     sw.add_argument("--background", action="store_true", help="start it detached, logging to $XLT_HOME/sweeps/")
     sw.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
     sw.add_argument("--backend", choices=["local", "hf-jobs"], default="local",

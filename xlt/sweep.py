@@ -122,8 +122,21 @@ def expand(data: dict, name: str = "grid") -> list[ExperimentConfig]:
     return configs
 
 
-def prepare(path: str | Path) -> Sweep:
-    """Parse and validate every cell before anything runs; find the cells already done."""
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """`K/N` -> (K, N): this process takes every N-th cell starting at the K-th."""
+    if text is None:
+        return None
+    parts = str(text).split("/")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts) or not 1 <= int(parts[0]) <= int(parts[1]):
+        raise XltError(f"--shard takes K/N with 1 <= K <= N (e.g. 2/4: the 2nd of 4 processes), got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def prepare(path: str | Path, shard: tuple[int, int] | None = None) -> Sweep:
+    """Parse and validate every cell before anything runs; find the cells already done.
+
+    `shard` (K, N) keeps every N-th cell from the K-th, so N processes side by side (one big GPU fits
+    several small trainings) share a grid without running a cell twice."""
     from .experiment import validate
 
     data = load_grid(path)
@@ -138,8 +151,12 @@ def prepare(path: str | Path) -> Sweep:
     seen = {}
     for config in cells:
         seen.setdefault(config.fingerprint(), config)
+    cells = list(seen.values())
+    if shard:
+        cells = cells[shard[0] - 1::shard[1]]
+        name = f"{name}.shard{shard[0]}of{shard[1]}"
     results_dir = Path(data["results_dir"]) if data.get("results_dir") else None
-    sweep = Sweep(name, list(seen.values()), data.get("protocol"), results_dir, data.get("description", ""))
+    sweep = Sweep(name, cells, data.get("protocol"), results_dir, data.get("description", ""))
     sweep.skipped = done_index(sweep)
     return sweep
 
@@ -254,14 +271,15 @@ def run_sweep(sweep: Sweep, show_progress: bool = True, log=print) -> list[dict]
     return records
 
 
-def start_in_background(grid: str | Path, log_file: Path) -> int:
+def start_in_background(grid: str | Path, log_file: Path, shard: tuple[int, int] | None = None) -> int:
     """`xlt sweep GRID` in its own session (it survives the terminal), logging to `log_file`; returns the pid."""
     import os
     import subprocess
 
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "xlt.cli", "sweep", str(grid), "--no-progress"],
+        shard_args = ["--shard", f"{shard[0]}/{shard[1]}"] if shard else []
+        proc = subprocess.Popen([sys.executable, "-m", "xlt.cli", "sweep", str(grid), "--no-progress", *shard_args],
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
     return proc.pid
