@@ -126,3 +126,15 @@ def test_committed_records_give_at_least_a_one_row_matrix():
     for task in sorted(set(cells["task"])):
         fig, note = board.transfer_view(cells, task)
         assert fig.data and fig.data[0].type == "heatmap", note
+
+
+def test_cells_say_where_their_runs_trained(tmp_path):
+    """A matrix filled on two machines (CPU and a lent GPU) says so per cell, on hover."""
+    records = matrix_records(tmp_path, sources=("en", "de", "fr"), seeds=(42,))
+    h100 = {"device": "cuda", "gpu": "NVIDIA H100 80GB HBM3", "gpu_count": 1}
+    records = [dict(r, hardware=h100) if r["source_languages"] == ["de"] else r for r in records]
+    matrix = transfer_matrix(cells_frame(records), "sentiment")
+    assert matrix.hardware[("de", "fr")] == ["H100 80GB HBM3"] and matrix.hardware[("en", "fr")] == ["CPU"]
+    hover = figures.transfer_heatmap(matrix).data[0].customdata
+    row = matrix.sources.index("de")
+    assert "trained on: H100 80GB HBM3" in hover[row][matrix.targets.index("fr")]

@@ -53,6 +53,8 @@ def transfer_heatmap(matrix, view: str = "score") -> go.Figure:
             seeds = ", ".join(f"{seed}: {value:.3f}" for seed, value in matrix.seeds.get((s, t), []))
             spread = f"std {matrix.std.at[s, t]:.3f} over {n} seeds" if n > 1 else "1 seed (no spread yet)"
             text = f"source {s} → target {t}<br>{metric} {matrix.mean.at[s, t]:.3f} ({spread})<br>seeds: {seeds}"
+            if matrix.hardware.get((s, t)):
+                text += f"<br>trained on: {', '.join(matrix.hardware[(s, t)])}"
             if view == "gap":
                 text += (f"<br>in-language {t}: {own[t]:.3f}, gap {z.at[s, t]:+.3f}" if pd.notna(own[t])
                          else f"<br>no run trained on {t}: no gap")

@@ -17,7 +17,15 @@ from ..errors import XltError
 
 MATRIX_METHOD = "zero-shot"
 CELL_COLUMNS = ["task", "model", "setting", "setting_label", "source", "target", "seed", "run_id", "accuracy",
-                "macro_f1", "n"]
+                "macro_f1", "n", "hardware"]
+
+
+def hardware_label(record: dict) -> str:
+    """Where a run trained, short: the GPU's name, or CPU (runs of one setting may come from both)."""
+    hardware = record.get("hardware") or {}
+    if hardware.get("device") == "cuda":
+        return str(hardware.get("gpu") or "GPU").replace("NVIDIA ", "")
+    return "CPU"
 
 
 def _setting(record: dict) -> tuple[str, str]:
@@ -47,7 +55,7 @@ def cells_frame(records: list[dict]) -> pd.DataFrame:
                 rows.append({"task": r["task"], "model": r["model"], "setting": key, "setting_label": label,
                              "source": r["source_languages"][0], "target": lang, "seed": r["seed"],
                              "run_id": r["run_id"], "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"),
-                             "n": m.get("n")})
+                             "n": m.get("n"), "hardware": hardware_label(r)})
     return pd.DataFrame(rows, columns=CELL_COLUMNS)
 
 
@@ -69,7 +77,8 @@ def matrix_settings(cells: pd.DataFrame, task: str, model: str | None = None) ->
 @dataclass
 class TransferMatrix:
     """Scores of one task and setting: `mean`, `std` and `n` are source × target frames (rows: sources, columns:
-    targets; std is 0 for a single seed), `seeds[(s, t)]` the (seed, score) pairs behind a cell."""
+    targets; std is 0 for a single seed), `seeds[(s, t)]` the (seed, score) pairs behind a cell and
+    `hardware[(s, t)]` where those runs trained (CPU, or the GPU's name)."""
 
     task: str
     metric: str
@@ -79,6 +88,7 @@ class TransferMatrix:
     std: pd.DataFrame
     n: pd.DataFrame
     seeds: dict = field(default_factory=dict)
+    hardware: dict = field(default_factory=dict)
     runs: int = 0
     model: str = ""
 
@@ -146,6 +156,8 @@ def transfer_matrix(cells: pd.DataFrame, task: str, metric: str | None = None, m
                           std=std.reindex(index=sources, columns=targets),
                           n=n.reindex(index=sources, columns=targets).fillna(0).astype(int),
                           seeds=seeds, runs=int(sel["run_id"].nunique()),
+                          hardware={(s, t): sorted(set(part["hardware"])) for (s, t), part in
+                                    sel.groupby(["source", "target"])},
                           model=str(sel["model"].iloc[0]) if len(sel) else "")
 
 
