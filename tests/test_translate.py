@@ -99,6 +99,22 @@ def test_apertium_en_es_directly_and_en_fr_through_spanish():
         apertium.check("en", "de")
 
 
+def test_apertium_checks_that_every_mode_on_the_route_runs(monkeypatch):
+    """A listed pair can still miss a program (ita-spa runs cg-proc, from cg3): that is found before any
+    training, not when the first batch is translated."""
+    import xlt.translate.apertium as module
+
+    apertium = get_translator("apertium")
+    for lang in ("es", "fr", "it", "pt"):  # the translate-test grid's directions, both ways, really run
+        apertium.check(lang, "en")
+        apertium.check("en", lang)
+    monkeypatch.setattr(module, "mode_fault", lambda mode: "cg-proc: command not found" if mode == "ita-spa" else None)
+    with pytest.raises(XltError, match=r"cannot translate it -> en here: apertium ita-spa is installed but does not "
+                                       r"run \(cg-proc: command not found\).*apt-get install apertium cg3"):
+        apertium.check("it", "en")
+    apertium.check("en", "it")  # the other direction's modes run
+
+
 def test_apertium_reports_itself_unavailable_without_the_binary(monkeypatch):
     import xlt.translate.apertium as module
 

@@ -1,6 +1,6 @@
 """`apertium`: Debian's Apertium, rule-based machine translation that runs offline (GPL-2).
 
-`apt-get install apertium apertium-eng-spa apertium-fr-es apertium-es-pt apertium-spa-ita` (the
+`apt-get install apertium cg3 apertium-eng-spa apertium-fr-es apertium-es-pt apertium-spa-ita` (the
 project's `packages.txt`, which a Space installs) gives en<->es directly and fr, pt, it both ways
 through Spanish (the default pivot: `en -> es -> fr` is `apertium -u eng-spa | apertium -u es-fr`,
 each leg cached). The installed pairs are read from `apertium -l`, so any other installed pair
@@ -19,7 +19,7 @@ from ..errors import XltError
 from .base import Translator, TranslatorOptions
 from .registry import register_translator
 
-PACKAGES = "apertium apertium-eng-spa apertium-fr-es apertium-es-pt apertium-spa-ita"
+PACKAGES = "apertium cg3 apertium-eng-spa apertium-fr-es apertium-es-pt apertium-spa-ita"
 # Apertium names languages by ISO 639-3 or 639-1 code; xlt uses 639-1
 ISO3 = {"eng": "en", "spa": "es", "fra": "fr", "por": "pt", "ita": "it", "cat": "ca", "eus": "eu", "glg": "gl",
         "mkd": "mk", "bul": "bg", "ron": "ro", "deu": "de", "nld": "nl", "swe": "sv", "dan": "da", "nob": "nb",
@@ -47,6 +47,21 @@ def installed_modes(binary: str = "apertium") -> dict[tuple[str, str], str]:
     return modes
 
 
+@lru_cache(maxsize=64)
+def mode_fault(mode: str) -> str | None:
+    """Why an installed mode does not run here (one short sentence through it, once per process), or None.
+
+    `apertium -l` lists a pair whose pipeline still needs another program: `ita-spa` runs `cg-proc`
+    (Debian's cg3), and without it fails only when the first batch is translated, after training."""
+    try:
+        done = subprocess.run(["apertium", "-u", mode], input="test\n", capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    if done.returncode != 0 or not done.stdout.strip():
+        return done.stderr.strip()[:200] or f"exit {done.returncode}, no output"
+    return None
+
+
 @dataclass
 class ApertiumOptions(TranslatorOptions):
     pivot: str | None = field(default="es", metadata={
@@ -70,6 +85,17 @@ class ApertiumTranslator(Translator):
 
     def can_translate(self, src: str, tgt: str) -> bool:
         return (src, tgt) in installed_modes()
+
+    def check(self, src: str, tgt: str) -> None:
+        """The route exists and every Apertium mode on it runs (a pair can be listed yet miss a program)."""
+        route = self.route(src, tgt)
+        for a, b in zip(route, route[1:]):
+            mode = installed_modes()[(a, b)]
+            fault = mode_fault(mode)
+            if fault:
+                raise XltError(f"translator {self.spec!r} cannot translate {src} -> {tgt} here: apertium {mode} is "
+                               f"installed but does not run ({fault}). Install what it needs (apt-get install "
+                               f"{PACKAGES}; listed in packages.txt) or leave that language out.")
 
     def serves(self) -> str:
         pairs = sorted(installed_modes())
