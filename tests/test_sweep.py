@@ -54,7 +54,8 @@ def test_time_estimate_comes_from_records_of_the_same_method_and_sources(monkeyp
     cell = ExperimentConfig(task="sentiment", method="zero-shot", source_languages=["en"])
     assert sweep_module._similar_records(records, cell) == [records[2]]
     other = ExperimentConfig(task="sentiment", method="code-switch", source_languages=["en"])
-    assert sweep_module._similar_records(records, other) == [records[0], records[2]]  # same sources
+    assert sweep_module._similar_records(records, other) == [records[2]]  # zero-shot on the same sources
+    assert sweep_module._similar_records(records[:2], other) == [records[0]]  # else any run on them
     assert sweep_module._similar_records(records + [dict(records[2], task="nli")], cell) == [records[2]]
     resumed = dict(records[2], training={"train_examples": 1839, "resumed_from_checkpoint": "checkpoint-690"})
     assert sweep_module._similar_records([resumed, records[1]], cell) == [records[1]]  # 1 s of a finished run

@@ -202,14 +202,16 @@ def estimate_seconds(sweep: Sweep) -> float | None:
 
 def _similar_records(records: list[dict], config) -> list[dict]:
     """Finished records of the cell's task on this kind of device, the closest first: same method and
-    sources, else same method, else same sources, else any (a few-shot record's 70 examples say nothing
-    about a zero-shot cell's size). Resumed runs are left out: their time is the resumed part only."""
+    sources, else same method, else zero-shot from the same sources (plain training on them), else same
+    sources, else any (a few-shot record's 70 examples say nothing about a zero-shot cell's size).
+    Resumed runs are left out: their time is the resumed part only."""
     usable = [r for r in records if r["task"] == config.task and r.get("hardware", {}).get("device") == _device()
               and r.get("train_seconds") and (r.get("training") or {}).get("train_examples")
               and not (r.get("training") or {}).get("resumed_from_checkpoint")]  # a resumed run timed only its tail
     sources = list(config.source_languages)
     for keep in (lambda r: r["method"] == config.method and r["config"]["source_languages"] == sources,
                  lambda r: r["method"] == config.method,
+                 lambda r: r["method"] == "zero-shot" and r["config"]["source_languages"] == sources,
                  lambda r: r["config"]["source_languages"] == sources):
         closest = [r for r in usable if keep(r)]
         if closest:
