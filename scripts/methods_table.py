@@ -41,6 +41,8 @@ def key_of(record: dict) -> str:
     shots = record["config"].get("method_options", {}).get("shots")
     key = f"few-shot K={shots if shots is not None else 10}" if method == "few-shot" else method
     sources = record["config"]["source_languages"]
+    if method == "translate-train":  # one model per target language: a row each
+        key += " → " + ",".join(t for t in record["config"].get("target_languages") or [] if t not in sources)
     return key if sources == ["en"] else f"{key} ({'+'.join(sources)})"
 
 

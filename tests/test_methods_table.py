@@ -53,3 +53,11 @@ def test_methods_are_compared_on_the_same_seeds_and_targets(tmp_path, monkeypatc
     assert f"| {baseline:.3f} (1) | +0.050 |" in rows["multi-source (en+es+de)"]
     assert f"{zero['summary']['target_average']:.3f} (1 seed, no spread)" in rows["zero-shot"]
     assert "compared here: 2" in out
+
+
+def test_translate_train_has_a_row_per_target():
+    script = _script()
+    record = _committed_zero_shot(42)
+    record = dict(record, method="translate-train", config=dict(record["config"], target_languages=["es"]))
+    assert script.key_of(record) == "translate-train → es"
+    assert script.key_of(dict(record, method="translate-test")) == "translate-test"
