@@ -453,8 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--batch-size", type=int, default=64)
     ev.add_argument("--premise-control", action="store_true", help="pair tasks: also score with premises shuffled")
-    ev.add_argument("--int8", action="store_true", help="score the int8 form that Predict serves (XLT_INT8) instead "
-                    "of the float32 model as trained")
+    ev.add_argument("--int8", action="store_true", help="score the int8 form (what Predict serves with XLT_INT8=1) "
+                    "instead of the float32 model as trained")
     ev.add_argument("--results-dir", help="published classifiers: write their record here (default: your results "
                     "store)")
     ev.add_argument("--json", action="store_true")
