@@ -149,15 +149,14 @@ def transfer_matrix(cells: pd.DataFrame, task: str, metric: str | None = None, m
     std = grouped.std(ddof=1).fillna(0.0).unstack()
     n = grouped.count().unstack()
     sources, targets = _order(mean.index, mean.columns)
-    seeds = {(s, t): sorted(zip(part["seed"].tolist(), part[metric].tolist()))
-             for (s, t), part in sel.groupby(["source", "target"])}
+    parts = dict(iter(sel.groupby(["source", "target"])))
+    seeds = {cell: sorted(zip(part["seed"].tolist(), part[metric].tolist())) for cell, part in parts.items()}
     return TransferMatrix(task=task, metric=metric, setting=setting, setting_label=labels[setting],
                           mean=mean.reindex(index=sources, columns=targets),
                           std=std.reindex(index=sources, columns=targets),
                           n=n.reindex(index=sources, columns=targets).fillna(0).astype(int),
                           seeds=seeds, runs=int(sel["run_id"].nunique()),
-                          hardware={(s, t): sorted(set(part["hardware"])) for (s, t), part in
-                                    sel.groupby(["source", "target"])},
+                          hardware={cell: sorted(set(part["hardware"])) for cell, part in parts.items()},
                           model=str(sel["model"].iloc[0]) if len(sel) else "")
 
 

@@ -47,6 +47,24 @@ def installed_modes(binary: str = "apertium") -> dict[tuple[str, str], str]:
     return modes
 
 
+def run_mode(mode: str, texts: list[str]) -> list[str]:
+    """`apertium -u MODE` on `texts` (one line each), one process; `XltError` when it fails or loses lines."""
+    text = "".join(t + "\n" for t in texts)  # texts are normalised: one line each
+    try:
+        done = subprocess.run(["apertium", "-u", mode], input=text, capture_output=True, text=True,
+                              timeout=60 + len(texts))
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise XltError(f"apertium {mode} failed: {exc}") from None
+    if done.returncode != 0:
+        raise XltError(f"apertium {mode} failed (exit {done.returncode}): {done.stderr.strip()[:200]}")
+    lines = done.stdout.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if len(lines) != len(texts):
+        raise XltError(f"apertium {mode} returned {len(lines)} lines for {len(texts)}")
+    return [line.strip() for line in lines]
+
+
 @lru_cache(maxsize=64)
 def mode_fault(mode: str) -> str | None:
     """Why an installed mode does not run here (one short sentence through it, once per process), or None.
@@ -54,12 +72,9 @@ def mode_fault(mode: str) -> str | None:
     `apertium -l` lists a pair whose pipeline still needs another program: `ita-spa` runs `cg-proc`
     (Debian's cg3), and without it fails only when the first batch is translated, after training."""
     try:
-        done = subprocess.run(["apertium", "-u", mode], input="test\n", capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.SubprocessError) as exc:
+        return None if run_mode(mode, ["test"])[0] else "no output"
+    except XltError as exc:
         return str(exc)
-    if done.returncode != 0 or not done.stdout.strip():
-        return done.stderr.strip()[:200] or f"exit {done.returncode}, no output"
-    return None
 
 
 @dataclass
@@ -102,21 +117,6 @@ class ApertiumTranslator(Translator):
         return "the installed pairs " + ", ".join(f"{s}->{t}" for s, t in pairs)
 
     def _translate_direct(self, texts: list[str], src: str, tgt: str) -> list[str]:
-        mode = installed_modes()[(src, tgt)]
-        text = "".join(t + "\n" for t in texts)  # texts are normalised: one line each
-        try:
-            done = subprocess.run(["apertium", "-u", mode], input=text, capture_output=True, text=True,
-                                  timeout=60 + len(texts))
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise XltError(f"apertium {mode} failed: {exc}") from None
-        if done.returncode != 0:
-            raise XltError(f"apertium {mode} failed (exit {done.returncode}): {done.stderr.strip()[:200]}")
-        lines = done.stdout.split("\n")
-        if lines and lines[-1] == "":
-            lines.pop()
-        if len(lines) != len(texts):
-            raise XltError(f"apertium {mode} returned {len(lines)} lines for {len(texts)}")
-        return [line.strip() for line in lines]
-
+        return run_mode(installed_modes()[(src, tgt)], texts)
 
 register_translator(ApertiumTranslator)
