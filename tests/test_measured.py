@@ -40,3 +40,18 @@ def test_a_record_filed_later_is_found_without_a_restart(tmp_path, monkeypatch):
     (folder / "zero-shot__m__en__seed42__late01-20261126T000000.json").write_text(json.dumps(record))
     assert measured.measured_scores("sentiment", "late01-20261126T000000")  # now it is there
     measured.measured_scores.cache_clear()
+
+
+def test_many_visitors_at_once_share_the_bounded_cache(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(measured, "_read_scores", lambda task, run_id: {"de": {"value": 0.5, "run": run_id}})
+    measured.measured_scores.cache_clear()
+
+    def ask(i):
+        return measured.measured_scores("nli", f"run{i % 200}")["de"]["run"] == f"run{i % 200}"
+
+    with ThreadPoolExecutor(16) as pool:
+        assert all(pool.map(ask, range(4000)))
+    assert len(measured._FOUND) <= 64
+    measured.measured_scores.cache_clear()

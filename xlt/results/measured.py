@@ -7,6 +7,7 @@ records (`leaderboard/results/<task>/`) and the user's results store (`$XLT_HOME
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from ..settings import home_dir, repo_root
@@ -18,6 +19,7 @@ def record_folders(task: str) -> list[Path]:
 
 
 _FOUND: dict[tuple[str, str], dict] = {}
+_LOCK = threading.Lock()  # many visitors predict at once; the eviction below must not race
 
 
 def measured_scores(task: str, run_id: str | None) -> dict:
@@ -26,14 +28,16 @@ def measured_scores(task: str, run_id: str | None) -> dict:
     A record, once found, is kept (records are immutable); a miss is not, so a model whose record is
     filed later (a job that just finished) gets its note without a restart."""
     key = (task, run_id or "")
-    if key not in _FOUND:
-        scores = _read_scores(task, run_id)
-        if not scores:
-            return {}
-        if len(_FOUND) >= 64:
-            _FOUND.pop(next(iter(_FOUND)))
-        _FOUND[key] = scores
-    return _FOUND[key]
+    with _LOCK:
+        if key in _FOUND:
+            return _FOUND[key]
+    scores = _read_scores(task, run_id)
+    if scores:
+        with _LOCK:
+            if len(_FOUND) >= 64:
+                _FOUND.pop(next(iter(_FOUND)))
+            _FOUND[key] = scores
+    return scores
 
 
 measured_scores.cache_clear = _FOUND.clear  # the tests' handle, as with functools' caches
