@@ -51,6 +51,9 @@ def main() -> int:
         print(f"{task}: {matrix.runs} runs → {len(matrix.long())} measured cells ({len(train)} off the diagonal) "
               f"from {len(matrix.sources)} source language(s) ({', '.join(matrix.sources)}) × {len(matrix.targets)} "
               f"targets; {matrix.setting_label}; metric {matrix.metric}", file=sys.stderr)
+        means = {s: matrix.mean.loc[s].drop(s, errors="ignore").mean() for s in matrix.sources}
+        print(f"{task}: mean off-diagonal {matrix.metric} per source: "
+              + ", ".join(f"{s} {v:.3f}" for s, v in sorted(means.items(), key=lambda kv: -kv[1])), file=sys.stderr)
         if len(matrix.sources) < args.min_sources:
             print(f"{task}: refusing to build a leave-one-out table from {len(matrix.sources)} source language(s); "
                   f"it needs at least {args.min_sources} (run the {task} transfer-matrix grid in sweeps/)",
