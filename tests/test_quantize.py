@@ -62,3 +62,25 @@ def test_evaluate_scores_float32_unless_asked(tmp_path, tiny_model_dir, monkeypa
         assert cli.main(argv) == 0
     assert loaded == [False, True]
     capsys.readouterr()
+
+
+def test_evaluate_reports_the_in_language_average_when_every_language_was_trained_on(tmp_path, tiny_model_dir,
+                                                                                       capsys):
+    """A multi-source model on all the languages has no target language; `xlt evaluate` still gives an average."""
+    import json as json_module
+
+    from xlt import cli
+
+    for trained in (["en", "de"], ["en"]):
+        folder = tiny_classifier(tmp_path / "-".join(trained), tiny_model_dir, "lora", "mean", "query: ")
+        info = json_module.loads((folder / "xlt_classifier.json").read_text())
+        (folder / "xlt_classifier.json").write_text(json_module.dumps({**info, "languages_trained": trained}))
+        assert cli.main(["evaluate", "--model-dir", str(folder), "--languages", "en,de", "--max-samples", "12"]) == 0
+        out = capsys.readouterr().out
+        f1 = {line.split()[0]: float(line.split()[2]) for line in out.splitlines() if line.startswith(("en ", "de "))}
+        if trained == ["en"]:
+            assert f"target average (macro_f1, 1 languages): {f1['de']:.4f}" in out
+        else:
+            line = "no target language: the model trained on all 2 evaluated languages; their average (macro_f1): "
+            assert line in out
+            assert abs(float(out.split(line)[1].split()[0]) - (f1["en"] + f1["de"]) / 2) <= 1e-4

@@ -76,3 +76,24 @@ def test_shards_split_a_grid_without_overlap(tiny_model_dir, tmp_path, capsys):
         assert "--shard takes K/N with 1 <= K <= N" in capsys.readouterr().err
     assert cli.main(["sweep", str(grid), "--shard", "2/2", "--dry-run"]) == 0
     assert "2 cells" in capsys.readouterr().out
+
+
+def test_only_keeps_the_matching_cells_before_sharding(tiny_model_dir, tmp_path, capsys):
+    from xlt.sweep import parse_only, prepare
+
+    grid = tmp_path / "grid.yaml"
+    write_grid(grid, tiny_model_dir, tmp_path / "results")
+    few = prepare(grid, only=parse_only(["method=few-shot"]))
+    assert few.name == "grid.only" and [(c.method, c.train.seed) for c in few.cells] == [("few-shot", 1),
+                                                                                          ("few-shot", 2)]
+    both = prepare(grid, only=parse_only(["method=few-shot,zero-shot", "seed=2"]))
+    assert sorted(c.method for c in both.cells) == ["few-shot", "zero-shot"]
+    assert {c.train.seed for c in both.cells} == {2}
+    assert len(prepare(grid, (2, 2), parse_only(["method=few-shot"])).cells) == 1
+    assert len(prepare(grid, only=parse_only(["source=en", "target=en+de"])).cells) == 4
+    assert cli.main(["sweep", str(grid), "--only", "method=zero-shot", "--dry-run"]) == 0
+    assert "2 cells" in capsys.readouterr().out
+    for bad, message in (("method", "--only takes KEY=VALUE"), ("colour=red", "--only takes KEY=VALUE"),
+                         ("seed=", "--only takes KEY=VALUE"), ("method=translate-test", "no cell of grid matches")):
+        assert cli.main(["sweep", str(grid), "--only", bad, "--dry-run"]) == 2
+        assert message in capsys.readouterr().err

@@ -164,12 +164,13 @@ def cmd_train(args) -> int:
 
 def cmd_sweep(args) -> int:
     from .settings import home_dir
-    from .sweep import describe, parse_shard, prepare, run_sweep, start_in_background
+    from .sweep import describe, parse_only, parse_shard, prepare, run_sweep, start_in_background
 
     shard = parse_shard(args.shard)
+    only = parse_only(args.only)
     if shard and args.backend == "hf-jobs":
         raise XltError("--shard splits a grid between local processes; hf-jobs already runs each cell as its own Job")
-    sweep = prepare(args.grid, shard)
+    sweep = prepare(args.grid, shard, only)
     print(describe(sweep), flush=True)
     if args.dry_run:
         return 0
@@ -177,7 +178,7 @@ def cmd_sweep(args) -> int:
         return _sweep_on_hf_jobs(sweep, args)
     if args.background:
         log_file = home_dir() / "sweeps" / f"{sweep.name}.log"
-        pid = start_in_background(args.grid, log_file, shard)
+        pid = start_in_background(args.grid, log_file, shard, args.only)
         print(f"running in the background (pid {pid}); progress: tail -f {log_file}")
         return 0
     records = run_sweep(sweep, show_progress=args.progress, log=lambda line: print(line, flush=True))
@@ -214,6 +215,11 @@ def _print_metrics(metrics: dict, summary: dict | None = None) -> None:
         gap_text = f", transfer gap {gap:.4f}" if gap is not None else ""
         print(f"target average ({summary['metric']}, {len(summary['target_languages'])} languages): "
               f"{summary['target_average']:.4f}{gap_text}")
+    elif summary and summary.get("source_score") is not None:
+        # every evaluated language was a training language (e.g. multi-source on all of them): no transfer
+        # to report, but the in-language average is still what a user asks for
+        print(f"no target language: the model trained on all {len(metrics)} evaluated languages; their average "
+              f"({summary['metric']}): {summary['source_score']:.4f}")
 
 
 def cmd_evaluate(args) -> int:
@@ -434,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--dry-run", action="store_true", help="validate every cell, list them and the time estimate")
     sw.add_argument("--shard", metavar="K/N", help="run every N-th cell from the K-th: N processes side by side share "
                     "a grid (one big GPU fits several small trainings)")
+    sw.add_argument("--only", action="append", metavar="KEY=V[,V...]",
+                    help="run only the cells matching (repeatable; keys: method, seed, source, target; languages "
+                         "joined with +), e.g. --only method=translate-train --only seed=42")
     sw.add_argument("--background", action="store_true", help="start it detached, logging to $XLT_HOME/sweeps/")
     sw.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
     sw.add_argument("--backend", choices=["local", "hf-jobs"], default="local",

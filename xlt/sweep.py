@@ -132,11 +132,36 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     return int(parts[0]), int(parts[1])
 
 
-def prepare(path: str | Path, shard: tuple[int, int] | None = None) -> Sweep:
+ONLY_KEYS = {
+    "method": lambda c: c.method,
+    "seed": lambda c: str(c.train.seed),
+    "source": lambda c: "+".join(c.source_languages),
+    "target": lambda c: "+".join(c.target_languages),
+}
+
+
+def parse_only(items: list[str] | None) -> dict[str, set[str]]:
+    """`["method=translate-train,translate-train-all", "seed=42"]` -> {key: accepted values}; a cell runs when
+    it matches every key (any of a key's values). Languages are joined with `+` (`source=en+es+de`)."""
+    only: dict[str, set[str]] = {}
+    for item in items or []:
+        key, sep, values = str(item).partition("=")
+        key = key.strip()
+        accepted = {v.strip() for v in values.split(",") if v.strip()}
+        if not sep or key not in ONLY_KEYS or not accepted:
+            raise XltError(f"--only takes KEY=VALUE[,VALUE...] with KEY one of {', '.join(sorted(ONLY_KEYS))} "
+                           f"(e.g. method=translate-train or source=en+es+de), got {item!r}")
+        only.setdefault(key, set()).update(accepted)
+    return only
+
+
+def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[str, set[str]] | None = None) -> Sweep:
     """Parse and validate every cell before anything runs; find the cells already done.
 
-    `shard` (K, N) keeps every N-th cell from the K-th, so N processes side by side (one big GPU fits
-    several small trainings) share a grid without running a cell twice."""
+    `only` (from `parse_only`) keeps the cells that match it, e.g. the cells a machine without Apertium
+    cannot run left to one that has it. `shard` (K, N) then keeps every N-th cell from the K-th, so N
+    processes side by side (one big GPU fits several small trainings) share a grid without running a cell
+    twice."""
     from .experiment import validate
 
     data = load_grid(path)
@@ -152,6 +177,12 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None) -> Sweep:
     for config in cells:
         seen.setdefault(config.fingerprint(), config)
     cells = list(seen.values())
+    if only:
+        cells = [c for c in cells if all(ONLY_KEYS[key](c) in accepted for key, accepted in only.items())]
+        if not cells:
+            wanted = " ".join(f"{key}={','.join(sorted(v))}" for key, v in sorted(only.items()))
+            raise XltError(f"no cell of {name} matches --only {wanted}")
+        name = f"{name}.only"
     if shard:
         cells = cells[shard[0] - 1::shard[1]]
         name = f"{name}.shard{shard[0]}of{shard[1]}"
@@ -274,7 +305,8 @@ def run_sweep(sweep: Sweep, show_progress: bool = True, log=print) -> list[dict]
     return records
 
 
-def start_in_background(grid: str | Path, log_file: Path, shard: tuple[int, int] | None = None) -> int:
+def start_in_background(grid: str | Path, log_file: Path, shard: tuple[int, int] | None = None,
+                        only_args: list[str] | None = None) -> int:
     """`xlt sweep GRID` in its own session (it survives the terminal), logging to `log_file`; returns the pid."""
     import os
     import subprocess
@@ -282,7 +314,9 @@ def start_in_background(grid: str | Path, log_file: Path, shard: tuple[int, int]
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
         shard_args = ["--shard", f"{shard[0]}/{shard[1]}"] if shard else []
-        proc = subprocess.Popen([sys.executable, "-m", "xlt.cli", "sweep", str(grid), "--no-progress", *shard_args],
+        only = [arg for item in only_args or [] for arg in ("--only", item)]
+        proc = subprocess.Popen([sys.executable, "-m", "xlt.cli", "sweep", str(grid), "--no-progress", *shard_args,
+                                 *only],
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
     return proc.pid
