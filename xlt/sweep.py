@@ -267,7 +267,9 @@ def describe(sweep: Sweep) -> str:
         state = f"done ({done['run_id']})" if done else "to run"
         options = json.dumps(config.method_options, sort_keys=True) if config.method_options else ""
         lines.append(f"  [{i}/{len(sweep.cells)}] {config.task} {config.method} {options} "
-                     f"src={','.join(config.source_languages)} seed={config.train.seed}: {state}")
+                     f"src={','.join(config.source_languages)}"
+                     + (f" tgt={','.join(config.target_languages)}" if config.target_languages else "")
+                     + f" seed={config.train.seed}: {state}")
     seconds = estimate_seconds(sweep)
     todo = len(sweep.cells) - len(sweep.skipped)
     if todo:
