@@ -97,3 +97,38 @@ def test_only_keeps_the_matching_cells_before_sharding(tiny_model_dir, tmp_path,
                          ("seed=", "--only takes KEY=VALUE"), ("method=translate-test", "no cell of grid matches")):
         assert cli.main(["sweep", str(grid), "--only", bad, "--dry-run"]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_only_the_cells_to_run_are_validated_and_results_dir_is_relative_to_the_grid(tiny_model_dir, tmp_path,
+                                                                                     capsys, monkeypatch):
+    """A machine that cannot run some cells (no Apertium, say) still runs the others with --only."""
+    from xlt.sweep import prepare
+
+    (tmp_path / "grids").mkdir()
+    grid = tmp_path / "grids" / "grid.yaml"
+    write_grid(grid, tiny_model_dir, "../results")
+    data = yaml.safe_load(grid.read_text())
+    data["cells"].append({"method": "translate-train", "target_languages": ["de"],
+                          "method_options": {"translator": "babelfish"}})
+    grid.write_text(yaml.safe_dump(data))
+    monkeypatch.chdir(tmp_path / "grids")  # results_dir must not follow the working directory
+    assert cli.main(["sweep", str(grid), "--dry-run"]) == 2
+    assert "unknown translator 'babelfish'" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["sweep", str(grid), "--only", "method=zero-shot", "--dry-run"]) == 0
+    assert "2 cells, 0 already done" in capsys.readouterr().out
+    assert prepare(grid, only={"method": {"zero-shot"}}).results_dir == tmp_path / "results"
+
+
+def test_a_cell_may_not_set_what_the_grid_crosses_and_premise_control_is_a_boolean(tiny_model_dir, tmp_path, capsys):
+    grid = tmp_path / "grid.yaml"
+    write_grid(grid, tiny_model_dir, tmp_path / "results")
+    data = yaml.safe_load(grid.read_text())
+    data["cells"][0]["seed"] = 7  # the grid crosses seed: the cell's value would be silently replaced
+    grid.write_text(yaml.safe_dump(data))
+    assert cli.main(["sweep", str(grid), "--dry-run"]) == 2
+    assert "cell 1 sets train.seed, which 'grid' also crosses" in capsys.readouterr().err
+    del data["cells"][0]["seed"]
+    grid.write_text(yaml.safe_dump({**data, "premise_control": "yes"}))
+    assert cli.main(["sweep", str(grid), "--dry-run"]) == 2
+    assert "premise_control must be true or false" in capsys.readouterr().err

@@ -317,3 +317,26 @@ def test_pooled_features_of_several_layers_sit_side_by_side(tiny_model_dir):
     assert both.shape == (3, 32)
     assert np.allclose(both[:, 16:], last, atol=1e-5)  # layer 2 is the last of the tiny encoder
     assert np.allclose(np.linalg.norm(both[:, :16], axis=1), 1.0, atol=1e-5)
+
+
+def test_a_second_training_in_the_same_folder_waits_then_resumes_from_the_finished_run(tiny_model_dir, data_dir,
+                                                                                       tmp_path):
+    """Few-shot and translate-test train their source model in the zero-shot run's folder; sweep shards side
+    by side must not write (or delete) each other's checkpoints there."""
+    import threading
+
+    from filelock import FileLock
+
+    out = tmp_path / "shared-run"
+    out.mkdir()
+    results = []
+    with FileLock(str(out / ".train.lock")):  # another process training here
+        worker = threading.Thread(target=lambda: results.append(_train_tiny(tiny_model_dir, data_dir, out)))
+        worker.start()
+        worker.join(timeout=3)
+        assert worker.is_alive() and not (out / "checkpoints").exists()  # it waits, writing nothing
+    worker.join(timeout=300)
+    first = results[0]
+    assert first.stats["resumed_from_checkpoint"] is None
+    second = _train_tiny(tiny_model_dir, data_dir, out)  # the lock is free: it reuses the finished run
+    assert second.stats["resumed_from_checkpoint"] is not None

@@ -441,8 +441,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--shard", metavar="K/N", help="run every N-th cell from the K-th: N processes side by side share "
                     "a grid (one big GPU fits several small trainings)")
     sw.add_argument("--only", action="append", metavar="KEY=V[,V...]",
-                    help="run only the cells matching (repeatable; keys: method, seed, source, target; languages "
-                         "joined with +), e.g. --only method=translate-train --only seed=42")
+                    help="run only the cells matching (repeatable; keys: method, seed, source, target, "
+                         "option.<method option>; languages joined with +), e.g. --only method=translate-train "
+                         "--only seed=42")
     sw.add_argument("--background", action="store_true", help="start it detached, logging to $XLT_HOME/sweeps/")
     sw.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
     sw.add_argument("--backend", choices=["local", "hf-jobs"], default="local",

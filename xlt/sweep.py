@@ -8,12 +8,13 @@ A grid file names the settings every cell shares (`base`) and lists the values t
 `seed` for `train.seed`:
 
     protocol: cpu-v1
-    results_dir: leaderboard/results      # default: your results store ($XLT_HOME/results + repo)
+    results_dir: ../leaderboard/results   # relative to this file; default: your results store
+    premise_control: true                 # pair tasks: records also score premise-shuffled inputs
     base: {task: sentiment, train: {finetune: lora, epochs: 6}}
     grid: {method: [zero-shot], seed: [42, 43, 44], source_languages: [[en], [de]]}
 
-Every cell is checked before anything trains; cells whose record already exists (same config
-fingerprint) are skipped, an interrupted cell resumes from its checkpoint in
+Every cell still to run is checked before anything trains; cells whose record already exists (same
+config fingerprint) are skipped, an interrupted cell resumes from its checkpoint in
 `$XLT_HOME/runs/<fingerprint>`, and each record is filed as soon as its cell finishes.
 """
 
@@ -32,7 +33,7 @@ from .errors import XltError
 
 EXPERIMENT_KEYS = {"task", "method", "model", "source_languages", "target_languages", "train_split", "eval_split",
                    "method_options"}
-FILE_KEYS = {"protocol", "results_dir", "base", "grid", "cells", "description"}
+FILE_KEYS = {"protocol", "results_dir", "base", "grid", "cells", "description", "premise_control"}
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Sweep:
     results_dir: Path | None = None
     description: str = ""
     skipped: dict[str, dict] = field(default_factory=dict)  # fingerprint -> existing record
+    premise_control: bool = False  # pair tasks: each record also scores premise-shuffled inputs
 
 
 def _apply(settings: dict, key: str, value, where: str) -> None:
@@ -94,6 +96,10 @@ def load_grid(path: str | Path) -> dict:
     return data
 
 
+def _alias(key: str) -> str:
+    return "train.seed" if key == "seed" else key
+
+
 def expand(data: dict, name: str = "grid") -> list[ExperimentConfig]:
     """The cells of a grid: `base` crossed with every combination of `grid`, then `cells`."""
     base = data.get("base") or {}
@@ -106,6 +112,11 @@ def expand(data: dict, name: str = "grid") -> list[ExperimentConfig]:
             raise XltError(f"{name}: grid key {key!r} must list at least one value")
     crossed = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
     # each explicit cell is a variant crossed with the grid (e.g. every method with every seed)
+    for i, variant in enumerate(extra):
+        clash = sorted({_alias(k) for k in variant} & {_alias(k) for k in grid}) if isinstance(variant, dict) else []
+        if clash:
+            raise XltError(f"{name}: cell {i + 1} sets {', '.join(clash)}, which 'grid' also crosses; set it in one "
+                           "place (a cell's value would be overridden)")
     combos = [{**variant, **point} if isinstance(variant, dict) else variant
               for variant in (extra or [{}]) for point in crossed]
     configs = []
@@ -140,17 +151,26 @@ ONLY_KEYS = {
 }
 
 
+def _only_value(config, key: str) -> str:
+    if key.startswith("option."):
+        value = config.method_options.get(key[7:])
+        return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    return ONLY_KEYS[key](config)
+
+
 def parse_only(items: list[str] | None) -> dict[str, set[str]]:
     """`["method=translate-train,translate-train-all", "seed=42"]` -> {key: accepted values}; a cell runs when
-    it matches every key (any of a key's values). Languages are joined with `+` (`source=en+es+de`)."""
+    it matches every key (any of a key's values). Languages are joined with `+` (`source=en+es+de`);
+    `option.<name>` matches a method option as the grid sets it (`option.translator=gold`)."""
     only: dict[str, set[str]] = {}
     for item in items or []:
         key, sep, values = str(item).partition("=")
         key = key.strip()
         accepted = {v.strip() for v in values.split(",") if v.strip()}
-        if not sep or key not in ONLY_KEYS or not accepted:
-            raise XltError(f"--only takes KEY=VALUE[,VALUE...] with KEY one of {', '.join(sorted(ONLY_KEYS))} "
-                           f"(e.g. method=translate-train or source=en+es+de), got {item!r}")
+        if not sep or not (key in ONLY_KEYS or (key.startswith("option.") and len(key) > 7)) or not accepted:
+            raise XltError(f"--only takes KEY=VALUE[,VALUE...] with KEY one of {', '.join(sorted(ONLY_KEYS))} or "
+                           f"option.<method option> (e.g. method=translate-train, source=en+es+de, "
+                           f"option.translator=gold), got {item!r}")
         only.setdefault(key, set()).update(accepted)
     return only
 
@@ -166,19 +186,12 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[s
 
     data = load_grid(path)
     name = Path(path).stem
-    cells = expand(data, name)
-    for i, config in enumerate(cells):
-        try:
-            validate(config)
-        except XltError as exc:
-            raise XltError(f"{name} cell {i + 1} ({config.method}, {','.join(config.source_languages)}, seed "
-                           f"{config.train.seed}): {exc}") from None
     seen = {}
-    for config in cells:
+    for config in expand(data, name):
         seen.setdefault(config.fingerprint(), config)
     cells = list(seen.values())
     if only:
-        cells = [c for c in cells if all(ONLY_KEYS[key](c) in accepted for key, accepted in only.items())]
+        cells = [c for c in cells if all(_only_value(c, key) in accepted for key, accepted in only.items())]
         if not cells:
             wanted = " ".join(f"{key}={','.join(sorted(v))}" for key, v in sorted(only.items()))
             raise XltError(f"no cell of {name} matches --only {wanted}")
@@ -186,9 +199,23 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[s
     if shard:
         cells = cells[shard[0] - 1::shard[1]]
         name = f"{name}.shard{shard[0]}of{shard[1]}"
-    results_dir = Path(data["results_dir"]) if data.get("results_dir") else None
-    sweep = Sweep(name, cells, data.get("protocol"), results_dir, data.get("description", ""))
+    results_dir = None
+    if data.get("results_dir"):  # relative to the grid file, so a sweep files where it did from any directory
+        results_dir = (Path(path).resolve().parent / Path(str(data["results_dir"])).expanduser()).resolve()
+    premise_control = data.get("premise_control", False)
+    if not isinstance(premise_control, bool):
+        raise XltError(f"{name}: premise_control must be true or false, got {premise_control!r}")
+    sweep = Sweep(name, cells, data.get("protocol"), results_dir, data.get("description", ""),
+                  premise_control=premise_control)
     sweep.skipped = done_index(sweep)
+    for i, config in enumerate(sweep.cells):  # the cells still to run: a machine without a cell's translator
+        if config.fingerprint() in sweep.skipped:  # can still rerun a finished grid, or run part of one
+            continue
+        try:
+            validate(config)
+        except XltError as exc:
+            raise XltError(f"{name} cell {i + 1} ({config.method}, {','.join(config.source_languages)}, seed "
+                           f"{config.train.seed}): {exc}") from None
     return sweep
 
 
@@ -290,7 +317,7 @@ def run_sweep(sweep: Sweep, show_progress: bool = True, log=print) -> list[dict]
         log(f"[{i}/{len(todo)}] {config.to_command()}")
         try:
             record = run_and_file(config, store=store, results_dir=sweep.results_dir, protocol=sweep.protocol,
-                                  show_progress=show_progress)
+                                  show_progress=show_progress, premise_control=sweep.premise_control)
         except XltError as exc:
             failures.append((config, str(exc)))
             log(f"[{i}/{len(todo)}] failed: {exc}")

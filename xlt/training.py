@@ -166,7 +166,28 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
     folder continues from its last checkpoint instead of starting over. `encoder` replaces the
     registry's pre-trained encoder as the starting point, and `head_state` the head's initial weights
     (continued training of a trained classifier).
+
+    Methods that reuse another run's source model (few-shot, translate-test) train in that run's folder,
+    so two processes side by side (`xlt sweep --shard`) can reach the same folder: a lock on it makes
+    the second wait and then resume from the first's finished checkpoint, instead of both writing (and
+    deleting each other's half-written) checkpoints. The ranks of one multi-GPU run share the folder by
+    design and take no lock.
     """
+    import os
+
+    from filelock import FileLock
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        return _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resume, languages, encoder,
+                                 head_state)
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    with FileLock(str(Path(output_dir) / ".train.lock")):
+        return _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resume, languages, encoder,
+                                 head_state)
+
+
+def _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resume, languages, encoder,
+                      head_state) -> TrainedClassifier:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
     if len(train_ds) == 0:
