@@ -1,5 +1,7 @@
 """Shipped transfer methods on a tiny model (plumbing only: never reported numbers)."""
 
+from dataclasses import replace
+
 import pytest
 
 from xlt.config import ExperimentConfig, TrainConfig
@@ -63,6 +65,25 @@ def test_few_shot_bad_options_are_refused_before_training(options, message):
     with pytest.raises(XltError, match=message):
         validate(ExperimentConfig(task="sentiment", method="few-shot", target_languages=["de"],
                                   method_options=options))
+
+
+def test_shots_are_counted_over_joined_splits_and_never_come_from_test(data_dir):
+    from xlt.data import load_split
+    from xlt.methods.few_shot import sample_shots
+    from xlt.tasks import get_task
+
+    rows = sum(len(load_split(get_task("sentiment"), "de", split, data_dir)) for split in ("train", "validation"))
+    joined = ExperimentConfig(task="sentiment", method="few-shot", target_languages=["de"],
+                              train_split="train+validation", method_options={"shots": rows + 1})
+    with pytest.raises(XltError, match=f"shots={rows + 1} is more than the {rows} labelled de rows"):
+        validate(joined)
+    validate(replace(joined, method_options={"shots": rows}))
+    for split, eval_split in (("test", None), ("train+test", None), ("validation", "validation")):
+        with pytest.raises(XltError, match="includes the evaluation split"):
+            validate(ExperimentConfig(task="sentiment", method="few-shot", target_languages=["de"],
+                                      train_split=split, eval_split=eval_split, method_options={"shots": 10}))
+    with pytest.raises(XltError, match="shots=50 is more than the 9 labelled rows"):  # data validate cannot count
+        sample_shots(load_split(get_task("sentiment"), "de", "train", data_dir).select(range(9)), 50, 3, 1, True)
 
 
 def test_multi_source_balanced_budget(tiny_model_dir, tmp_path):

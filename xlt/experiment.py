@@ -59,6 +59,12 @@ def validate(config: ExperimentConfig, data_dir: str | Path | None = None) -> Va
                if lang not in task.languages and not _has_local_data(task, lang, data_root)]
     if unknown:
         raise XltError(f"task {config.task!r} has no language(s) {unknown}; it has: {', '.join(task.languages)}")
+    train_parts = set((config.train_split or task.train_split).split("+"))
+    eval_parts = set((config.eval_split or task.eval_split).split("+"))
+    if train_parts & eval_parts:
+        raise XltError(f"train split {config.train_split or task.train_split!r} includes the evaluation split "
+                       f"{config.eval_split or task.eval_split!r}: a model must not be scored on rows it trained on "
+                       "(few-shot examples included)")
     if config.train.precision in ("fp16", "bf16"):
         from .training import precision_flags
 

@@ -48,8 +48,10 @@ def shot_languages(ctx) -> list[str]:
 def sample_shots(ds, k: int, num_labels: int, seed: int, balanced: bool):
     """K rows of `ds`, class-balanced when asked (a class with too few rows gives what it has, the rest
     fills from the others), in a seeded order."""
+    if k > len(ds):
+        raise XltError(f"shots={k} is more than the {len(ds)} labelled rows available")
     shuffled = ds.shuffle(seed=seed)
-    if k >= len(shuffled):
+    if k == len(shuffled):
         return shuffled
     if not balanced:
         return shuffled.select(range(k))
@@ -93,10 +95,12 @@ class FewShot(TransferMethod):
 
             split = self._shot_split(ctx)
             for lang in langs:
-                path = local_split_path(task, lang, split, ctx.data_dir)
-                if path.is_file():
-                    with open(path, encoding="utf-8") as fh:
-                        rows = sum(1 for line in fh if line.strip())
+                paths = [local_split_path(task, lang, part, ctx.data_dir) for part in split.split("+")]
+                if all(path.is_file() for path in paths):  # else Hub data: checked when the shots are drawn
+                    rows = 0
+                    for path in paths:
+                        with open(path, encoding="utf-8") as fh:
+                            rows += sum(1 for line in fh if line.strip())
                     available = min(rows, opts.pool_rows) if task.parallel else rows
                     if opts.shots > available:
                         raise XltError(f"shots={opts.shots} is more than the {available} labelled {lang} rows "
@@ -145,6 +149,9 @@ class FewShot(TransferMethod):
             ds = load_split(ctx.task, lang, self._shot_split(ctx), ctx.data_dir)
             if ctx.task.parallel:
                 ds = ds.select(self._pool(len(ds), opts.pool_rows))
+            if opts.shots > len(ds):
+                raise XltError(f"shots={opts.shots} is more than the {len(ds)} labelled {lang} rows available in "
+                               f"{self._shot_split(ctx)}")
             parts.append(sample_shots(ds, opts.shots, len(ctx.task.label_names), ctx.train.seed, opts.balanced))
         return datasets.concatenate_datasets(parts)
 
@@ -153,7 +160,9 @@ class FewShot(TransferMethod):
 
         source = self._source_data(ctx)
         if not ctx.options.shots or ctx.options.mode == "continue":
-            return source  # continue mode trains on the shots in a second stage (fit)
+            if ctx.options.shots:
+                self._shots(ctx)  # continue mode trains on them in a second stage (fit): draw them now, so data
+            return source  # without K rows (Hub data validate could not count) fails before any training
         shots = self._shots(ctx)
         return datasets.concatenate_datasets([source] + [shots] * ctx.options.joint_repeat).shuffle(
             seed=ctx.train.seed)
