@@ -36,16 +36,6 @@ OFFLINE = {"pretrained": "needs the Hub", "translate-train": "gold (XNLI), dicti
            "code-switch": "MUSE dictionaries (45 languages, no sw/ur)"}
 
 
-def key_of(record: dict) -> str:
-    method = record["method"]
-    shots = record["config"].get("method_options", {}).get("shots")
-    key = f"few-shot K={shots if shots is not None else 10}" if method == "few-shot" else method
-    sources = record["config"]["source_languages"]
-    if method == "translate-train":  # one model per target language: a row each
-        key += " → " + ",".join(t for t in record["config"].get("target_languages") or [] if t not in sources)
-    return key if sources == ["en"] else f"{key} ({'+'.join(sources)})"
-
-
 def in_comparison(record: dict) -> bool:
     """The method comparison: every method's protocol records, and as the baseline the English-source
     `zero-shot` runs (other single sources belong to the transfer matrix, shown on the Leaderboard)."""
@@ -59,7 +49,8 @@ def baseline_on(zero: dict, targets: list[str], metric: str) -> float | None:
 
 
 def main() -> None:
-    from xlt.methods import get_method
+    from xlt.leaderboard.table import method_variant as key_of
+    from xlt.methods import get_method, method_names
     from xlt.results.records import read_records
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -99,6 +90,11 @@ def main() -> None:
             spread = f"{mean:.3f} ± {std:.3f} ({len(values)})" if len(values) > 1 else f"{mean:.3f} (1 seed, no spread)"
             print(f"| {task} | {key} | {needs} | {OFFLINE.get(method, 'yes')} | {spread} | {zero_text} | {diff} | "
                   f"{CLAIMS.get(method, '')} |")
+        tried = {key.split(" ")[0] for key in by[task]}
+        for method in [m for m in method_names() if m not in tried]:
+            needs = ", ".join(get_method(method).needs) or "source labels only"
+            print(f"| {task} | {method} | {needs} | {OFFLINE.get(method, 'yes')} | no records of this protocol yet "
+                  f"| | | {CLAIMS.get(method, '')} |")
     print(f"\nRecords of protocol {args.protocol} in {args.results} compared here: {len(records)} (single-source "
           "zero-shot runs from other languages are the transfer matrix). Per-language scores: the Leaderboard tab "
           "(filter by method, per-language columns).")

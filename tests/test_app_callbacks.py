@@ -157,6 +157,28 @@ def test_upload_callback(results, tmp_path):
     assert "zero-shot" in board.methods_markdown()
 
 
+def test_method_comparison_keeps_to_one_protocol_and_the_baseline_source():
+    """Zero-shot runs from other sources (the transfer matrix) and runs of another protocol are no baseline;
+    few-shot is split by K."""
+    from xlt.leaderboard import figures
+    from xlt.leaderboard.table import runs_frame
+
+    def run(i, method, source, average, protocol="cpu-v1", shots=None):
+        options = {"shots": shots} if shots else {}
+        return make_record(run_id=f"cmp-{i}-x", method=method, source_languages=[source], seed=i, protocol=protocol,
+                           config={"source_languages": [source], "method_options": options},
+                           summary={"metric": "accuracy", "target_average": average, "target_languages": ["fr"]})
+
+    records = [run(1, "zero-shot", "en", 0.60), run(2, "zero-shot", "en", 0.62), run(3, "zero-shot", "fr", 0.90),
+               run(4, "zero-shot", "de", 0.70), run(5, "zero-shot", "en", 0.10, protocol=None),
+               run(6, "few-shot", "en", 0.64, shots=10), run(7, "few-shot", "en", 0.70, shots=100)]
+    fig = figures.method_comparison(runs_frame(records), "nli")
+    (bars,) = fig.data
+    heights = dict(zip(bars.x, bars.y))
+    assert heights == pytest.approx({"zero-shot": 0.61, "few-shot K=10": 0.64, "few-shot K=100": 0.70})
+    assert "protocol cpu-v1; zero-shot from en" in fig.layout.title.text
+
+
 def test_few_shot_learning_curve_figure(tmp_path):
     from xlt.leaderboard import figures
     from xlt.leaderboard.table import runs_frame

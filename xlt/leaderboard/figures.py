@@ -84,20 +84,58 @@ def transfer_heatmap(matrix, view: str = "score") -> go.Figure:
     return fig
 
 
+def comparison_runs(sel: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The runs a method comparison may put side by side, and a note naming that setting: one protocol (the
+    most common named one; runs without a protocol only where none has one) and, of `zero-shot`, only the
+    runs from the baseline source (the single source the other methods use, else English): zero-shot runs
+    from other languages are the transfer matrix, and a target's own in-language run is no baseline."""
+    notes = []
+    if "protocol" in sel and (sel["protocol"].fillna("") != "").any():
+        named = sel[sel["protocol"].fillna("") != ""]
+        protocol = named["protocol"].value_counts().idxmax()
+        sel = sel[sel["protocol"] == protocol]
+        notes.append(f"protocol {protocol}")
+    zero = sel["method"] == "zero-shot"
+    single = [s for s in sel.loc[~zero, "source"] if "+" not in s]
+    zero_sources = sel.loc[zero, "source"]
+    if single:
+        base = pd.Series(single).value_counts().idxmax()
+    elif (zero_sources == "en").any():
+        base = "en"
+    else:
+        base = zero_sources.value_counts().idxmax() if len(zero_sources) else None
+    if base is not None:
+        sel = sel[~zero | (sel["source"] == base)]
+        notes.append(f"zero-shot from {base}")
+    return sel, "; ".join(notes)
+
+
 @safe_figure
 def method_comparison(runs: pd.DataFrame, task: str) -> go.Figure:
-    """Target average per method and model, mean over seeds with std error bars."""
+    """Target average per method variant (few-shot by K, translate-train by target, multi-source by sources)
+    and model, mean over seeds with std error bars, within one comparison setting (`comparison_runs`)."""
     sel = runs[runs["task"] == task]
     if sel.empty:
         raise ValueError(f"no runs for task {task!r}")
-    grouped = sel.groupby(["method", "model"])["target_avg"].agg(["mean", "std", "count"]).reset_index()
+    sel, note = comparison_runs(sel)
+    sel = sel[sel["target_avg"].notna()]
+    if sel.empty:
+        raise ValueError(f"no {task} run has a target-language average")
+    label = "variant" if "variant" in sel else "method"
+    grouped = sel.groupby([label, "model"]).agg(mean=("target_avg", "mean"), std=("target_avg", "std"),
+                                                seeds=("target_avg", "count"),
+                                                targets=("n_targets", "max")).reset_index()
     fig = go.Figure()
     for model, part in grouped.groupby("model"):
-        fig.add_trace(go.Bar(x=part["method"], y=part["mean"], name=model,
+        fig.add_trace(go.Bar(x=part[label], y=part["mean"], name=model,
                              error_y={"type": "data", "array": part["std"].fillna(0.0)},
-                             hovertemplate="%{x}: %{y:.3f}<extra>" + model + "</extra>"))
-    fig.update_layout(title=f"{task}: target-language average by method", barmode="group",
-                      yaxis_title=sel["metric"].iloc[0], height=360)
+                             customdata=part[["seeds", "targets"]].to_numpy(),
+                             hovertemplate="%{x}: %{y:.3f} (%{customdata[0]} run(s), average over "
+                                           "%{customdata[1]} target languages)<extra>" + model + "</extra>"))
+    title = f"{task}: target-language average by method"
+    fig.update_layout(title={"text": title + (f"<br><sup>{note}; each bar averages its own targets "
+                                              "(hover)</sup>" if note else "")},
+                      barmode="group", yaxis_title=sel["metric"].iloc[0], height=380)
     return fig
 
 
@@ -128,7 +166,8 @@ def learning_curve(runs: pd.DataFrame, task: str) -> go.Figure:
     few = sel[sel["method"] == "few-shot"] if "shots" in sel else sel.iloc[0:0]
     if few.empty:
         raise ValueError(f"no few-shot runs for task {task!r} yet")
-    zero = sel[sel["method"] == "zero-shot"]
+    sel, note = comparison_runs(sel[sel["method"].isin(["few-shot", "zero-shot"])])
+    few, zero = sel[sel["method"] == "few-shot"], sel[sel["method"] == "zero-shot"]
     langs = [c for c in _lang_columns(few) if few[c].notna().any()]
     sources = set("+".join(s.split("+")) for s in few["source"])
     fig = go.Figure()
@@ -142,6 +181,7 @@ def learning_curve(runs: pd.DataFrame, task: str) -> go.Figure:
                                 points])
         fig.add_trace(go.Scatter(x=points["shots"], y=points["mean"], mode="lines+markers", name=lang,
                                  error_y={"type": "data", "array": points["std"].fillna(0.0)}))
-    fig.update_layout(title=f"{task}: few-shot learning curve (K target examples per language)",
+    fig.update_layout(title={"text": f"{task}: few-shot learning curve (K target examples per language)"
+                                     + (f"<br><sup>{note}</sup>" if note else "")},
                       xaxis_title="K (0 = zero-shot)", yaxis_title=sel["metric"].iloc[0], height=360)
     return fig

@@ -10,6 +10,22 @@ BASE_COLUMNS = ["status", "task", "method", "recipe", "model", "source", "metric
 STATUS_BADGES = {"verified": "✓ verified", "submitted, unverified": "⚠ submitted, unverified"}
 
 
+def method_variant(record: dict) -> str:
+    """What a run compares as: its method, few-shot split by K, translate-train by its target (one model per
+    target), and the sources when they are not English alone (`multi-source (en+es+de)`)."""
+    method = record["method"]
+    config = record.get("config") or {}
+    sources = config.get("source_languages") or record.get("source_languages") or []
+    if method == "few-shot":
+        shots = (config.get("method_options") or {}).get("shots")
+        key = f"few-shot K={shots if shots is not None else 10}"
+    else:
+        key = method
+    if method == "translate-train":
+        key += " → " + ",".join(t for t in config.get("target_languages") or [] if t not in sources)
+    return key if list(sources) == ["en"] else f"{key} ({'+'.join(sources)})"
+
+
 def runs_frame(records: list[dict]) -> pd.DataFrame:
     """One row per run (duplicate run ids shown once), per-language scores as `lang:<code>` columns."""
     rows, seen = [], set()
@@ -36,7 +52,8 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
             "flags": " ".join(flag for flag, on in (("⚠ collapsed", r.get("collapsed")),
                                                     (f"protocol:{r.get('protocol')}", r.get("protocol")))
                               if on),
-            "run_id": r["run_id"], "created": r["created"],
+            "run_id": r["run_id"], "created": r["created"], "protocol": r.get("protocol") or "",
+            "variant": method_variant(r),
             "shots": ((r.get("config") or {}).get("method_options") or {}).get("shots", 10)
             if r["method"] == "few-shot" else None,
             "command": r["command"],
