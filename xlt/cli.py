@@ -188,7 +188,7 @@ def cmd_sweep(args) -> int:
 
 def _sweep_on_hf_jobs(sweep, args) -> int:
     """Submit the cells not done as Hugging Face Jobs, report their stages, pull the records they filed."""
-    from .hf_jobs import JobsQueue, JobsSettings
+    from .hf_jobs import FAILED, JobsQueue, JobsSettings
     from .results.store import ResultsStore
 
     store = ResultsStore()
@@ -198,7 +198,9 @@ def _sweep_on_hf_jobs(sweep, args) -> int:
     settings = JobsSettings(flavor=args.flavor, timeout=args.timeout)
     print(queue.submit(sweep.cells, sweep.protocol, store.repo, settings, done=set(sweep.skipped)), flush=True)
     for fingerprint, stage in queue.follow().items():
-        print(f"  {fingerprint}: {stage}")
+        print(f"  {fingerprint}: {stage}" + ("; submitted again on the next run" if stage in FAILED else ""))
+        for line in queue.state[fingerprint].get("log_tail", []):
+            print(f"      | {line}")
     print(store.sync())
     return 0
 

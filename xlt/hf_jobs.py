@@ -25,6 +25,8 @@ from .errors import XltError
 DEFAULT_IMAGE = "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
 LABEL = "xlt-fingerprint"
 FINAL = {"COMPLETED", "CANCELED", "ERROR", "DELETED"}
+FAILED = FINAL - {"COMPLETED"}
+LOG_LINES = 5  # the tail of each unfinished or failed Job's log that `follow` keeps
 
 
 @dataclass
@@ -32,8 +34,15 @@ class JobsSettings:
     flavor: str = "t4-small"
     timeout: str = "2h"
     image: str = DEFAULT_IMAGE
-    install: str = field(default_factory=lambda: os.environ.get("XLT_INSTALL_SPEC", "xlt"))  # pip spec of xlt
+    # pip spec that installs this project in the Job, e.g. git+https://github.com/you/xlt or a wheel's URL
+    # (`xlt` on PyPI is not this project, so there is no default)
+    install: str = field(default_factory=lambda: os.environ.get("XLT_INSTALL_SPEC", ""))
     namespace: str | None = None
+
+    def check(self) -> None:
+        if not self.install.strip():
+            raise XltError("set XLT_INSTALL_SPEC to the pip spec that installs xlt in a Job (e.g. "
+                           "git+https://huggingface.co/spaces/<you>/<space> or a wheel's URL)")
 
 
 def job_spec(config: ExperimentConfig, protocol: str | None, results_repo: str, settings: JobsSettings) -> dict:
@@ -41,6 +50,7 @@ def job_spec(config: ExperimentConfig, protocol: str | None, results_repo: str, 
     submission from the environment."""
     if not results_repo or results_repo.startswith("file://"):
         raise XltError("Jobs file their records into a Hub dataset repo: set XLT_RESULTS_REPO to owner/name")
+    settings.check()
     train = config.to_command() + (f" --protocol {shlex.quote(protocol)}" if protocol else "")
     script = f"pip install -q {shlex.quote(settings.install)} && {train}"
     return {
@@ -88,6 +98,7 @@ class JobsQueue:
         token = os.environ.get("HF_TOKEN")
         if not token:
             raise XltError("HF_TOKEN must be set to submit Jobs (it is passed to them as a secret)")
+        settings.check()
         todo = [c for c in cells if c.fingerprint() not in done
                 and self.state.get(c.fingerprint(), {}).get("state") not in ("submitted", "done")]
         if not todo:
@@ -100,7 +111,9 @@ class JobsQueue:
                 self.state.setdefault(config.fingerprint(), {"state": "queued"})
             self.save()
             return f"{len(todo)} cell(s) stay queued: Hugging Face Jobs not reachable ({redact(exc)})."
-        by_label = {(getattr(j, "labels", None) or {}).get(LABEL): j for j in existing or []}
+        # a Job that failed or was cancelled is not adopted: its cell is submitted again
+        by_label = {(getattr(j, "labels", None) or {}).get(LABEL): j for j in existing or []
+                    if _stage(j) not in FAILED}
         submitted = 0
         for config in todo:
             fp = config.fingerprint()
@@ -124,7 +137,9 @@ class JobsQueue:
         return f"Submitted {submitted} Job(s) on {settings.flavor}."
 
     def follow(self, namespace: str | None = None) -> dict[str, str]:
-        """Current stage of each submitted Job (`COMPLETED` cells are marked done); Hub trouble keeps the state."""
+        """Current stage of each submitted Job (`COMPLETED` cells are marked done, failed ones are submitted
+        again by the next `submit`), and the last lines of each unfinished or failed Job's log under
+        `log_tail`; Hub trouble keeps the state."""
         from .results.store import call_with_deadline, hub_timeout
 
         stages = {}
@@ -138,10 +153,25 @@ class JobsQueue:
             except Exception:
                 stages[fp] = "unknown (Hub not answering)"
                 continue
-            stage = getattr(getattr(info, "status", None), "stage", "UNKNOWN")
-            stage = str(getattr(stage, "value", stage))
+            stage = _stage(info)
             stages[fp] = stage
+            if stage != "COMPLETED":
+                try:
+                    lines = call_with_deadline(
+                        lambda e=entry: list(self._api().fetch_job_logs(job_id=e["job_id"], namespace=namespace,
+                                                                        tail=LOG_LINES)),
+                        hub_timeout(), "Hugging Face Jobs")
+                    token = os.environ.get("HF_TOKEN")
+                    entry["log_tail"] = [str(line).rstrip()[:300].replace(token, "***") if token
+                                         else str(line).rstrip()[:300] for line in lines[-LOG_LINES:]]
+                except Exception:
+                    pass  # the stage is what matters; the log shows next time
             if stage in FINAL:
                 entry["state"] = "done" if stage == "COMPLETED" else "failed"
         self.save()
         return stages
+
+
+def _stage(info) -> str:
+    stage = getattr(getattr(info, "status", None), "stage", "UNKNOWN")
+    return str(getattr(stage, "value", stage))
