@@ -101,3 +101,32 @@ def test_premise_shuffled_control_is_reported_for_pair_tasks(tiny_model_dir, tmp
                           premise_control=True)
     for lang in ("en", "de"):
         assert 0 <= record["metrics"][lang]["premise_shuffled_accuracy"] <= 1
+    # parallel files: the protocol's subset is the same rows in every language, and the record says which
+    assert record["metrics"]["en"]["rows"] == record["metrics"]["de"]["rows"]
+    assert record["metrics"]["en"]["rows"].startswith("sha256:")
+    from xlt.leaderboard.table import aggregate_seeds, runs_frame
+
+    runs = runs_frame([record])  # the leaderboard shows the control beside the target average
+    assert runs["premise_shuffled_avg"][0] == record["metrics"]["de"]["premise_shuffled_accuracy"]
+    assert aggregate_seeds(runs)["premise_shuffled_avg"][0] == runs["premise_shuffled_avg"][0]
+
+
+def test_the_premise_control_scores_the_same_pairs_with_premises_permuted(data_dir):
+    import numpy as np
+
+    from xlt.evaluation import evaluate_languages
+    from xlt.tasks import get_task
+
+    calls = []
+
+    class Recorder:
+        def predict_proba(self, first, second, lang=None, batch_size=64, progress=None):
+            calls.append((list(first), list(second)))
+            return np.tile([1.0, 0.0, 0.0], (len(first), 1))
+
+    metrics = evaluate_languages(Recorder(), get_task("nli"), ["de"], data_dir=data_dir, max_samples=30,
+                                 show_progress=False, premise_control=True)
+    (premises, hypotheses), (shuffled, same_hypotheses) = calls
+    assert same_hypotheses == hypotheses and sorted(shuffled) == sorted(premises) and shuffled != premises
+    assert sum(a == b for a, b in zip(premises, shuffled)) < 5  # nearly every pair loses its premise
+    assert 0 <= metrics["de"]["premise_shuffled_accuracy"] <= 1 and metrics["de"]["n"] == 30

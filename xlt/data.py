@@ -68,9 +68,26 @@ def load_split(task: TaskSpec, lang: str, split: str, data_dir: str | Path | Non
     if task.label_field != "label":
         ds = ds.rename_column(task.label_field, "label")
     ds = _clean_rows(ds, task, f"{task.name}/{lang}/{split}")
-    if max_samples is not None and max_samples < len(ds):
-        ds = ds.shuffle(seed=seed).select(range(max_samples))
-    return ds
+    rows = subset_rows(len(ds), max_samples, seed)
+    return ds if rows is None else ds.select(rows)
+
+
+def subset_rows(n_rows: int, max_samples: int | None, seed: int) -> list[int] | None:
+    """The row indices of a seeded sample of at most `max_samples` of `n_rows` rows (None: every row): the
+    first `max_samples` of a seeded permutation (what `datasets`' `shuffle(seed).select(range(n))` picks), so
+    parallel files of equal length give the same rows in every language."""
+    import numpy as np
+
+    if max_samples is None or max_samples >= n_rows:
+        return None
+    return np.random.default_rng(seed).permutation(n_rows)[:max_samples].tolist()
+
+
+def rows_digest(rows: list[int]) -> str:
+    """A short hash of a row subset, recorded so anyone can check two runs scored the same rows."""
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(",".join(map(str, rows)).encode()).hexdigest()[:16]
 
 
 def label_ids(values: list, task: TaskSpec, where: str) -> list[int]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .data import load_split, texts_of
+from .data import load_split, rows_digest, subset_rows, texts_of
 from .metrics import classification_scores
 from .tasks import TaskSpec
 
@@ -17,7 +17,8 @@ def evaluate_languages(classifier, task: TaskSpec, languages: Sequence[str] | No
                        premise_control: bool = False) -> dict[str, dict]:
     """Score `classifier` (anything with `predict_proba(first, second, lang)`) on each language.
 
-    Returns `{lang: {accuracy, macro_f1, n, ci95}}`, `ci95` being for the task's metric. With
+    Returns `{lang: {accuracy, macro_f1, n, ci95}}`, `ci95` being for the task's metric, and with
+    `max_samples`, `rows`: a digest of the seeded subset's row indices (the same rows in every run). With
     `premise_control` (pair tasks), also `premise_shuffled_accuracy`: the same model with the first
     texts (premises) permuted with `seed`, i.e. how much of the score needs no premise at all
     (hypothesis-only cues).
@@ -26,7 +27,9 @@ def evaluate_languages(classifier, task: TaskSpec, languages: Sequence[str] | No
 
     languages = list(languages or task.languages)
     split = split or task.eval_split
-    loaded = {lang: load_split(task, lang, split, data_dir, max_samples=max_samples, seed=seed) for lang in languages}
+    full = {lang: load_split(task, lang, split, data_dir) for lang in languages}
+    subsets = {lang: subset_rows(len(ds), max_samples, seed) for lang, ds in full.items()}
+    loaded = {lang: ds if subsets[lang] is None else ds.select(subsets[lang]) for lang, ds in full.items()}
     total = sum(len(ds) for ds in loaded.values())
     results: dict[str, dict] = {}
     with tqdm(total=total, desc=f"evaluate {task.name}", unit="ex", disable=not show_progress) as bar:
@@ -37,6 +40,8 @@ def evaluate_languages(classifier, task: TaskSpec, languages: Sequence[str] | No
             preds = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
             results[lang] = classification_scores(ds["label"], preds, len(task.label_names), seed=seed,
                                                   primary=task.metric)
+            if subsets[lang] is not None:  # which rows were scored: equal digests, equal rows
+                results[lang]["rows"] = rows_digest(subsets[lang])
             if premise_control and second is not None and len(first) > 1:
                 order = np.random.default_rng(seed).permutation(len(first))
                 shuffled = classifier.predict_proba([first[i] for i in order], second, lang=lang,

@@ -5,9 +5,15 @@ from __future__ import annotations
 import pandas as pd
 
 BASE_COLUMNS = ["status", "task", "method", "recipe", "model", "source", "metric", "target_avg", "target_ci95",
+                "premise_shuffled_avg",
                 "transfer_gap", "source_score", "seed", "n_targets", "eval_n", "flags", "run_id", "created",
                 "command"]
 STATUS_BADGES = {"verified": "✓ verified", "submitted, unverified": "⚠ submitted, unverified"}
+
+
+def _mean(values: list) -> float | None:
+    """The mean when every value is there (a partial control would average other languages), else None."""
+    return sum(values) / len(values) if values and all(v is not None for v in values) else None
 
 
 def method_variant(record: dict) -> str:
@@ -45,6 +51,9 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
             # the mean of per-language interval bounds: a simple, conservative band for the average
             "target_ci95": (f"[{sum(c[0] for c in cis) / len(cis):.3f}, {sum(c[1] for c in cis) / len(cis):.3f}]"
                             if cis else ""),
+            # NLI's hypothesis-only control over the same targets: how much of the score needs no premise
+            "premise_shuffled_avg": _mean([r["metrics"].get(t, {}).get("premise_shuffled_accuracy")
+                                           for t in targets]),
             "transfer_gap": summary.get("transfer_gap"), "source_score": summary.get("source_score"),
             "seed": r["seed"], "n_targets": len(targets),
             # the smallest per-language sample: a 100-example debug run does not pass for a full one
@@ -76,9 +85,10 @@ def aggregate_seeds(runs: pd.DataFrame) -> pd.DataFrame:
     keys = [k for k in ("status", "task", "method", "recipe", "model", "source", "metric") if k in runs.columns]
     lang_cols = [c for c in runs.columns if c.startswith("lang:")]
     grouped = runs.groupby(keys, dropna=False)
+    extra = {"premise_shuffled_avg": ("premise_shuffled_avg", "mean")} if "premise_shuffled_avg" in runs else {}
     out = grouped.agg(target_avg=("target_avg", "mean"), target_std=("target_avg", "std"),
                       transfer_gap=("transfer_gap", "mean"), seeds=("seed", "nunique"),
-                      command=("command", "first")).reset_index()
+                      command=("command", "first"), **extra).reset_index()
     if lang_cols:
         out = out.merge(grouped[lang_cols].mean().reset_index(), on=keys)
     out["target_std"] = out["target_std"].fillna(0.0)
