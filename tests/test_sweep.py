@@ -132,3 +132,20 @@ def test_a_cell_may_not_set_what_the_grid_crosses_and_premise_control_is_a_boole
     grid.write_text(yaml.safe_dump({**data, "premise_control": "yes"}))
     assert cli.main(["sweep", str(grid), "--dry-run"]) == 2
     assert "premise_control must be true or false" in capsys.readouterr().err
+
+
+def test_default_options_spelled_out_are_the_same_cell(tiny_model_dir, tmp_path, capsys):
+    """`shots: 10` is few-shot's default: the same cell (and the same record) as no option at all."""
+    from xlt.sweep import prepare
+
+    grid = tmp_path / "grid.yaml"
+    write_grid(grid, tiny_model_dir, tmp_path / "results")
+    data = yaml.safe_load(grid.read_text())
+    data["cells"] = [{"method": "few-shot"}, {"method": "few-shot", "method_options": {"shots": 10}}]
+    grid.write_text(yaml.safe_dump(data))
+    sweep = prepare(grid)
+    assert len(sweep.cells) == 2 and all(c.method_options == {} for c in sweep.cells)  # 2 seeds, one cell each
+    data["cells"] = [{"method": "few-shot", "method_options": {"shotz": 10}}]
+    grid.write_text(yaml.safe_dump(data))
+    assert cli.main(["sweep", str(grid), "--dry-run"]) == 2
+    assert "grid cell 1 (few-shot)" in capsys.readouterr().err

@@ -69,11 +69,20 @@ def validate(config: ExperimentConfig, data_dir: str | Path | None = None) -> Va
         from .training import precision_flags
 
         precision_flags(config.train.precision)  # refuses half precision without a GPU, before any training
-    options = method.options(config.method_options)
-    config.method_options = non_default(options)
+    options = normalise_options(config)
     validated = Validated(config, task, method, spec, options)
     method.validate(validated.context(Path("."), data_dir=data_root))
     return validated
+
+
+def normalise_options(config: ExperimentConfig):
+    """Parse the method's options and keep only the non-default ones in `config` (in place), so equal
+    experiments have equal fingerprints however their options were spelled. Returns the parsed options."""
+    from .methods import get_method
+
+    options = get_method(config.method).options(config.method_options)
+    config.method_options = non_default(options)
+    return options
 
 
 def _has_local_data(task, lang: str, data_root: Path | None) -> bool:

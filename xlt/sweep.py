@@ -182,12 +182,16 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[s
     cannot run left to one that has it. `shard` (K, N) then keeps every N-th cell from the K-th, so N
     processes side by side (one big GPU fits several small trainings) share a grid without running a cell
     twice."""
-    from .experiment import validate
+    from .experiment import normalise_options, validate
 
     data = load_grid(path)
     name = Path(path).stem
     seen = {}
-    for config in expand(data, name):
+    for i, config in enumerate(expand(data, name)):
+        try:  # `shots: 10` (the default) and no option are one cell, done or not
+            normalise_options(config)
+        except XltError as exc:
+            raise XltError(f"{name} cell {i + 1} ({config.method}): {exc}") from None
         seen.setdefault(config.fingerprint(), config)
     cells = list(seen.values())
     if only:
