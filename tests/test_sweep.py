@@ -145,6 +145,7 @@ def test_default_options_spelled_out_are_the_same_cell(tiny_model_dir, tmp_path,
     grid.write_text(yaml.safe_dump(data))
     sweep = prepare(grid)
     assert len(sweep.cells) == 2 and all(c.method_options == {} for c in sweep.cells)  # 2 seeds, one cell each
+    assert len(prepare(grid, only={"option.shots": {"10"}}).cells) == 2  # --only sees the default value
     data["cells"] = [{"method": "few-shot", "method_options": {"shotz": 10}}]
     grid.write_text(yaml.safe_dump(data))
     assert cli.main(["sweep", str(grid), "--dry-run"]) == 2

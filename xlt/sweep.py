@@ -152,8 +152,10 @@ ONLY_KEYS = {
 
 
 def _only_value(config, key: str) -> str:
-    if key.startswith("option."):
-        value = config.method_options.get(key[7:])
+    if key.startswith("option."):  # the option's effective value: a default the grid leaves out matches too
+        from .methods import get_method
+
+        value = getattr(get_method(config.method).options(config.method_options), key[7:], None)
         return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
     return ONLY_KEYS[key](config)
 
