@@ -62,3 +62,17 @@ def test_multi_gpu_runs_go_through_accelerate_and_only_rank_zero_files(monkeypat
     assert is_main_process()
     monkeypatch.setenv("RANK", "1")
     assert not is_main_process()
+
+
+def test_a_non_zero_rank_trains_and_evaluates_but_files_and_saves_nothing(tiny_model_dir, tmp_path, monkeypatch):
+    from xlt.config import ExperimentConfig, TrainConfig
+    from xlt.experiment import run_and_file
+
+    monkeypatch.setenv("RANK", "1")
+    config = ExperimentConfig(task="sentiment", model=str(tiny_model_dir), target_languages=["en", "de"],
+                              train=TrainConfig(finetune="full", max_train_samples=8, max_eval_samples=8, epochs=1,
+                                                batch_size=8, max_length=32))
+    record = run_and_file(config, results_dir=tmp_path / "results", save_model_to=tmp_path / "model",
+                          output_dir=tmp_path / "run", show_progress=False)
+    assert set(record["metrics"]) == {"en", "de"} and "path" not in record
+    assert not list((tmp_path / "results").rglob("*.json")) and not (tmp_path / "model").exists()

@@ -259,6 +259,8 @@ def _progress_callback(folder: Path):
             self.losses: list[dict] = []
 
         def _write(self, state, phase="training"):
+            if not getattr(state, "is_world_process_zero", True):  # one writer in a multi-GPU run
+                return
             done = state.global_step - (self.start_step or 0)
             elapsed = time.time() - self.start
             remaining = max(state.max_steps - state.global_step, 0)
