@@ -26,6 +26,16 @@ def form(**overrides):
     return values
 
 
+def test_a_translator_spec_with_options_can_be_typed_in_the_launcher():
+    fields = {f.name: f for f in finetune.form_fields()}
+    translator = fields["option.translate-test.translator"]
+    assert translator.open_choices and "apertium" in translator.choices
+    assert not fields["train.finetune"].open_choices  # fixed choices stay fixed
+    config = finetune.build_config(form(method="translate-test", targets=["es"],
+                                        **{"option.translate-test.translator": "apertium:pivot=es"}))
+    assert config.method_options == {"translator": "apertium:pivot=es"}
+
+
 def test_launcher_builds_validated_configs(tmp_path):
     config = finetune.build_config(form())
     assert config.train.max_train_samples == 200 and config.train.max_eval_samples is None

