@@ -38,14 +38,16 @@ TRANSLATOR_HELP = ("translator: gold (human translations of the same rows; the d
 
 @dataclass
 class TranslateTrainOptions:
-    translator: str | None = field(default=None, metadata={"help": TRANSLATOR_HELP, "choices": SHIPPED, "open_choices": True})
+    translator: str | None = field(default=None, metadata={"help": TRANSLATOR_HELP, "choices": SHIPPED,
+                                                           "open_choices": True})
     keep_source: bool = field(default=False, metadata={
         "help": "train on the source rows as well as their translations"})
 
 
 @dataclass
 class TranslateTrainAllOptions:
-    translator: str | None = field(default=None, metadata={"help": TRANSLATOR_HELP, "choices": SHIPPED, "open_choices": True})
+    translator: str | None = field(default=None, metadata={"help": TRANSLATOR_HELP, "choices": SHIPPED,
+                                                           "open_choices": True})
     languages: list[str] = field(default_factory=list, metadata={
         "help": "languages to translate into (default: the run's targets other than the sources)"})
 
