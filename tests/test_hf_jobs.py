@@ -22,6 +22,9 @@ def test_the_job_spec_of_a_cell_passes_the_token_as_a_secret_only():
     assert spec["labels"][LABEL] == cells()[0].fingerprint()
     script = spec["command"][-1]
     assert "pip install -q xlt==0.1 && xlt train --task sentiment" in script and "--protocol cpu-v1" in script
+    assert "--premise-control" not in script
+    control = job_spec(cells()[0], None, "org/r", JobsSettings(install="xlt==0.1"), premise_control=True)
+    assert control["command"][-1].endswith(" --premise-control")  # a grid's premise_control reaches its Jobs
     assert spec["env"]["XLT_RESULTS_REPO"] == "org/xlt-results" and "HF_TOKEN" not in json.dumps(spec["env"])
     with pytest.raises(XltError, match="Hub dataset repo"):
         job_spec(cells()[0], None, "file:///tmp/x", JobsSettings(**SETTINGS))

@@ -130,3 +130,23 @@ def test_the_premise_control_scores_the_same_pairs_with_premises_permuted(data_d
     assert same_hypotheses == hypotheses and sorted(shuffled) == sorted(premises) and shuffled != premises
     assert sum(a == b for a, b in zip(premises, shuffled)) < 5  # nearly every pair loses its premise
     assert 0 <= metrics["de"]["premise_shuffled_accuracy"] <= 1 and metrics["de"]["n"] == 30
+
+
+def test_the_source_stage_reuses_the_zero_shot_run_with_or_without_targets(tmp_path, monkeypatch):
+    """A translate-test cell scored on es and fr reuses the protocol's zero-shot run (all languages)."""
+    from types import SimpleNamespace
+
+    from xlt.methods.base import zero_shot_run_folder
+
+    monkeypatch.setenv("XLT_HOME", str(tmp_path))
+    cell = ExperimentConfig(task="nli", method="translate-test", target_languages=["en", "es", "fr"],
+                            method_options={"translator": "apertium"})
+    ctx = SimpleNamespace(experiment=cell)
+    same = ExperimentConfig(task="nli", method="zero-shot", target_languages=["en", "es", "fr"])
+    protocol = ExperimentConfig(task="nli", method="zero-shot")
+    runs = tmp_path / "runs"
+    assert zero_shot_run_folder(ctx) == runs / same.fingerprint()  # nothing yet: its own
+    (runs / protocol.fingerprint()).mkdir(parents=True)
+    assert zero_shot_run_folder(ctx) == runs / protocol.fingerprint()
+    (runs / same.fingerprint()).mkdir()
+    assert zero_shot_run_folder(ctx) == runs / same.fingerprint()  # the closest run first

@@ -134,6 +134,7 @@ def test_strange_summaries_change_no_figure(space, summary):
     ({"metrics": []}, "wrong type"),
     ({"metrics": {"en": {"accuracy": 0.5, "macro_f1": 0.5, "n": 3, "ci95": [0, 1], "extra": 1}}}, "unknown field"),
     ({"metrics": {"en": {"accuracy": "0.5", "macro_f1": 0.5, "n": 3, "ci95": [0, 1]}}}, "accuracy must be"),
+    ({"metrics": {"en": {"accuracy": 0.5, "macro_f1": 0.5, "n": 3, "ci95": [0, 1], "rows": "../x"}}}, "digest"),
     ({"task": "paraphrase"}, "unknown task"),
     ({"method": "magic"}, "unknown method"),
     ({"model": "<script>alert(1)</script>"}, "'model' must be"),
@@ -149,6 +150,16 @@ def test_bad_uploads_are_refused_with_the_reason(space, overrides, message):
     with pytest.raises(XltError, match=message):
         upload(store, tmp_path, make_upload(run_id="bad-00001", **overrides))
     assert files_under(store.submitted_dir) == [] and files_under(repo) == []
+
+
+def test_a_record_of_a_capped_evaluation_is_accepted(space):
+    """Capped evaluations (every NLI protocol record) say which rows they scored."""
+    store, repo, tmp_path = space
+    record = make_upload(run_id="capped-00001")
+    for lang in record["metrics"]:
+        record["metrics"][lang]["rows"] = "sha256:0123456789abcdef"
+    kept = upload(store, tmp_path, record)
+    assert kept["metrics"]["en"]["rows"] == "sha256:0123456789abcdef" and files_under(store.submitted_dir)
 
 
 @pytest.mark.parametrize("text, message", [

@@ -128,6 +128,13 @@ def test_a_cell_may_not_set_what_the_grid_crosses_and_premise_control_is_a_boole
     grid.write_text(yaml.safe_dump(data))
     assert cli.main(["sweep", str(grid), "--dry-run"]) == 2
     assert "cell 1 sets train.seed, which 'grid' also crosses" in capsys.readouterr().err
+    for cell, grid_key, values in (({"train": {"seed": 7}}, "seed", [1, 2]),
+                                   ({"method_options": {"shots": 5}}, "method_options.shots", [3, 4]),
+                                   ({"method_options": {"shots": 5}}, "method_options", [{"shots": 3}])):
+        spelled = {**data, "grid": {grid_key: values}, "cells": [{"method": "few-shot", **cell}]}
+        grid.write_text(yaml.safe_dump(spelled))
+        assert cli.main(["sweep", str(grid), "--dry-run"]) == 2
+        assert "which 'grid' also crosses" in capsys.readouterr().err
     del data["cells"][0]["seed"]
     grid.write_text(yaml.safe_dump({**data, "premise_control": "yes"}))
     assert cli.main(["sweep", str(grid), "--dry-run"]) == 2

@@ -320,23 +320,32 @@ def test_pooled_features_of_several_layers_sit_side_by_side(tiny_model_dir):
 
 
 def test_a_second_training_in_the_same_folder_waits_then_resumes_from_the_finished_run(tiny_model_dir, data_dir,
-                                                                                       tmp_path):
+                                                                                       tmp_path, monkeypatch, capsys):
     """Few-shot and translate-test train their source model in the zero-shot run's folder; sweep shards side
     by side must not write (or delete) each other's checkpoints there."""
     import threading
 
     from filelock import FileLock
 
+    from xlt import training
+
     out = tmp_path / "shared-run"
     out.mkdir()
+    entered, original = threading.Event(), training._train_classifier
+
+    def recording(*args, **kwargs):
+        entered.set()
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(training, "_train_classifier", recording)
     results = []
     with FileLock(str(out / ".train.lock")):  # another process training here
         worker = threading.Thread(target=lambda: results.append(_train_tiny(tiny_model_dir, data_dir, out)))
         worker.start()
-        worker.join(timeout=3)
-        assert worker.is_alive() and not (out / "checkpoints").exists()  # it waits, writing nothing
+        assert not entered.wait(timeout=2)  # it waits, touching nothing
+        assert not (out / "checkpoints").exists()
     worker.join(timeout=300)
-    first = results[0]
-    assert first.stats["resumed_from_checkpoint"] is None
+    assert entered.is_set() and "another process is training there" in capsys.readouterr().err
+    assert results[0].stats["resumed_from_checkpoint"] is None
     second = _train_tiny(tiny_model_dir, data_dir, out)  # the lock is free: it reuses the finished run
     assert second.stats["resumed_from_checkpoint"] is not None

@@ -196,7 +196,8 @@ def _sweep_on_hf_jobs(sweep, args) -> int:
         raise XltError("set XLT_RESULTS_REPO (a Hub dataset repo): Jobs file their records there")
     queue = JobsQueue(sweep.name)
     settings = JobsSettings(flavor=args.flavor, timeout=args.timeout)
-    print(queue.submit(sweep.cells, sweep.protocol, store.repo, settings, done=set(sweep.skipped)), flush=True)
+    print(queue.submit(sweep.cells, sweep.protocol, store.repo, settings, done=set(sweep.skipped),
+                       premise_control=sweep.premise_control), flush=True)
     for fingerprint, stage in queue.follow().items():
         print(f"  {fingerprint}: {stage}" + ("; submitted again on the next run" if stage in FAILED else ""))
         for line in queue.state[fingerprint].get("log_tail", []):

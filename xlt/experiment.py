@@ -61,7 +61,7 @@ def validate(config: ExperimentConfig, data_dir: str | Path | None = None) -> Va
         raise XltError(f"task {config.task!r} has no language(s) {unknown}; it has: {', '.join(task.languages)}")
     train_parts = set((config.train_split or task.train_split).split("+"))
     eval_parts = set((config.eval_split or task.eval_split).split("+"))
-    if train_parts & eval_parts:
+    if method.trains and train_parts & eval_parts:
         raise XltError(f"train split {config.train_split or task.train_split!r} includes the evaluation split "
                        f"{config.eval_split or task.eval_split!r}: a model must not be scored on rows it trained on "
                        "(few-shot examples included)")
@@ -76,10 +76,13 @@ def validate(config: ExperimentConfig, data_dir: str | Path | None = None) -> Va
 
 
 def normalise_options(config: ExperimentConfig):
-    """Parse the method's options and keep only the non-default ones in `config` (in place), so equal
-    experiments have equal fingerprints however their options were spelled. Returns the parsed options."""
+    """Parse the method's options and keep only the non-default ones in `config` (in place), and name the
+    task by its spec, so equal experiments have equal fingerprints however they were spelled. Returns the
+    parsed options."""
     from .methods import get_method
+    from .tasks import get_task
 
+    config.task = get_task(config.task).name  # a task file (`my_task.yaml`) is recorded under its spec's name
     options = get_method(config.method).options(config.method_options)
     config.method_options = non_default(options)
     return options

@@ -45,13 +45,15 @@ class JobsSettings:
                            "git+https://huggingface.co/spaces/<you>/<space> or a wheel's URL)")
 
 
-def job_spec(config: ExperimentConfig, protocol: str | None, results_repo: str, settings: JobsSettings) -> dict:
+def job_spec(config: ExperimentConfig, protocol: str | None, results_repo: str, settings: JobsSettings,
+             premise_control: bool = False) -> dict:
     """The `run_job` arguments for one cell. The token goes in `secrets` by name only; its value is added at
     submission from the environment."""
     if not results_repo or results_repo.startswith("file://"):
         raise XltError("Jobs file their records into a Hub dataset repo: set XLT_RESULTS_REPO to owner/name")
     settings.check()
-    train = config.to_command() + (f" --protocol {shlex.quote(protocol)}" if protocol else "")
+    train = (config.to_command() + (f" --protocol {shlex.quote(protocol)}" if protocol else "")
+             + (" --premise-control" if premise_control else ""))
     script = f"pip install -q {shlex.quote(settings.install)} && {train}"
     return {
         "image": settings.image,
@@ -90,7 +92,7 @@ class JobsQueue:
         write_atomic(self.path, json.dumps(self.state, indent=2))
 
     def submit(self, cells: list[ExperimentConfig], protocol: str | None, results_repo: str,
-               settings: JobsSettings, done: set[str]) -> str:
+               settings: JobsSettings, done: set[str], premise_control: bool = False) -> str:
         """Submit every cell that is neither done nor already submitted. Returns a one-line status; the Hub
         being unreachable leaves the rest queued (submitted again on the next call)."""
         from .results.store import call_with_deadline, hub_timeout, redact
@@ -120,7 +122,7 @@ class JobsQueue:
             if fp in by_label:
                 self.state[fp] = {"state": "submitted", "job_id": by_label[fp].id, "adopted": True}
                 continue
-            spec = job_spec(config, protocol, results_repo, settings)
+            spec = job_spec(config, protocol, results_repo, settings, premise_control)
             kwargs = {**spec, "secrets": {name: os.environ.get(name) for name in spec["secrets"]}}
             try:
                 info = call_with_deadline(lambda k=kwargs: self._api().run_job(**k), hub_timeout(),
@@ -157,19 +159,25 @@ class JobsQueue:
             stages[fp] = stage
             if stage != "COMPLETED":
                 try:
-                    lines = call_with_deadline(
-                        lambda e=entry: list(self._api().fetch_job_logs(job_id=e["job_id"], namespace=namespace,
-                                                                        tail=LOG_LINES)),
-                        hub_timeout(), "Hugging Face Jobs")
+                    lines = call_with_deadline(lambda e=entry: self._log_tail(e["job_id"], namespace),
+                                               hub_timeout(), "Hugging Face Jobs")
                     token = os.environ.get("HF_TOKEN")
-                    entry["log_tail"] = [str(line).rstrip()[:300].replace(token, "***") if token
-                                         else str(line).rstrip()[:300] for line in lines[-LOG_LINES:]]
-                except Exception:
-                    pass  # the stage is what matters; the log shows next time
+                    entry["log_tail"] = [(str(line).replace(token, "***") if token else str(line)).rstrip()[:300]
+                                         for line in lines[-LOG_LINES:]]  # masked before it is cut
+                except Exception as exc:  # the stage is what matters; the log shows next time
+                    entry["log_tail"] = [f"(log not fetched: {type(exc).__name__})"]
             if stage in FINAL:
                 entry["state"] = "done" if stage == "COMPLETED" else "failed"
         self.save()
         return stages
+
+
+    def _log_tail(self, job_id: str, namespace: str | None) -> list[str]:
+        try:
+            lines = self._api().fetch_job_logs(job_id=job_id, namespace=namespace, tail=LOG_LINES)
+        except TypeError:  # a huggingface_hub without `tail`: read the log and keep its end
+            lines = self._api().fetch_job_logs(job_id=job_id, namespace=namespace)
+        return list(lines)[-LOG_LINES:]
 
 
 def _stage(info) -> str:

@@ -96,8 +96,16 @@ def load_grid(path: str | Path) -> dict:
     return data
 
 
-def _alias(key: str) -> str:
-    return "train.seed" if key == "seed" else key
+def _flat_keys(settings: dict) -> set[str]:
+    """The settings a mapping sets, spelled one way: `seed` and `train: {seed}` are `train.seed`,
+    `method_options: {shots}` is `method_options.shots`."""
+    keys = set()
+    for key, value in settings.items():
+        if key in ("train", "method_options") and isinstance(value, dict):
+            keys |= {f"{key}.{name}" for name in value}
+        else:
+            keys.add("train.seed" if key == "seed" else key)
+    return keys
 
 
 def expand(data: dict, name: str = "grid") -> list[ExperimentConfig]:
@@ -112,8 +120,11 @@ def expand(data: dict, name: str = "grid") -> list[ExperimentConfig]:
             raise XltError(f"{name}: grid key {key!r} must list at least one value")
     crossed = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
     # each explicit cell is a variant crossed with the grid (e.g. every method with every seed)
+    grid_keys = _flat_keys(grid)
     for i, variant in enumerate(extra):
-        clash = sorted({_alias(k) for k in variant} & {_alias(k) for k in grid}) if isinstance(variant, dict) else []
+        mine = _flat_keys(variant) if isinstance(variant, dict) else set()
+        clash = sorted({a for a in mine for b in grid_keys  # `method_options` covers `method_options.shots`
+                        if a == b or a.startswith(b + ".") or b.startswith(a + ".")})
         if clash:
             raise XltError(f"{name}: cell {i + 1} sets {', '.join(clash)}, which 'grid' also crosses; set it in one "
                            "place (a cell's value would be overridden)")
@@ -147,7 +158,7 @@ ONLY_KEYS = {
     "method": lambda c: c.method,
     "seed": lambda c: str(c.train.seed),
     "source": lambda c: "+".join(c.source_languages),
-    "target": lambda c: "+".join(c.target_languages),
+    "target": lambda c: "+".join(c.target_languages or []),
 }
 
 

@@ -174,16 +174,26 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
     design and take no lock.
     """
     import os
+    import sys
 
-    from filelock import FileLock
+    from filelock import FileLock, Timeout
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         return _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resume, languages, encoder,
                                  head_state)
     Path(output_dir).mkdir(parents=True, exist_ok=True)
-    with FileLock(str(Path(output_dir) / ".train.lock")):
+    lock = FileLock(str(Path(output_dir) / ".train.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        print(f"waiting for {output_dir}: another process is training there; this run continues from its "
+              "checkpoints when it is done", file=sys.stderr, flush=True)
+        lock.acquire()
+    try:
         return _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resume, languages, encoder,
                                  head_state)
+    finally:
+        lock.release()
 
 
 def _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resume, languages, encoder,

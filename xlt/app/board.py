@@ -46,7 +46,7 @@ def leaderboard_table(runs: pd.DataFrame, task=ALL, method=ALL, model=ALL, sourc
     if aggregate:
         sel = aggregate_seeds(sel)
         keep = [c for c in ("status", "task", "method", "recipe", "model", "source", "metric", "target_avg",
-                            "target_std", "transfer_gap", "seeds") if c in sel.columns]
+                            "target_std", "premise_shuffled_avg", "transfer_gap", "seeds") if c in sel.columns]
     else:
         keep = [c for c in SUMMARY_COLUMNS if c in sel.columns]
     if show_languages:

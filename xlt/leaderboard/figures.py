@@ -168,6 +168,8 @@ def learning_curve(runs: pd.DataFrame, task: str) -> go.Figure:
         raise ValueError(f"no few-shot runs for task {task!r} yet")
     sel, note = comparison_runs(sel[sel["method"].isin(["few-shot", "zero-shot"])])
     few, zero = sel[sel["method"] == "few-shot"], sel[sel["method"] == "zero-shot"]
+    if few.empty:
+        raise ValueError(f"no few-shot runs of {note or 'one setting'} for task {task!r} yet")
     langs = [c for c in _lang_columns(few) if few[c].notna().any()]
     sources = set("+".join(s.split("+")) for s in few["source"])
     fig = go.Figure()

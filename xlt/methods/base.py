@@ -69,6 +69,20 @@ class MethodContext:
         return replace(self, experiment=experiment, output_dir=self.output_dir / "members" / name)
 
 
+def zero_shot_run_folder(ctx: MethodContext) -> Path:
+    """Where the zero-shot run of these settings keeps its checkpoints: methods whose first stage is exactly
+    that source model (few-shot on non-parallel tasks, translate-test) train (or resume) there, so it is
+    trained once. The run with the same targets if it exists, else one over all the task's languages (the
+    protocol grids' zero-shot cells; targets do not change what it trains), else a new one with these
+    targets."""
+    from ..settings import home_dir
+
+    same = replace(ctx.experiment, method="zero-shot", method_options={})
+    folders = [home_dir() / "runs" / config.fingerprint()
+               for config in (same, replace(same, target_languages=None))]
+    return next((folder for folder in folders if folder.is_dir()), folders[0])
+
+
 class TransferMethod:
     """Base class of transfer methods; the defaults are zero-shot fine-tuning on the source languages."""
 
@@ -79,6 +93,7 @@ class TransferMethod:
     needs: ClassVar[tuple[str, ...]] = ()  # e.g. ("target labels",), ("dictionary",), ("translator",)
     multi_source: ClassVar[bool] = True
     artifact_kind: ClassVar[str] = "classifier"
+    trains: ClassVar[bool] = True  # False: evaluates a model as it is (no training split is read)
 
     # --- options -----------------------------------------------------------------------------------
     def options(self, values: dict | None):

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..errors import XltError
-from .base import TransferMethod
+from .base import TransferMethod, zero_shot_run_folder
 from .registry import register_method
 
 POOL_SEED = 0  # the parallel-row pool is the same for every run, whatever its seed
@@ -168,7 +168,6 @@ class FewShot(TransferMethod):
             seed=ctx.train.seed)
 
     def fit(self, ctx, train_ds):
-        from ..settings import home_dir
         from ..training import train_classifier
 
         opts = ctx.options
@@ -179,8 +178,7 @@ class FewShot(TransferMethod):
         if ctx.task.parallel:
             stage1_dir = ctx.output_dir / "source"
         else:
-            zero_shot = replace(ctx.experiment, method="zero-shot", method_options={})
-            stage1_dir = home_dir() / "runs" / zero_shot.fingerprint()
+            stage1_dir = zero_shot_run_folder(ctx)
         source = train_classifier(ctx.task, ctx.model_spec, train_ds, ctx.train, stage1_dir,
                                   callbacks=ctx.callbacks, languages=list(ctx.experiment.source_languages))
         encoder = source.model.encoder

@@ -28,6 +28,7 @@ class Pretrained(TransferMethod):
     when_to_use = "Compare a model someone already trained (e.g. on MultiNLI/XNLI) with xlt's transfer runs."
     needs = ("a sequence classifier whose labels name the task's labels",)
     artifact_kind = "hub-classifier"
+    trains = False
 
     def validate(self, ctx) -> None:
         from ..models.hub_classifier import is_sequence_classifier, map_labels, parse_label_map, read_hub_config

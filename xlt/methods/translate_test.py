@@ -20,14 +20,14 @@ training. One source language.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import XltError
 from ..langid import UNDETERMINED
 from ..models.artifacts import ArtifactKind, register_artifact_kind
 from ..translate.registry import SHIPPED
-from .base import TransferMethod
+from .base import TransferMethod, zero_shot_run_folder
 from .data import translator_of
 from .registry import register_method
 
@@ -129,14 +129,11 @@ class TranslateTest(TransferMethod):
         translator_of(ctx).check_all([(lang, source) for lang in ctx.experiment.target_languages or ctx.task.languages])
 
     def fit(self, ctx, train_ds):
-        from ..settings import home_dir
         from ..training import train_classifier
 
         # the source model is exactly the zero-shot run of these settings: share its checkpoint folder
-        zero_shot = replace(ctx.experiment, method="zero-shot", method_options={})
-        trained = train_classifier(ctx.task, ctx.model_spec, train_ds, ctx.train,
-                                   home_dir() / "runs" / zero_shot.fingerprint(), callbacks=ctx.callbacks,
-                                   languages=self.seen_languages(ctx))
+        trained = train_classifier(ctx.task, ctx.model_spec, train_ds, ctx.train, zero_shot_run_folder(ctx),
+                                   callbacks=ctx.callbacks, languages=self.seen_languages(ctx))
         translator = translator_of(ctx)
         trained.stats.update(translator.record())
         artifact = TranslateTestClassifier(trained, translator.spec, translator.kind,

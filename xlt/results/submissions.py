@@ -25,7 +25,8 @@ MAX_LANGUAGES = 300
 OPTIONAL = {"config_fingerprint", "data_source", "training", "seen_languages", "protocol", "model_location",
             "collapsed", "recipe", "outside_task_languages"}
 KNOWN_FIELDS = set(REQUIRED) | OPTIONAL
-METRIC_FIELDS = {"accuracy", "macro_f1", "n", "ci95", "premise_shuffled_accuracy"}
+METRIC_FIELDS = {"accuracy", "macro_f1", "n", "ci95", "premise_shuffled_accuracy", "rows"}
+ROWS_DIGEST = re.compile(r"^sha256:[0-9a-f]{16}$")  # which rows a capped evaluation scored
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 
@@ -112,6 +113,8 @@ def validate_submission(record: dict) -> dict:
         extra = sorted(set(scores) - METRIC_FIELDS)
         if extra:
             raise XltError(f"metrics[{lang!r}] has unknown field(s) {[e[:40] for e in extra[:5]]}")
+        if "rows" in scores and not (isinstance(scores["rows"], str) and ROWS_DIGEST.match(scores["rows"])):
+            raise XltError(f"metrics[{lang!r}]['rows'] must be a row-subset digest like sha256:0123456789abcdef")
     try:
         config = ExperimentConfig.from_dict(record["config"])
     except XltError as exc:
