@@ -171,7 +171,6 @@ class JobsQueue:
         self.save()
         return stages
 
-
     def _log_tail(self, job_id: str, namespace: str | None) -> list[str]:
         try:
             lines = self._api().fetch_job_logs(job_id=job_id, namespace=namespace, tail=LOG_LINES)

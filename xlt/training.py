@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
@@ -173,25 +174,32 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
     deleting each other's half-written) checkpoints. The ranks of one multi-GPU run share the folder by
     design and take no lock.
     """
+    with _run_folder_lock(Path(output_dir)):
+        return _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resume, languages, encoder,
+                                 head_state)
+
+
+@contextlib.contextmanager
+def _run_folder_lock(folder: Path):
+    """Hold `folder`'s training lock (saying so when another process has it); none inside a multi-GPU run."""
     import os
     import sys
 
     from filelock import FileLock, Timeout
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        return _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resume, languages, encoder,
-                                 head_state)
-    Path(output_dir).mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(Path(output_dir) / ".train.lock"))
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(folder / ".train.lock"))
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        print(f"waiting for {output_dir}: another process is training there; this run continues from its "
+        print(f"waiting for {folder}: another process is training there; this run continues from its "
               "checkpoints when it is done", file=sys.stderr, flush=True)
         lock.acquire()
     try:
-        return _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resume, languages, encoder,
-                                 head_state)
+        yield
     finally:
         lock.release()
 
