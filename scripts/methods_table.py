@@ -1,11 +1,11 @@
 """The README's table of methods, generated from the committed records of one comparison protocol.
 
-For each task and method (few-shot split by K): what the method needs, whether it runs offline,
-the measured target average over seeds (mean ± std) against English-source `zero-shot` on the same
-seeds and the same target languages (a method that trains on some languages is compared where it
-did not), and
-the gain the literature reports. Only records that name the protocol count; a method with no
-records yet says so.
+For each task and method variant (few-shot split by K): what the method needs, whether it runs
+offline, the measured target average over seeds (mean ± std) against `zero-shot` on the same seeds
+and the same target languages (a method that trains on some languages is compared where it did
+not), and the gain the literature reports. Only records that name the protocol count, selected as
+the Leaderboard's method chart selects them (`comparison_runs`: zero-shot from the baseline source,
+not the transfer matrix's other sources); a method with no records yet says so.
 
     python scripts/methods_table.py --protocol cpu-v1 > /tmp/table.md
 """
@@ -16,8 +16,9 @@ import argparse
 import re
 import statistics
 import sys
-from collections import defaultdict
 from pathlib import Path
+
+import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -38,20 +39,19 @@ OFFLINE = {"pretrained": "needs the Hub", "translate-train": "gold (XNLI), dicti
            "code-switch": "MUSE dictionaries (45 languages, no sw/ur)"}
 
 
-def in_comparison(record: dict) -> bool:
-    """The method comparison: every method's protocol records, and as the baseline the English-source
-    `zero-shot` runs (other single sources belong to the transfer matrix, shown on the Leaderboard)."""
-    return record["method"] != "zero-shot" or record["config"]["source_languages"] == ["en"]
-
-
-def baseline_on(zero: dict, targets: list[str], metric: str) -> float | None:
+def baseline_on(zero: pd.Series, targets: list[str]) -> float | None:
     """The zero-shot run's score averaged over the same target languages as the method's run."""
-    values = [zero["metrics"][lang][metric] for lang in targets if lang in zero.get("metrics", {})]
-    return statistics.mean(values) if values and len(values) == len(targets) else None
+    values = [zero.get(f"lang:{lang}") for lang in targets]
+    return statistics.mean(values) if values and all(pd.notna(v) for v in values) else None
+
+
+def natural(key: str) -> list:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key)]
 
 
 def main() -> None:
-    from xlt.leaderboard.table import method_variant as key_of
+    from xlt.leaderboard.figures import comparison_runs
+    from xlt.leaderboard.table import filter_runs, runs_frame
     from xlt.methods import get_method, method_names
     from xlt.results.records import read_records
 
@@ -60,45 +60,45 @@ def main() -> None:
     parser.add_argument("--results", default="leaderboard/results")
     args = parser.parse_args()
     records, _ = read_records(args.results)
-    records = [r for r in records if r.get("protocol") == args.protocol and in_comparison(r)]
-    by = defaultdict(lambda: defaultdict(dict))  # task -> method key -> seed -> record
-    for r in records:
-        if r["summary"].get("target_average") is not None:
-            by[r["task"]][key_of(r)][r["seed"]] = r
+    runs = filter_runs(runs_frame(records), protocol=args.protocol)
+    runs = runs[runs["target_avg"].notna()].sort_values("created")
     print("| task | method | needs | offline | target average (mean ± std, seeds) | zero-shot, same seeds and "
           "targets | difference | claimed in the literature |")
     print("|---|---|---|---|---|---|---|---|")
-    for task in sorted(by):
-        zero = by[task].get("zero-shot", {})
-        for key in sorted(by[task], key=lambda k: (k != "zero-shot", [int(p) if p.isdigit() else p
-                                                                      for p in re.split(r"(\d+)", k)])):
-            runs = by[task][key]
-            values = [r["summary"]["target_average"] for r in runs.values()]
+    compared = 0
+    for task in sorted(runs["task"].unique()):
+        # the Leaderboard's method-chart selection: one protocol, zero-shot from the baseline source only
+        sel, _ = comparison_runs(runs[runs["task"] == task])
+        sel = sel.drop_duplicates(["variant", "seed"], keep="last")  # a rerun of a cell replaces it
+        compared += len(sel)
+        zero = sel[sel["method"] == "zero-shot"].set_index("seed")
+        for key in sorted(sel["variant"].unique(), key=lambda k: (k != "zero-shot", natural(k))):
+            part = sel[sel["variant"] == key]
+            values = part["target_avg"].tolist()
             mean = statistics.mean(values)
             std = statistics.stdev(values) if len(values) > 1 else 0.0
             pairs = []
-            for seed in sorted(set(runs) & set(zero)) if key != "zero-shot" else []:
-                summary = runs[seed]["summary"]
-                z = baseline_on(zero[seed], summary["target_languages"], summary["metric"])
+            for _, run in part.iterrows() if key != "zero-shot" else ():
+                z = baseline_on(zero.loc[run["seed"]], run["targets"].split(",")) if run["seed"] in zero.index \
+                    else None
                 if z is not None:
-                    pairs.append((summary["target_average"], z))
+                    pairs.append((run["target_avg"], z))
             if pairs:
                 z = statistics.mean(b for _, b in pairs)
                 d = statistics.mean(a - b for a, b in pairs)
                 zero_text, diff = f"{z:.3f} ({len(pairs)})", f"{d:+.3f}"
             else:
                 zero_text, diff = "", ""
-            method = key.split(" ")[0]
+            method = part["method"].iloc[0]
             needs = ", ".join(get_method(method).needs) or "source labels only"
             spread = f"{mean:.3f} ± {std:.3f} ({len(values)})" if len(values) > 1 else f"{mean:.3f} (1 seed, no spread)"
             print(f"| {task} | {key} | {needs} | {OFFLINE.get(method, 'yes')} | {spread} | {zero_text} | {diff} | "
                   f"{CLAIMS.get(method, '')} |")
-        tried = {key.split(" ")[0] for key in by[task]}
-        for method in [m for m in method_names() if m not in tried]:
+        for method in [m for m in method_names() if m not in set(sel["method"])]:
             needs = ", ".join(get_method(method).needs) or "source labels only"
             print(f"| {task} | {method} | {needs} | {OFFLINE.get(method, 'yes')} | no records of this protocol yet "
                   f"| | | {CLAIMS.get(method, '')} |")
-    print(f"\nRecords of protocol {args.protocol} in {args.results} compared here: {len(records)} (single-source "
+    print(f"\nRecords of protocol {args.protocol} in {args.results} compared here: {compared} (single-source "
           "zero-shot runs from other languages are the transfer matrix). Per-language scores: the Leaderboard tab "
           "(filter by method, per-language columns).")
 

@@ -186,7 +186,18 @@ def test_method_comparison_keeps_to_one_protocol_and_the_baseline_source():
     (bars,) = fig.data
     heights = dict(zip(bars.x, bars.y))
     assert heights == pytest.approx({"zero-shot": 0.61, "few-shot K=10": 0.64, "few-shot K=100": 0.70})
-    assert "protocol cpu-v1; zero-shot from en" in fig.layout.title.text
+    assert "protocol cpu-v1 (1 other run(s): pick them with the Protocol filter); zero-shot from en" \
+        in fig.layout.title.text
+    # a user's own runs (no protocol) are charted when the Protocol filter picks them
+    from xlt.leaderboard.table import NO_PROTOCOL, filter_runs
+
+    runs = runs_frame(records)
+    assert board.filter_choices(runs)["protocol"] == ["All", "cpu-v1", NO_PROTOCOL]
+    own = figures.method_comparison(filter_runs(runs, protocol=NO_PROTOCOL), "nli")
+    assert dict(zip(own.data[0].x, own.data[0].y)) == pytest.approx({"zero-shot": 0.10})
+    assert len(filter_runs(runs, protocol="cpu-v1")) == 6 and len(filter_runs(runs, protocol="All")) == 7
+    table = board.leaderboard_table(runs, protocol=NO_PROTOCOL, aggregate=True)
+    assert table["protocol"].tolist() == [""] and table["seeds"].tolist() == [1]
 
 
 def test_few_shot_learning_curve_figure(tmp_path):

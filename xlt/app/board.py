@@ -9,7 +9,7 @@ import pandas as pd
 from ..errors import XltError
 from ..leaderboard import figures
 from ..leaderboard.matrix import cells_frame, transfer_matrix
-from ..leaderboard.table import STATUS_BADGES, aggregate_seeds, filter_runs, runs_frame
+from ..leaderboard.table import STATUS_BADGES, aggregate_seeds, filter_runs, protocol_choices, runs_frame
 from ..results.store import ResultsStore
 
 ALL = "All"
@@ -31,8 +31,10 @@ def load_board(store: ResultsStore) -> tuple[pd.DataFrame, pd.DataFrame, list[st
 
 
 def filter_choices(runs: pd.DataFrame) -> dict[str, list[str]]:
-    return {col: [ALL] + sorted(runs[col].dropna().unique().tolist()) if not runs.empty else [ALL]
-            for col in ("task", "method", "model", "source")}
+    choices = {col: [ALL] + sorted(runs[col].dropna().unique().tolist()) if not runs.empty else [ALL]
+               for col in ("task", "method", "model", "source")}
+    choices["protocol"] = [ALL] + protocol_choices(runs)
+    return choices
 
 
 def _round(frame: pd.DataFrame) -> pd.DataFrame:
@@ -40,13 +42,14 @@ def _round(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def leaderboard_table(runs: pd.DataFrame, task=ALL, method=ALL, model=ALL, source=ALL, search="",
-                      aggregate=False, show_languages=False, verified_only=False) -> pd.DataFrame:
+                      aggregate=False, show_languages=False, verified_only=False, protocol=ALL) -> pd.DataFrame:
     """The table the tab shows for the chosen filters."""
-    sel = filter_runs(runs, task, method, model, source, search, verified_only)
+    sel = filter_runs(runs, task, method, model, source, search, verified_only, protocol)
     if aggregate:
         sel = aggregate_seeds(sel)
-        keep = [c for c in ("status", "task", "method", "recipe", "model", "source", "metric", "target_avg",
-                            "target_std", "premise_shuffled_avg", "transfer_gap", "seeds") if c in sel.columns]
+        keep = [c for c in ("status", "task", "method", "recipe", "protocol", "model", "source", "metric",
+                            "target_avg", "target_std", "premise_shuffled_avg", "transfer_gap", "seeds")
+                if c in sel.columns]
     else:
         keep = [c for c in SUMMARY_COLUMNS if c in sel.columns]
     if show_languages:

@@ -338,6 +338,9 @@ def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
             l_method = gr.Dropdown([board.ALL], value=board.ALL, label="Method")
             l_model = gr.Dropdown([board.ALL], value=board.ALL, label="Model")
             l_source = gr.Dropdown([board.ALL], value=board.ALL, label="Source")
+            l_protocol = gr.Dropdown([board.ALL], value=board.ALL, label="Protocol",
+                                     info="the method charts use one: the most common unless picked here "
+                                          "('none': runs that name no protocol)")
         with gr.Row():
             l_search = gr.Textbox(label="Search", placeholder="method, model, language, command ...")
             l_aggregate = gr.Checkbox(label="Aggregate seeds (mean ± std)")
@@ -361,34 +364,36 @@ def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
         l_methods = gr.Plot(label="Methods")
         l_bars = gr.Plot(label="Per language")
         l_curve = gr.Plot(label="Few-shot learning curve")
-        filters = [l_task, l_method, l_model, l_source, l_search, l_aggregate, l_langs, l_verified]
+        filters = [l_task, l_method, l_model, l_source, l_search, l_aggregate, l_langs, l_verified, l_protocol]
 
-        def render(runs, task, method, model, source, search, aggregate, show_langs, verified):
+        def render(runs, task, method, model, source, search, aggregate, show_langs, verified, protocol):
             table = board.leaderboard_table(runs, task, method, model, source, search, aggregate, show_langs,
-                                            verified)
+                                            verified, protocol)
             # the figures draw what the filters and the search select
-            selected = filter_runs(runs, task, method, model, source, search, verified)
+            selected = filter_runs(runs, task, method, model, source, search, verified, protocol)
             return (table, *board.leaderboard_figures(selected, task, method), board.csv_file(table))
 
         def render_matrix(cells, task, model, metric, view):
             return board.transfer_view(cells, task, model, metric, view)
 
-        def reload(pull, task, method, model, source, search, aggregate, show_langs, verified, metric, view):
+        def reload(pull, task, method, model, source, search, aggregate, show_langs, verified, protocol, metric,
+                   view):
             status = board.refresh(results) if pull else results.hub_status()
             runs, cells, errors = board.load_board(results)
             if errors:
                 status += f" {len(errors)} malformed record file(s) skipped."
             choices = board.filter_choices(runs)
             dropdowns = [gr.Dropdown(choices=choices[k], value=v if v in choices[k] else board.ALL)
-                         for k, v in (("task", task), ("method", method), ("model", model), ("source", source))]
-            task = task if task in choices["task"] else board.ALL
-            model = model if model in choices["model"] else board.ALL
+                         for k, v in (("task", task), ("method", method), ("model", model), ("source", source),
+                                      ("protocol", protocol))]
+            task, method, model, source, protocol = (v if v in choices[k] else board.ALL for k, v in (
+                ("task", task), ("method", method), ("model", model), ("source", source), ("protocol", protocol)))
             return (runs, cells, *dropdowns, status.strip(),
-                    *render(runs, task, method, model, source, search, aggregate, show_langs, verified),
+                    *render(runs, task, method, model, source, search, aggregate, show_langs, verified, protocol),
                     *render_matrix(cells, task, model, metric, view))
 
-        outputs = [runs_state, cells_state, l_task, l_method, l_model, l_source, l_status, l_table, l_methods,
-                   l_bars, l_curve, l_csv, l_heatmap, l_matrix_note]
+        outputs = [runs_state, cells_state, l_task, l_method, l_model, l_source, l_protocol, l_status, l_table,
+                   l_methods, l_bars, l_curve, l_csv, l_heatmap, l_matrix_note]
         reload_inputs = [*filters, l_metric, l_view]
         board_events = {"concurrency_id": "board", "concurrency_limit": 4}
         for component in filters:

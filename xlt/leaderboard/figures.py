@@ -86,15 +86,18 @@ def transfer_heatmap(matrix, view: str = "score") -> go.Figure:
 
 def comparison_runs(sel: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     """The runs a method comparison may put side by side, and a note naming that setting: one protocol (the
-    most common named one; runs without a protocol only where none has one) and, of `zero-shot`, only the
-    runs from the baseline source (the single source the other methods use, else English): zero-shot runs
-    from other languages are the transfer matrix, and a target's own in-language run is no baseline."""
+    most common named one; runs without a protocol only where none has one, e.g. when filtered to them) and,
+    of `zero-shot`, only the runs from the baseline source (the single source the other methods use, else
+    English): zero-shot runs from other languages are the transfer matrix, and a target's own in-language
+    run is no baseline. `scripts/methods_table.py` selects the README's table with it too."""
     notes = []
     if "protocol" in sel and (sel["protocol"].fillna("") != "").any():
         named = sel[sel["protocol"].fillna("") != ""]
         protocol = named["protocol"].value_counts().idxmax()
+        left_out = int((sel["protocol"] != protocol).sum())
         sel = sel[sel["protocol"] == protocol]
-        notes.append(f"protocol {protocol}")
+        notes.append(f"protocol {protocol}" + (f" ({left_out} other run(s): pick them with the Protocol filter)"
+                                               if left_out else ""))
     zero = sel["method"] == "zero-shot"
     single = [s for s in sel.loc[~zero, "source"] if "+" not in s]
     zero_sources = sel.loc[zero, "source"]

@@ -62,6 +62,7 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
                                                     (f"protocol:{r.get('protocol')}", r.get("protocol")))
                               if on),
             "run_id": r["run_id"], "created": r["created"], "protocol": r.get("protocol") or "",
+            "targets": ",".join(targets),
             "variant": method_variant(r),
             "shots": ((r.get("config") or {}).get("method_options") or {}).get("shots", 10)
             if r["method"] == "few-shot" else None,
@@ -82,7 +83,8 @@ def aggregate_seeds(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean ± std over seeds of runs that share task, method, model and source."""
     if runs.empty:
         return runs
-    keys = [k for k in ("status", "task", "method", "recipe", "model", "source", "metric") if k in runs.columns]
+    keys = [k for k in ("status", "task", "method", "recipe", "model", "source", "metric", "protocol")
+            if k in runs.columns]
     lang_cols = [c for c in runs.columns if c.startswith("lang:")]
     grouped = runs.groupby(keys, dropna=False)
     extra = {"premise_shuffled_avg": ("premise_shuffled_avg", "mean")} if "premise_shuffled_avg" in runs else {}
@@ -95,13 +97,28 @@ def aggregate_seeds(runs: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["task", "target_avg"], ascending=[True, False]).reset_index(drop=True)
 
 
+NO_PROTOCOL = "none"  # the protocol filter's value for runs that name no protocol (a user's own runs)
+
+
+def protocol_choices(runs: pd.DataFrame) -> list[str]:
+    """The protocols of the runs, then `NO_PROTOCOL` when some runs name none."""
+    if "protocol" not in runs or runs.empty:
+        return []
+    named = runs["protocol"].fillna("")
+    return sorted(set(named) - {""}) + ([NO_PROTOCOL] if (named == "").any() else [])
+
+
 def filter_runs(runs: pd.DataFrame, task: str | None = None, method: str | None = None, model: str | None = None,
-                source: str | None = None, search: str = "", verified_only: bool = False) -> pd.DataFrame:
-    """Filters of the leaderboard tab: exact matches (None/'All' = any), verified runs only, a free-text search."""
+                source: str | None = None, search: str = "", verified_only: bool = False,
+                protocol: str | None = None) -> pd.DataFrame:
+    """Filters of the leaderboard tab: exact matches (None/'All' = any; protocol `NO_PROTOCOL` = runs without
+    one), verified runs only, a free-text search."""
     out = runs
-    for column, value in (("task", task), ("method", method), ("model", model), ("source", source)):
+    for column, value in (("task", task), ("method", method), ("model", model), ("source", source),
+                          ("protocol", protocol)):
         if value and value != "All" and column in out:
-            out = out[out[column] == value]
+            wanted = "" if (column, value) == ("protocol", NO_PROTOCOL) else value
+            out = out[out[column].fillna("") == wanted]
     if verified_only and "status" in out:
         out = out[out["status"] == STATUS_BADGES["verified"]]
     if search and search.strip() and not out.empty:
