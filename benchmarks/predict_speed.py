@@ -2,10 +2,12 @@
 
 The shipped predictor is exported as a sequence-classification folder (`xlt export`: LoRA merged,
 the text prefix in the tokenizer) and served by `pipeline("text-classification")`; the same
-weights then run through xlt's predictor (length-sorted batches under `torch.inference_mode`)
-in float32 (the default), with dynamic int8 (`XLT_INT8=1`, see `xlt.models.quantize`), and
-with int8 on every Linear layer for comparison. For each path: batch throughput on 1,000 test
-tweets (125 per language, seeded sample; best of `--rounds` passes, the paths taking turns),
+weights then run through xlt's predictor (length-sorted batches under `torch.inference_mode`):
+on ONNX Runtime in float32 (the default, `XLT_ONNX`, see `xlt.models.onnx_runtime`), on torch in
+float32 (`XLT_ONNX=0`, the reference for accuracy), with dynamic int8 (`XLT_INT8=1`, see
+`xlt.models.quantize`), and with int8 on every Linear layer for comparison. For each path: batch
+throughput on 1,000 test tweets (125 per language, seeded sample; best of `--rounds` passes, the
+paths taking turns),
 single-sentence latency p50/p95 over `--calls` calls (taking turns), and the sentiment macro-F1
 on those tweets with its change against float32; with `--full-test`, also on the 8 full test
 files. Then the served app (tests/app_server.py) in a fresh process: cold start to the first
@@ -37,7 +39,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 BATCH_SIZE = 32
-FP32 = "xlt float32 (length-sorted, inference_mode)"
+FP32 = "xlt torch float32 (length-sorted, inference_mode; XLT_ONNX=0)"
+ONNX = "xlt ONNX Runtime float32, the default (XLT_ONNX)"
 SERVE_APP = """
 import sys, tempfile, time
 from pathlib import Path
@@ -102,19 +105,26 @@ def pipeline_paths(folder: Path, labels: list[str]) -> list[PredictPath]:
 
 
 def xlt_paths() -> list[PredictPath]:
-    """xlt's predictor on the shipped weights: float32 (the default), int8 (`XLT_INT8=1`), int8 on every Linear."""
+    """xlt's predictor on the shipped weights: torch float32, ONNX Runtime float32 (the default), int8
+    (`XLT_INT8=1`), int8 on every Linear."""
     from xlt.models.quantize import quantize_int8
     from xlt.predict import Predictor, shipped_predictor_path
 
     shipped = shipped_predictor_path("sentiment")
-    fp32, int8, every = (Predictor(shipped, int8=False), Predictor(shipped, int8=True),
-                         Predictor(shipped, int8=False))
+    log("loading the predictor four ways (the ONNX graph is exported once per model, then cached)")
+    start = time.perf_counter()
+    onnx = Predictor(shipped, int8=False, onnx=True)
+    log(f"ONNX Runtime form ready in {time.perf_counter() - start:.1f} s")
+    if not onnx.onnx:
+        raise SystemExit("ONNX Runtime could not serve the predictor (see the warning above)")
+    fp32, int8, every = (Predictor(shipped, int8=False, onnx=False), Predictor(shipped, int8=True),
+                         Predictor(shipped, int8=False, onnx=False))
     quantize_int8(every.model, every_linear=True)
 
     def path(name, predictor):
         return PredictPath(name, lambda texts: predictor.predict_proba(texts, batch_size=BATCH_SIZE), predictor.predict)
 
-    return [path(FP32, fp32), path("xlt int8, XLT_INT8=1 (narrowing layers stay float32)", int8),
+    return [path(FP32, fp32), path(ONNX, onnx), path("xlt int8, XLT_INT8=1 (narrowing layers stay float32)", int8),
             path("xlt int8 on every Linear layer", every)]
 
 
@@ -261,11 +271,13 @@ def print_paths(rows: list[dict], n: int) -> None:
           "it is the mean of the 8 languages' macro-F1 (the task's metric).")
     for r in pipelines:
         gap = float(np.abs(r["probs"] - fp32["probs"]).max())
-        print(f"{r['path']} vs xlt float32: largest probability difference {gap:.1e}")
+        print(f"{r['path']} vs xlt torch float32: largest probability difference {gap:.1e}")
     for r in rows:
         if not r["is_pipeline"] and r is not fp32:
             agree = float((r["probs"].argmax(1) == fp32["probs"].argmax(1)).mean())
-            print(f"{r['path']}: same label as float32 on {agree:.1%} of the {n:,} tweets")
+            gap = float(np.abs(r["probs"] - fp32["probs"]).max())
+            print(f"{r['path']}: same label as torch float32 on {agree:.1%} of the {n:,} tweets "
+                  f"(largest probability difference {gap:.1e})")
             if has_full:
                 moves = ", ".join(f"{lang} {100 * (f1 - fp32['f1_langs'][lang]):+.2f}"
                                   for lang, f1 in r["f1_langs"].items())

@@ -15,6 +15,9 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("XLT_DATA_DIR", str(SHARED_DATA))
 os.environ.setdefault("XLT_CACHE", str(REPO / ".cache" / "xlt"))
+# predictors stay torch models unless a test asks for ONNX Runtime (tests/test_onnx_runtime.py): an export per
+# tiny model would cost seconds each
+os.environ.setdefault("XLT_ONNX", "0")
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,8 @@ import torch
 
 
 def device_of(model) -> torch.device:
-    return next(model.parameters()).device
+    """Where the model's inputs go: its parameters' device, the CPU for a model outside torch (ONNX Runtime)."""
+    return next(model.parameters()).device if isinstance(model, torch.nn.Module) else torch.device("cpu")
 
 
 @contextlib.contextmanager
@@ -49,7 +50,8 @@ def predict_proba(model, tokenizer, first: list[str], second: list[str] | None =
                   progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Probabilities `[n, num_labels]` for texts (or text pairs), in input order."""
     head = getattr(model, "head", None)
-    width = head.out_features if head is not None else model.config.num_labels  # xlt's classifier, or any HF one
+    # xlt's classifier, its ONNX Runtime form, or any HF one
+    width = head.out_features if head is not None else getattr(model, "num_labels", None) or model.config.num_labels
     out = np.zeros((len(first), width), dtype=np.float32)
     with _eval_mode(model):
         for idx, batch in _length_sorted_batches(model, tokenizer, first, second, prefix, max_length, batch_size):

@@ -17,6 +17,7 @@ from .errors import XltError
 from .langid import UNDETERMINED, detect_language
 from .models.artifacts import load_artifact
 from .models.languages import language_label
+from .models.onnx_runtime import onnx_default
 from .models.quantize import int8_default, quantize_int8
 from .models.registry import resolve_model
 from .results.measured import measured_note, measured_scores
@@ -105,17 +106,37 @@ def shipped_predictors(task: str = "") -> list[tuple[str, str]]:
 class Predictor:
     """A loaded classifier answering for texts or text pairs, with language notes."""
 
-    def __init__(self, path: str | Path | None = None, artifact=None, int8: bool | None = None):
+    def __init__(self, path: str | Path | None = None, artifact=None, int8: bool | None = None,
+                 onnx: bool | None = None):
         """`int8`: quantise the model's Linear layers to int8 for CPU prediction (default: `XLT_INT8`, see
-        `xlt.models.quantize`); `self.int8` says whether it was done (not for models off the CPU or without one)."""
+        `xlt.models.quantize`); `self.int8` says whether it was done (not for models off the CPU or without one).
+        `onnx`: run an xlt classifier on the CPU through ONNX Runtime, the same probabilities faster (default:
+        `XLT_ONNX`, see `xlt.models.onnx_runtime`; not with int8); `self.onnx` says whether it does."""
         self.path = Path(path) if path is not None else None
         self.artifact = artifact if artifact is not None else load_artifact(self.path)
         self.info = self.artifact.info
         self.tokenizer = getattr(self.artifact, "tokenizer", None)
         self.model = getattr(self.artifact, "model", None)
         self.int8 = (int8_default() if int8 is None else int8) and quantize_int8(self.model)
+        self.onnx = not self.int8 and (onnx_default() if onnx is None else onnx) and self._serve_with_onnx()
         self.spec = resolve_model(self.info.base_model)
         self._lock = threading.Lock()  # one forward pass at a time per model (app concurrency)
+
+    def _serve_with_onnx(self) -> bool:
+        """Swap a CPU classifier's torch forward pass for its ONNX Runtime session (torch weights released)."""
+        import torch
+
+        from .models.classifier_artifact import TrainedClassifier
+        from .models.onnx_runtime import onnx_classifier
+
+        if not isinstance(self.artifact, TrainedClassifier) or not isinstance(self.model, torch.nn.Module) or \
+                any(p.device.type != "cpu" for p in self.model.parameters()):
+            return False
+        session = onnx_classifier(self.model, self.tokenizer)
+        if session is None:
+            return False
+        self.artifact.model = self.model = session
+        return True
 
     @property
     def labels(self) -> list[str]:
@@ -308,7 +329,7 @@ def load_predictor(path_or_task: str, int8: bool | None = None) -> Predictor:
     `int8`: its int8 form (default `XLT_INT8`; see `Predictor`), cached apart from the float32 one."""
     name = model_key(path_or_task)
     int8 = int8_default() if int8 is None else int8
-    key = name + " (int8)" if int8 else name
+    key = name + " (int8)" if int8 else name + " (onnx)" if onnx_default() else name
     with _LOAD_LOCK:
         if key in _LOADED:
             _LOADED.move_to_end(key)

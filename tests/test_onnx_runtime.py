@@ -1,0 +1,107 @@
+"""CPU prediction through ONNX Runtime (`XLT_ONNX` / `Predictor(onnx=...)`): the torch model's probabilities,
+exported once per weights, and torch again wherever that cannot be done."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.test_export import TEXTS, tiny_classifier
+
+
+@pytest.mark.parametrize("finetune, pooling, prefix, normalize", [
+    ("lora", "mean", "query: ", False), ("full", "cls", "", True),
+])
+def test_onnx_runtime_gives_the_torch_models_probabilities(tmp_path, tiny_model_dir, monkeypatch, finetune, pooling,
+                                                           prefix, normalize):
+    from xlt.models.onnx_runtime import OnnxClassifier
+    from xlt.predict import Predictor
+
+    monkeypatch.setenv("XLT_CACHE", str(tmp_path / "cache"))
+    folder = tiny_classifier(tmp_path / "xlt", tiny_model_dir, finetune, pooling, prefix, normalize)
+    torch_form, served = Predictor(folder, onnx=False), Predictor(folder, onnx=True)
+    assert served.onnx and not torch_form.onnx
+    assert isinstance(served.model, OnnxClassifier) and served.artifact.model is served.model  # torch weights gone
+    # lengths 1..30 tokens in batches of 2: every batch pads to its own length (dynamic axes)
+    texts = TEXTS + ["word " * n for n in range(1, 30, 3)]
+    np.testing.assert_allclose(served.predict_proba(texts, batch_size=2), torch_form.predict_proba(texts), atol=1e-5)
+    assert [p.label for p in served.predict(texts)] == [p.label for p in torch_form.predict(texts)]
+    assert served.predict("a").label in served.labels  # one token: the shortest batch
+    assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 1
+
+
+def test_a_pair_classifier_and_the_export_cache(tmp_path, tiny_model_dir, monkeypatch):
+    import json
+    import shutil
+
+    from xlt.models import onnx_runtime
+    from xlt.predict import Predictor
+
+    monkeypatch.setenv("XLT_CACHE", str(tmp_path / "cache"))
+    folder = tiny_classifier(tmp_path / "xlt", tiny_model_dir, "lora", "mean", "query: ")
+    pair = shutil.copytree(folder, tmp_path / "nli")  # the same weights as a pair classifier
+    info = json.loads((pair / "xlt_classifier.json").read_text())
+    info.update(task="nli", label_names=["entailment", "neutral", "contradiction"],
+                text_fields=["premise", "hypothesis"])
+    (pair / "xlt_classifier.json").write_text(json.dumps(info))
+    torch_form, served = Predictor(pair, onnx=False), Predictor(pair, onnx=True)
+    premises, hypotheses = TEXTS, TEXTS[::-1]
+    np.testing.assert_allclose(served.predict_proba(premises, hypotheses),
+                               torch_form.predict_proba(premises, hypotheses), atol=1e-5)
+
+    def no_export(*_):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(onnx_runtime, "export_onnx", no_export)
+    assert Predictor(pair, onnx=True).onnx  # the same weights: the cached graph, no second export
+    other = tiny_classifier(tmp_path / "other", tiny_model_dir, "full", "cls", "")
+    changed = Predictor(other, onnx=True)  # other weights, not exported yet: torch serves it, with a warning
+    assert not changed.onnx and changed.predict(TEXTS[0]).label in changed.labels
+
+
+def test_defaults_and_where_onnx_is_not_used(tmp_path, tiny_model_dir, monkeypatch, caplog):
+    import builtins
+
+    from xlt.models import onnx_runtime
+    from xlt.predict import Predictor, load_predictor
+
+    monkeypatch.setenv("XLT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("XLT_ONNX", raising=False)
+    assert onnx_runtime.onnx_default() is True  # on wherever onnxruntime and onnx are installed
+    monkeypatch.setenv("XLT_ONNX", "0")
+    assert onnx_runtime.onnx_default() is False
+    real_import = builtins.__import__
+
+    def without_onnxruntime(name, *args, **kwargs):
+        if name == "onnxruntime":
+            raise ImportError("no onnxruntime")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setenv("XLT_ONNX", "1")
+    with monkeypatch.context() as m:
+        m.setattr(builtins, "__import__", without_onnxruntime)
+        assert onnx_runtime.onnx_default() is False
+    assert "not installed" in caplog.text
+    folder = tiny_classifier(tmp_path / "xlt", tiny_model_dir, "lora", "mean", "query: ")
+    assert not Predictor(folder, int8=True, onnx=True).onnx  # int8 stays a torch path
+    assert load_predictor(str(folder)).onnx  # the environment's default, cached apart from the torch form
+    monkeypatch.setenv("XLT_ONNX", "0")
+    assert not load_predictor(str(folder)).onnx
+    assert onnx_runtime.onnx_classifier(object(), None) is None  # not exportable: None (torch serves it)
+
+
+@pytest.mark.slow
+def test_the_shipped_sentiment_predictor_on_onnx_runtime_answers_as_torch(tmp_path, monkeypatch, data_dir):
+    """The real model: the same labels and probabilities to 1e-4 on 200 test tweets in 8 languages."""
+    from xlt.data import load_split
+    from xlt.predict import Predictor, shipped_predictor_path
+    from xlt.tasks import get_task
+
+    task = get_task("sentiment")
+    texts = [t for lang in task.languages for t in load_split(task, lang, "test", max_samples=25, seed=0)["text"]]
+    path = shipped_predictor_path("sentiment")
+    torch_form, served = Predictor(path, onnx=False), Predictor(path, onnx=True)
+    assert served.onnx
+    expected, got = torch_form.predict_proba(texts), served.predict_proba(texts)
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert (got.argmax(1) == expected.argmax(1)).all()
