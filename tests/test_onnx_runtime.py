@@ -49,11 +49,20 @@ def test_a_pair_classifier_and_the_export_cache(tmp_path, tiny_model_dir, monkey
     np.testing.assert_allclose(served.predict_proba(premises, hypotheses),
                                torch_form.predict_proba(premises, hypotheses), atol=1e-5)
 
-    def no_export(*_):
-        raise AssertionError("exported again")
+    def not_again(*_):
+        raise AssertionError("exported or loaded again")
 
-    monkeypatch.setattr(onnx_runtime, "export_onnx", no_export)
-    assert Predictor(pair, onnx=True).onnx  # the same weights: the cached graph, no second export
+    monkeypatch.setattr(onnx_runtime, "export_onnx", not_again)
+    monkeypatch.setattr("xlt.predict.load_artifact", not_again)
+    again = Predictor(pair, onnx=True)  # the same folder: the cached graph, not the torch model
+    assert again.onnx and again.predict_pairs(["a"], ["b"])[0].label in again.labels
+    (pair / "head.safetensors").write_bytes((folder / "head.safetensors").read_bytes() + b" ")  # any change
+    # a changed folder is not the cached graph's: loaded (here refused) again
+    with pytest.raises(AssertionError, match="again"):
+        Predictor(pair, onnx=True)
+    monkeypatch.undo()
+    monkeypatch.setenv("XLT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(onnx_runtime, "export_onnx", not_again)
     other = tiny_classifier(tmp_path / "other", tiny_model_dir, "full", "cls", "")
     changed = Predictor(other, onnx=True)  # other weights, not exported yet: torch serves it, with a warning
     assert not changed.onnx and changed.predict(TEXTS[0]).label in changed.labels
@@ -63,6 +72,7 @@ def test_defaults_and_where_onnx_is_not_used(tmp_path, tiny_model_dir, monkeypat
     import builtins
 
     from xlt.models import onnx_runtime
+    from xlt.models.loading import read_classifier_info
     from xlt.predict import Predictor, load_predictor
 
     monkeypatch.setenv("XLT_CACHE", str(tmp_path / "cache"))
@@ -87,7 +97,9 @@ def test_defaults_and_where_onnx_is_not_used(tmp_path, tiny_model_dir, monkeypat
     assert load_predictor(str(folder)).onnx  # the environment's default, cached apart from the torch form
     monkeypatch.setenv("XLT_ONNX", "0")
     assert not load_predictor(str(folder)).onnx
-    assert onnx_runtime.onnx_classifier(object(), None) is None  # not exportable: None (torch serves it)
+    info = read_classifier_info(folder)
+    # not exportable: None, and torch serves it
+    assert onnx_runtime.onnx_classifier(object(), None, folder, info, cache=tmp_path / "fresh") is None
 
 
 @pytest.mark.slow

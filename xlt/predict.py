@@ -113,26 +113,45 @@ class Predictor:
         `onnx`: run an xlt classifier on the CPU through ONNX Runtime, the same probabilities faster (default:
         `XLT_ONNX`, see `xlt.models.onnx_runtime`; not with int8); `self.onnx` says whether it does."""
         self.path = Path(path) if path is not None else None
+        int8 = int8_default() if int8 is None else int8
+        want_onnx = not int8 and (onnx_default() if onnx is None else onnx)
+        if artifact is None and want_onnx and self.path is not None:
+            artifact = self._cached_onnx_artifact()
         self.artifact = artifact if artifact is not None else load_artifact(self.path)
         self.info = self.artifact.info
         self.tokenizer = getattr(self.artifact, "tokenizer", None)
         self.model = getattr(self.artifact, "model", None)
-        self.int8 = (int8_default() if int8 is None else int8) and quantize_int8(self.model)
-        self.onnx = not self.int8 and (onnx_default() if onnx is None else onnx) and self._serve_with_onnx()
+        self.int8 = int8 and quantize_int8(self.model)
+        self.onnx = want_onnx and self._serve_with_onnx()
         self.spec = resolve_model(self.info.base_model)
         self._lock = threading.Lock()  # one forward pass at a time per model (app concurrency)
 
+    def _cached_onnx_artifact(self):
+        """A classifier folder whose ONNX graph is cached, served from it without loading the torch model;
+        None otherwise (any other kind of folder, or no graph yet)."""
+        from .models.classifier_artifact import TrainedClassifier
+        from .models.loading import classifier_tokenizer, read_classifier_info
+        from .models.onnx_runtime import cached_classifier
+
+        info = read_classifier_info(self.path)
+        session = cached_classifier(self.path, info) if info.kind == "classifier" else None
+        return TrainedClassifier(session, classifier_tokenizer(self.path, info), info) if session else None
+
     def _serve_with_onnx(self) -> bool:
-        """Swap a CPU classifier's torch forward pass for its ONNX Runtime session (torch weights released)."""
+        """Serve a classifier folder through ONNX Runtime: the cached graph already, or the loaded CPU torch
+        model exported now and its forward pass swapped for the session (the torch model is released)."""
         import torch
 
         from .models.classifier_artifact import TrainedClassifier
-        from .models.onnx_runtime import onnx_classifier
+        from .models.onnx_runtime import OnnxClassifier, onnx_classifier
 
-        if not isinstance(self.artifact, TrainedClassifier) or not isinstance(self.model, torch.nn.Module) or \
-                any(p.device.type != "cpu" for p in self.model.parameters()):
+        if isinstance(self.model, OnnxClassifier):
+            return True
+        on_cpu = isinstance(self.model, torch.nn.Module) and \
+            all(p.device.type == "cpu" for p in self.model.parameters())
+        if self.path is None or not isinstance(self.artifact, TrainedClassifier) or not on_cpu:
             return False
-        session = onnx_classifier(self.model, self.tokenizer)
+        session = onnx_classifier(self.model, self.tokenizer, self.path, self.info)
         if session is None:
             return False
         self.artifact.model = self.model = session

@@ -165,16 +165,25 @@ def load_classifier(path: str | Path, merge: bool = True):
         raise XltError(f"{path} could not be loaded ({type(exc).__name__}); a file in it may be truncated") from None
 
 
+def classifier_tokenizer(path: Path, info: ClassifierInfo):
+    """The tokenizer of a saved classifier: the base model's (LoRA) or the one saved with the encoder."""
+    if info.finetune == "lora":
+        return load_tokenizer(resolve_model(info.base_model))
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path / "encoder"))
+
+
 def _load_classifier(path: Path, info: ClassifierInfo, merge: bool):
     from safetensors.torch import load_file
 
     from .classifier import SequenceClassifier
 
     spec = resolve_model(info.base_model)
+    tokenizer = classifier_tokenizer(path, info)
     if info.finetune == "lora":
         from peft import PeftModel
 
-        tokenizer = load_tokenizer(spec)
         with warnings.catch_warnings():  # peft asks transformers a deprecated question; not the user's business
             warnings.simplefilter("ignore", FutureWarning)
             base = load_encoder(spec)
@@ -184,9 +193,8 @@ def _load_classifier(path: Path, info: ClassifierInfo, merge: bool):
         if merge:
             encoder = encoder.merge_and_unload()
     else:
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel
 
-        tokenizer = AutoTokenizer.from_pretrained(str(path / "encoder"))
         encoder = AutoModel.from_pretrained(str(path / "encoder"))
     positions = getattr(encoder.config, "max_position_embeddings", None)
     if positions and info.max_length > positions:

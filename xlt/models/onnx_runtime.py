@@ -1,8 +1,9 @@
 """A classifier served by ONNX Runtime on the CPU (`XLT_ONNX`, on by default for CPU predictors).
 
-The loaded `SequenceClassifier` (LoRA already merged) is exported once to ONNX with torch's exporter,
-eager attention so ONNX Runtime fuses each layer's attention into one kernel, and cached on disk by a
-digest of its weights; ONNX Runtime then runs the graph with its own optimisations. The probabilities
+A saved classifier folder's `SequenceClassifier` (LoRA merged) is exported once to ONNX with torch's
+exporter, eager attention so ONNX Runtime fuses each layer's attention into one kernel, and cached on
+disk by a digest of the folder and its base checkpoint; later loads serve the cached graph without
+loading the torch model. ONNX Runtime runs the graph with its own optimisations. The probabilities
 are those of the torch model to ~1e-5 (the same labels), at about half the one-sentence latency on
 2 cores (`benchmarks/predict_speed.py` measures both, and the macro-F1 of each path).
 
@@ -93,17 +94,38 @@ def _logits_module(model, names: list[str]):
     return Logits().eval()
 
 
-def weights_digest(model, input_names: list[str]) -> str:
-    """A digest of what the exported graph depends on: every tensor of the model, the inputs, the versions."""
-    import onnx
-    import torch
+def _hash_files(digest, folder: Path) -> None:
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(file.relative_to(folder).as_posix().encode() + b"\0")
+        with file.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
 
-    digest = hashlib.sha256(f"{FORMAT}|{torch.__version__}|{onnx.__version__}|{','.join(input_names)}".encode())
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(str(tuple(tensor.shape)).encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()[:24]
+
+def graph_path(folder: str | Path, info, cache: str | Path | None = None) -> Path | None:
+    """Where the ONNX graph of a saved classifier folder is cached: named by a digest of every file in the
+    folder, the base checkpoint (a LoRA folder holds only the adapter: its fingerprint, or the files of a
+    local base folder) and the exporter's versions. None for a base checkpoint with neither (a Hub model
+    whose revision is unknown: nothing would say it changed)."""
+    from importlib.metadata import version
+
+    from ..settings import cache_dir
+    from .loading import checkpoint_location, model_fingerprint
+    from .registry import resolve_model
+
+    folder = Path(folder)
+    digest = hashlib.sha256(f"{FORMAT}|{version('torch')}|{version('onnx')}".encode())
+    if info.finetune == "lora":
+        spec = resolve_model(info.base_model)
+        base = model_fingerprint(spec)
+        if base != "unknown":
+            digest.update(base.encode())
+        elif Path(checkpoint_location(spec)).is_dir():
+            _hash_files(digest, Path(checkpoint_location(spec)))
+        else:
+            return None
+    _hash_files(digest, folder)
+    return (Path(cache) if cache is not None else cache_dir() / "onnx") / f"{digest.hexdigest()[:24]}.onnx"
 
 
 @contextlib.contextmanager
@@ -146,18 +168,30 @@ def export_onnx(model, tokenizer, path: str | Path) -> Path:
     return path
 
 
-def onnx_classifier(model, tokenizer, cache: str | Path | None = None) -> OnnxClassifier | None:
-    """`model` (a CPU `SequenceClassifier`, LoRA merged) on ONNX Runtime, exported once per weights into
-    `cache` (default: the xlt cache); None, with a warning, where that cannot be done."""
+def cached_classifier(folder: str | Path, info, cache: str | Path | None = None) -> OnnxClassifier | None:
+    """The folder's classifier on ONNX Runtime when its graph is already exported, else None: served without
+    ever loading the torch model (faster start, and the torch weights never take memory)."""
+    try:
+        path = graph_path(folder, info, cache)
+        return OnnxClassifier(path, num_labels=len(info.label_names)) if path is not None and path.is_file() \
+            else None
+    except Exception as exc:  # a damaged cached graph: export again from the torch model
+        logger.warning("cached ONNX graph not usable (%s: %s)", type(exc).__name__, exc)
+        return None
+
+
+def onnx_classifier(model, tokenizer, folder: str | Path, info,
+                    cache: str | Path | None = None) -> OnnxClassifier | None:
+    """`model` (the CPU `SequenceClassifier` loaded from `folder`, LoRA merged) on ONNX Runtime, exported
+    once per folder into `cache` (default: the xlt cache); None, with a warning, where that cannot be done."""
     from filelock import FileLock
 
-    from ..settings import cache_dir
-
     try:
-        names = [n for n in INPUTS if n in tokenizer.model_input_names]
-        folder = Path(cache) if cache is not None else cache_dir() / "onnx"
-        path = folder / f"{weights_digest(model, names)}.onnx"
-        folder.mkdir(parents=True, exist_ok=True)
+        path = graph_path(folder, info, cache)
+        if path is None:
+            logger.warning("ONNX Runtime not used for %s: its base model has no fingerprint to cache by", folder)
+            return None
+        path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock"):
             if not path.is_file():
                 logger.info("exporting the classifier to ONNX (once per model): %s", path)
