@@ -198,6 +198,9 @@ def test_method_comparison_keeps_to_one_protocol_and_the_baseline_source():
     assert len(filter_runs(runs, protocol="cpu-v1")) == 6 and len(filter_runs(runs, protocol="All")) == 7
     table = board.leaderboard_table(runs, protocol=NO_PROTOCOL, aggregate=True)
     assert table["protocol"].tolist() == [""] and table["seeds"].tolist() == [1]
+    # few-shot K=10 and K=100 are not averaged together
+    assert board.leaderboard_table(runs, method="few-shot", aggregate=True)["variant"].tolist() == \
+        ["few-shot K=100", "few-shot K=10"]
 
 
 def test_few_shot_learning_curve_figure(tmp_path):

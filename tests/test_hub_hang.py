@@ -88,6 +88,6 @@ def test_app_serves_the_leaderboard_and_predictions_while_the_hub_hangs(hanging_
             statuses = [f.result(timeout=120) for f in refreshes]
         assert all(seconds < 60 for seconds, _ in answers)
         assert all((label.get("label") if isinstance(label, dict) else None) == "positive" for _, label in answers)
-        status_texts = [out[5] for _, out in statuses]  # (5 filter dropdowns, status, table, ...); no State
+        status_texts = [out[4] for _, out in statuses]  # (4 filter dropdowns, status, table, ...); no State
         assert all("not answering" in s or "Pulling" in s or "already running" in s for s in status_texts)
         assert not any("hf_secret_token_value" in s for s in status_texts)

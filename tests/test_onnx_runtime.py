@@ -30,7 +30,7 @@ def test_onnx_runtime_gives_the_torch_models_probabilities(tmp_path, tiny_model_
     assert len(list((tmp_path / "cache" / "onnx").glob("*.onnx"))) == 1
 
 
-def test_a_pair_classifier_and_the_export_cache(tmp_path, tiny_model_dir, monkeypatch):
+def test_a_pair_classifier_and_the_export_cache(tmp_path, tiny_model_dir, monkeypatch, caplog):
     import json
     import shutil
 
@@ -66,6 +66,36 @@ def test_a_pair_classifier_and_the_export_cache(tmp_path, tiny_model_dir, monkey
     other = tiny_classifier(tmp_path / "other", tiny_model_dir, "full", "cls", "")
     changed = Predictor(other, onnx=True)  # other weights, not exported yet: torch serves it, with a warning
     assert not changed.onnx and changed.predict(TEXTS[0]).label in changed.labels
+    assert "predicting with torch" in caplog.text
+
+
+def test_a_damaged_graph_is_exported_again_and_the_cache_keeps_the_recent_graphs(tmp_path, tiny_model_dir,
+                                                                                  monkeypatch, caplog):
+    import json
+
+    from xlt.models import onnx_runtime
+    from xlt.models.loading import read_classifier_info
+    from xlt.predict import Predictor
+
+    monkeypatch.setenv("XLT_CACHE", str(tmp_path / "cache"))
+    folder = tiny_classifier(tmp_path / "xlt", tiny_model_dir, "lora", "mean", "query: ")
+    expected = Predictor(folder, onnx=False).predict_proba(TEXTS)
+    graph = onnx_runtime.graph_path(folder, read_classifier_info(folder))
+    graph.parent.mkdir(parents=True)
+    graph.write_bytes(b"not an onnx graph")  # e.g. a disk that filled up under another version
+    served = Predictor(folder, onnx=True)
+    assert served.onnx and "exporting it again" in caplog.text
+    np.testing.assert_allclose(served.predict_proba(TEXTS), expected, atol=1e-5)
+    assert Predictor(folder, onnx=True).onnx  # and the repaired graph serves the next load
+
+    monkeypatch.setenv("XLT_ONNX_GRAPHS", "2")
+    others = [tiny_classifier(tmp_path / f"m{i}", tiny_model_dir, "lora", "cls", "") for i in range(2)]
+    for i, other in enumerate(others):  # the same weights in another folder: another graph
+        info = json.loads((other / "xlt_classifier.json").read_text())
+        (other / "xlt_classifier.json").write_text(json.dumps({**info, "max_length": 40 + i}))
+        assert Predictor(other, onnx=True).onnx
+    kept = sorted(p.name for p in graph.parent.glob("*.onnx"))
+    assert len(kept) == 2 and graph.name not in kept  # the least recently used went first
 
 
 def test_defaults_and_where_onnx_is_not_used(tmp_path, tiny_model_dir, monkeypatch, caplog):
@@ -90,7 +120,9 @@ def test_defaults_and_where_onnx_is_not_used(tmp_path, tiny_model_dir, monkeypat
     monkeypatch.setenv("XLT_ONNX", "1")
     with monkeypatch.context() as m:
         m.setattr(builtins, "__import__", without_onnxruntime)
+        onnx_runtime._installed.cache_clear()  # checked once per process
         assert onnx_runtime.onnx_default() is False
+    onnx_runtime._installed.cache_clear()
     assert "not installed" in caplog.text
     folder = tiny_classifier(tmp_path / "xlt", tiny_model_dir, "lora", "mean", "query: ")
     assert not Predictor(folder, int8=True, onnx=True).onnx  # int8 stays a torch path
@@ -111,6 +143,7 @@ def test_the_shipped_sentiment_predictor_on_onnx_runtime_answers_as_torch(tmp_pa
 
     task = get_task("sentiment")
     texts = [t for lang in task.languages for t in load_split(task, lang, "test", max_samples=25, seed=0)["text"]]
+    monkeypatch.setenv("XLT_CACHE", str(tmp_path / "cache"))  # exported here, not an older cached graph
     path = shipped_predictor_path("sentiment")
     torch_form, served = Predictor(path, onnx=False), Predictor(path, onnx=True)
     assert served.onnx

@@ -316,7 +316,8 @@ def _download_classifier(repo_id: str) -> Path:
 
 
 _LOADED: OrderedDict[str, Predictor] = OrderedDict()
-_LOAD_LOCK = threading.Lock()
+_LOAD_LOCK = threading.Lock()  # guards _LOADED and _KEY_LOCKS, never held while a model loads
+_KEY_LOCKS: dict[str, threading.Lock] = {}
 
 
 def max_loaded_models() -> int:
@@ -348,16 +349,25 @@ def load_predictor(path_or_task: str, int8: bool | None = None) -> Predictor:
     `int8`: its int8 form (default `XLT_INT8`; see `Predictor`), cached apart from the float32 one."""
     name = model_key(path_or_task)
     int8 = int8_default() if int8 is None else int8
+    # the ONNX Runtime form is cached apart from the torch one (only xlt classifier folders have one)
     key = name + " (int8)" if int8 else name + " (onnx)" if onnx_default() else name
     with _LOAD_LOCK:
         if key in _LOADED:
             _LOADED.move_to_end(key)
             return _LOADED[key]
+        key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
+    # one load per model at a time; loaded models answer meanwhile (a first ONNX export takes seconds)
+    with key_lock:
+        with _LOAD_LOCK:
+            if key in _LOADED:
+                _LOADED.move_to_end(key)
+                return _LOADED[key]
         predictor = _load_uncached(name, int8)
-        _LOADED[key] = predictor
-        while len(_LOADED) > max_loaded_models():
-            _LOADED.popitem(last=False)
-        return predictor
+        with _LOAD_LOCK:
+            _LOADED[key] = predictor
+            while len(_LOADED) > max_loaded_models():
+                _LOADED.popitem(last=False)
+            return predictor
 
 
 def _load_uncached(name: str, int8: bool) -> Predictor:

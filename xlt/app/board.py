@@ -47,7 +47,7 @@ def leaderboard_table(runs: pd.DataFrame, task=ALL, method=ALL, model=ALL, sourc
     sel = filter_runs(runs, task, method, model, source, search, verified_only, protocol)
     if aggregate:
         sel = aggregate_seeds(sel)
-        keep = [c for c in ("status", "task", "method", "recipe", "protocol", "model", "source", "metric",
+        keep = [c for c in ("status", "task", "method", "variant", "recipe", "protocol", "model", "source", "metric",
                             "target_avg", "target_std", "premise_shuffled_avg", "transfer_gap", "seeds")
                 if c in sel.columns]
     else:

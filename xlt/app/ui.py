@@ -340,7 +340,7 @@ def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
             l_source = gr.Dropdown([board.ALL], value=board.ALL, label="Source")
             l_protocol = gr.Dropdown([board.ALL], value=board.ALL, label="Protocol",
                                      info="the method charts use one: the most common unless picked here "
-                                          "('none': runs that name no protocol)")
+                                          "('(none)': runs that name no protocol)")
         with gr.Row():
             l_search = gr.Textbox(label="Search", placeholder="method, model, language, command ...")
             l_aggregate = gr.Checkbox(label="Aggregate seeds (mean ± std)")
@@ -376,8 +376,9 @@ def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
         def render_matrix(cells, task, model, metric, view):
             return board.transfer_view(cells, task, model, metric, view)
 
-        def reload(pull, task, method, model, source, search, aggregate, show_langs, verified, protocol, metric,
-                   view):
+        # the Protocol filter last, in inputs and outputs: the /refresh API keeps its earlier positions
+        def reload(pull, task, method, model, source, search, aggregate, show_langs, verified, metric, view,
+                   protocol):
             status = board.refresh(results) if pull else results.hub_status()
             runs, cells, errors = board.load_board(results)
             if errors:
@@ -388,13 +389,14 @@ def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
                                       ("protocol", protocol))]
             task, method, model, source, protocol = (v if v in choices[k] else board.ALL for k, v in (
                 ("task", task), ("method", method), ("model", model), ("source", source), ("protocol", protocol)))
-            return (runs, cells, *dropdowns, status.strip(),
+            *filter_dropdowns, protocol_dropdown = dropdowns
+            return (runs, cells, *filter_dropdowns, status.strip(),
                     *render(runs, task, method, model, source, search, aggregate, show_langs, verified, protocol),
-                    *render_matrix(cells, task, model, metric, view))
+                    *render_matrix(cells, task, model, metric, view), protocol_dropdown)
 
-        outputs = [runs_state, cells_state, l_task, l_method, l_model, l_source, l_protocol, l_status, l_table,
-                   l_methods, l_bars, l_curve, l_csv, l_heatmap, l_matrix_note]
-        reload_inputs = [*filters, l_metric, l_view]
+        outputs = [runs_state, cells_state, l_task, l_method, l_model, l_source, l_status, l_table,
+                   l_methods, l_bars, l_curve, l_csv, l_heatmap, l_matrix_note, l_protocol]
+        reload_inputs = [*filters[:-1], l_metric, l_view, l_protocol]
         board_events = {"concurrency_id": "board", "concurrency_limit": 4}
         for component in filters:
             component.change(render, inputs=[runs_state, *filters],

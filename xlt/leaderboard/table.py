@@ -80,10 +80,11 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
 
 
 def aggregate_seeds(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± std over seeds of runs that share task, method, model and source."""
+    """Mean ± std over seeds of runs that share task, method variant, recipe, model, source and protocol."""
     if runs.empty:
         return runs
-    keys = [k for k in ("status", "task", "method", "recipe", "model", "source", "metric", "protocol")
+    # few-shot K and translate-train targets are variants of one method: never averaged together
+    keys = [k for k in ("status", "task", "method", "variant", "recipe", "model", "source", "metric", "protocol")
             if k in runs.columns]
     lang_cols = [c for c in runs.columns if c.startswith("lang:")]
     grouped = runs.groupby(keys, dropna=False)
@@ -97,7 +98,7 @@ def aggregate_seeds(runs: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["task", "target_avg"], ascending=[True, False]).reset_index(drop=True)
 
 
-NO_PROTOCOL = "none"  # the protocol filter's value for runs that name no protocol (a user's own runs)
+NO_PROTOCOL = "(none)"  # the protocol filter's value for runs that name no protocol (a user's own runs)
 
 
 def protocol_choices(runs: pd.DataFrame) -> list[str]:

@@ -14,6 +14,7 @@ stay in `xlt.inference`. A model that cannot be exported keeps its torch form, w
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -24,10 +25,25 @@ from types import SimpleNamespace
 import numpy as np
 
 ONNX_ENV = "XLT_ONNX"
-FORMAT = "1"  # bump when the exported graph changes for the same weights
+GRAPHS_ENV = "XLT_ONNX_GRAPHS"  # how many exported graphs the cache keeps (least recently used go first)
+FORMAT = "2"  # bump when the exported graph changes for the same weights and versions
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+LOADER_FILES = ("xlt_classifier.json", "head.safetensors", "adapter", "encoder")  # what `load_classifier` reads
+# Beyond 2 GB torch writes the weights beside the graph as separate files, which this one-file cache does not
+# hold atomically: such models stay on torch.
+MAX_WEIGHT_BYTES = 1_800_000_000
 
 logger = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=1)
+def _installed() -> bool:
+    try:
+        import onnx  # noqa: F401  (the exporter writes with it)
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def onnx_default() -> bool:
@@ -37,10 +53,7 @@ def onnx_default() -> bool:
     value = os.environ.get(ONNX_ENV, "").strip().lower()
     if value in {"0", "false", "no", "off"}:
         return False
-    try:
-        import onnx  # noqa: F401  (the exporter writes with it)
-        import onnxruntime  # noqa: F401
-    except ImportError:
+    if not _installed():
         if value in {"1", "true", "yes", "on"}:
             logger.warning("%s=%s but onnxruntime or onnx is not installed: predicting with torch", ONNX_ENV, value)
         return False
@@ -60,6 +73,8 @@ class OnnxClassifier:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads or _torch_threads()
         options.inter_op_num_threads = 1
+        # idle threads sleep instead of spinning: the app's training jobs and other models share the cores
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.path = Path(path)
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
@@ -94,38 +109,65 @@ def _logits_module(model, names: list[str]):
     return Logits().eval()
 
 
-def _hash_files(digest, folder: Path) -> None:
-    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(file.relative_to(folder).as_posix().encode() + b"\0")
-        with file.open("rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
+def _hash_files(digest, root: Path, names: tuple[str, ...] = ("",)) -> None:
+    """Fold the files under `root` (only the named files or folders in it, when given) into `digest`."""
+    for name in names:
+        path = root / name
+        files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() \
+            else []
+        for file in files:
+            digest.update(file.relative_to(root).as_posix().encode() + b"\0")
+            with file.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    digest.update(chunk)
+
+
+def cache_folder(cache: str | Path | None = None) -> Path:
+    from ..settings import cache_dir
+
+    return Path(cache) if cache is not None else cache_dir() / "onnx"
 
 
 def graph_path(folder: str | Path, info, cache: str | Path | None = None) -> Path | None:
-    """Where the ONNX graph of a saved classifier folder is cached: named by a digest of every file in the
-    folder, the base checkpoint (a LoRA folder holds only the adapter: its fingerprint, or the files of a
-    local base folder) and the exporter's versions. None for a base checkpoint with neither (a Hub model
-    whose revision is unknown: nothing would say it changed)."""
+    """Where the ONNX graph of a saved classifier folder is cached, named by a digest of all it depends on:
+    the files `load_classifier` reads from the folder, the base checkpoint of a LoRA folder (its conversion
+    record, else its fingerprint, else the files of a local base folder), the exported forward pass
+    (`classifier.py`) and the versions of torch, onnx and transformers. None for a base checkpoint with
+    none of those (a Hub model whose revision is unknown: nothing would say it changed)."""
     from importlib.metadata import version
 
-    from ..settings import cache_dir
     from .loading import checkpoint_location, model_fingerprint
     from .registry import resolve_model
 
     folder = Path(folder)
-    digest = hashlib.sha256(f"{FORMAT}|{version('torch')}|{version('onnx')}".encode())
+    digest = hashlib.sha256("|".join([FORMAT, *(version(p) for p in ("torch", "onnx", "transformers"))]).encode())
+    digest.update(Path(__file__).with_name("classifier.py").read_bytes())
     if info.finetune == "lora":
         spec = resolve_model(info.base_model)
-        base = model_fingerprint(spec)
-        if base != "unknown":
+        location = Path(checkpoint_location(spec))
+        marker = location / "xlt-conversion.json"
+        if marker.is_file():
+            digest.update(marker.read_bytes())
+        elif (base := model_fingerprint(spec)) != "unknown":
             digest.update(base.encode())
-        elif Path(checkpoint_location(spec)).is_dir():
-            _hash_files(digest, Path(checkpoint_location(spec)))
+        elif location.is_dir():
+            _hash_files(digest, location)
         else:
             return None
-    _hash_files(digest, folder)
-    return (Path(cache) if cache is not None else cache_dir() / "onnx") / f"{digest.hexdigest()[:24]}.onnx"
+    _hash_files(digest, folder, LOADER_FILES)
+    return cache_folder(cache) / f"{digest.hexdigest()[:24]}.onnx"
+
+
+def _evict(keep: Path) -> None:
+    """Keep the cache to `XLT_ONNX_GRAPHS` graphs (default 4), the least recently used removed first."""
+    try:
+        limit = max(1, int(os.environ.get(GRAPHS_ENV, "4")))
+    except ValueError:
+        limit = 4
+    graphs = sorted(keep.parent.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in [g for g in graphs if g != keep][limit - 1:]:
+        old.unlink(missing_ok=True)
+        logger.info("removed the least recently used ONNX graph %s (%s=%d)", old, GRAPHS_ENV, limit)
 
 
 @contextlib.contextmanager
@@ -173,9 +215,12 @@ def cached_classifier(folder: str | Path, info, cache: str | Path | None = None)
     ever loading the torch model (faster start, and the torch weights never take memory)."""
     try:
         path = graph_path(folder, info, cache)
-        return OnnxClassifier(path, num_labels=len(info.label_names)) if path is not None and path.is_file() \
-            else None
-    except Exception as exc:  # a damaged cached graph: export again from the torch model
+        if path is None or not path.is_file():
+            return None
+        served = OnnxClassifier(path, num_labels=len(info.label_names))
+        os.utime(path)  # recently used: the last to be evicted
+        return served
+    except Exception as exc:  # a damaged graph: `onnx_classifier` exports it again from the torch model
         logger.warning("cached ONNX graph not usable (%s: %s)", type(exc).__name__, exc)
         return None
 
@@ -183,7 +228,8 @@ def cached_classifier(folder: str | Path, info, cache: str | Path | None = None)
 def onnx_classifier(model, tokenizer, folder: str | Path, info,
                     cache: str | Path | None = None) -> OnnxClassifier | None:
     """`model` (the CPU `SequenceClassifier` loaded from `folder`, LoRA merged) on ONNX Runtime, exported
-    once per folder into `cache` (default: the xlt cache); None, with a warning, where that cannot be done."""
+    once per folder into `cache` (default: the xlt cache; a graph that does not load is exported again);
+    None, with a warning, where that cannot be done (torch serves the model)."""
     from filelock import FileLock
 
     try:
@@ -191,12 +237,27 @@ def onnx_classifier(model, tokenizer, folder: str | Path, info,
         if path is None:
             logger.warning("ONNX Runtime not used for %s: its base model has no fingerprint to cache by", folder)
             return None
+        size = sum(p.numel() * p.element_size() for p in model.state_dict().values())
+        if size > MAX_WEIGHT_BYTES:
+            logger.warning("ONNX Runtime not used for %s: %.1f GB of weights is beyond a one-file graph", folder,
+                           size / 1e9)
+            return None
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock"):
-            if not path.is_file():
-                logger.info("exporting the classifier to ONNX (once per model): %s", path)
-                export_onnx(model, tokenizer, path)
-        return OnnxClassifier(path, num_labels=model.head.out_features)
+            for attempt in (1, 2):
+                if not path.is_file():
+                    logger.info("exporting the classifier to ONNX (once per model): %s", path)
+                    export_onnx(model, tokenizer, path)
+                    _evict(keep=path)
+                try:
+                    served = OnnxClassifier(path, num_labels=model.head.out_features)
+                    os.utime(path)
+                    return served
+                except Exception:
+                    if attempt == 2:
+                        raise
+                    logger.warning("the cached ONNX graph %s does not load: exporting it again", path)
+                    path.unlink(missing_ok=True)
     except Exception as exc:  # prediction must go on: torch serves it
         logger.warning("ONNX Runtime not used for this model (%s: %s); predicting with torch",
                        type(exc).__name__, exc)
