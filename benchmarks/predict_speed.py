@@ -7,11 +7,11 @@ on ONNX Runtime in float32 (the default, `XLT_ONNX`, see `xlt.models.onnx_runtim
 float32 (`XLT_ONNX=0`, the reference for accuracy), with dynamic int8 (`XLT_INT8=1`, see
 `xlt.models.quantize`), and with int8 on every Linear layer for comparison. For each path: batch
 throughput on 1,000 test tweets (125 per language, seeded sample; best of `--rounds` passes, the
-paths taking turns),
-single-sentence latency p50/p95 over `--calls` calls (taking turns), and the sentiment macro-F1
-on those tweets with its change against float32; with `--full-test`, also on the 8 full test
-files. Then the served app (tests/app_server.py) in a fresh process: cold start to the first
-answer, resident memory at rest and after `--requests` concurrent predictions.
+paths taking turns), single-sentence latency p50/p95 over `--calls` calls (the paths taking turns
+in blocks of 20), and the sentiment macro-F1 on those tweets with its change against float32; with
+`--full-test`, also on the 8 full test files. Then the served app (tests/app_server.py) in a fresh
+process: cold start to the first answer, resident memory at rest and after `--requests` concurrent
+predictions.
 
     python benchmarks/predict_speed.py                                 # speed, on a quiet machine
     python benchmarks/predict_speed.py --no-timing --full-test --no-app   # accuracy on the test files
@@ -136,6 +136,7 @@ def time_batches(paths: list[PredictPath], texts: list[str], rounds: int) -> dic
     best: dict[str, tuple[float, np.ndarray]] = {}
     for round_ in range(rounds):
         for p in paths:
+            time.sleep(0.3)  # the previous path's threads go idle (see `time_single`)
             log(f"throughput round {round_ + 1}/{rounds}: {p.name}")
             start = time.perf_counter()
             probs = p.batch(texts)
@@ -145,19 +146,24 @@ def time_batches(paths: list[PredictPath], texts: list[str], rounds: int) -> dic
     return best
 
 
-def time_single(paths: list[PredictPath], texts: list[str], calls: int) -> dict[str, tuple[float, float]]:
-    """{path: (p50, p95) ms} over `calls` one-text calls each, cycling through `texts`, the paths taking turns."""
+def time_single(paths: list[PredictPath], texts: list[str], calls: int,
+                block: int = 20) -> dict[str, tuple[float, float]]:
+    """{path: (p50, p95) ms} over `calls` one-text calls each, cycling through `texts`. The paths take turns in
+    blocks of `block` calls, with a pause between blocks: a path's thread pool (torch's OpenMP, ONNX Runtime's)
+    keeps spinning for a moment after its last call, and call by call it would run into the next path's time."""
     timed = [p for p in paths if p.one is not None]
-    log(f"{calls} single-sentence calls for each of {len(timed)} paths, taking turns")
+    log(f"{calls} single-sentence calls for each of {len(timed)} paths, taking turns in blocks of {block}")
     for p in timed:
         for text in texts[:5]:
             p.one(text)
     latencies: dict[str, list[float]] = {p.name: [] for p in timed}
-    for i in range(calls):
+    for first in range(0, calls, block):
         for p in timed:
-            start = time.perf_counter()
-            p.one(texts[i % len(texts)])
-            latencies[p.name].append((time.perf_counter() - start) * 1000)
+            time.sleep(0.3)  # the previous path's threads go idle
+            for i in range(first, min(first + block, calls)):
+                start = time.perf_counter()
+                p.one(texts[i % len(texts)])
+                latencies[p.name].append((time.perf_counter() - start) * 1000)
     out = {}
     for name, values in latencies.items():
         values.sort()
