@@ -14,6 +14,11 @@ def device_of(model) -> torch.device:
     return next(model.parameters()).device if isinstance(model, torch.nn.Module) else torch.device("cpu")
 
 
+def on_cpu(model) -> bool:
+    """Whether `model` is a torch module with every parameter on the CPU (what the CPU-only paths need)."""
+    return isinstance(model, torch.nn.Module) and all(p.device.type == "cpu" for p in model.parameters())
+
+
 @contextlib.contextmanager
 def _eval_mode(model):
     """Dropout off while predicting, back to training after. A model already in eval mode (a loaded predictor)

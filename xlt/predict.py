@@ -140,16 +140,13 @@ class Predictor:
     def _serve_with_onnx(self) -> bool:
         """Serve a classifier folder through ONNX Runtime: the cached graph already, or the loaded CPU torch
         model exported now and its forward pass swapped for the session (the torch model is released)."""
-        import torch
-
+        from .inference import on_cpu
         from .models.classifier_artifact import TrainedClassifier
         from .models.onnx_runtime import OnnxClassifier, onnx_classifier
 
         if isinstance(self.model, OnnxClassifier):
             return True
-        on_cpu = isinstance(self.model, torch.nn.Module) and \
-            all(p.device.type == "cpu" for p in self.model.parameters())
-        if self.path is None or not isinstance(self.artifact, TrainedClassifier) or not on_cpu:
+        if self.path is None or not isinstance(self.artifact, TrainedClassifier) or not on_cpu(self.model):
             return False
         session = onnx_classifier(self.model, self.tokenizer, self.path, self.info)
         if session is None:
@@ -352,22 +349,28 @@ def load_predictor(path_or_task: str, int8: bool | None = None) -> Predictor:
     # the ONNX Runtime form is cached apart from the torch one (only xlt classifier folders have one)
     key = name + " (int8)" if int8 else name + " (onnx)" if onnx_default() else name
     with _LOAD_LOCK:
-        if key in _LOADED:
-            _LOADED.move_to_end(key)
-            return _LOADED[key]
+        if (loaded := _recently_used(key)) is not None:
+            return loaded
         key_lock = _KEY_LOCKS.setdefault(key, threading.Lock())
     # one load per model at a time; loaded models answer meanwhile (a first ONNX export takes seconds)
     with key_lock:
         with _LOAD_LOCK:
-            if key in _LOADED:
-                _LOADED.move_to_end(key)
-                return _LOADED[key]
+            if (loaded := _recently_used(key)) is not None:
+                return loaded
         predictor = _load_uncached(name, int8)
         with _LOAD_LOCK:
             _LOADED[key] = predictor
             while len(_LOADED) > max_loaded_models():
                 _LOADED.popitem(last=False)
             return predictor
+
+
+def _recently_used(key: str) -> Predictor | None:
+    """The loaded predictor of `key`, marked as the most recently used (call with `_LOAD_LOCK` held)."""
+    if key in _LOADED:
+        _LOADED.move_to_end(key)
+        return _LOADED[key]
+    return None
 
 
 def _load_uncached(name: str, int8: bool) -> Predictor:

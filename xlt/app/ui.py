@@ -384,12 +384,12 @@ def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
             if errors:
                 status += f" {len(errors)} malformed record file(s) skipped."
             choices = board.filter_choices(runs)
-            dropdowns = [gr.Dropdown(choices=choices[k], value=v if v in choices[k] else board.ALL)
-                         for k, v in (("task", task), ("method", method), ("model", model), ("source", source),
-                                      ("protocol", protocol))]
-            task, method, model, source, protocol = (v if v in choices[k] else board.ALL for k, v in (
-                ("task", task), ("method", method), ("model", model), ("source", source), ("protocol", protocol)))
-            *filter_dropdowns, protocol_dropdown = dropdowns
+            names = ("task", "method", "model", "source", "protocol")
+            # a choice the new records no longer have falls back to All, in the dropdown and the render alike
+            task, method, model, source, protocol = values = [
+                v if v in choices[k] else board.ALL for k, v in zip(names, (task, method, model, source, protocol))]
+            *filter_dropdowns, protocol_dropdown = [gr.Dropdown(choices=choices[k], value=v)
+                                                    for k, v in zip(names, values)]
             return (runs, cells, *filter_dropdowns, status.strip(),
                     *render(runs, task, method, model, source, search, aggregate, show_langs, verified, protocol),
                     *render_matrix(cells, task, model, metric, view), protocol_dropdown)

