@@ -118,6 +118,24 @@ def test_leaderboard_transfer_view(tmp_path):
     assert "empty" in fig.layout.annotations[0].text
 
 
+def test_heatmap_follows_the_protocol_filter(tmp_path):
+    """The Protocol filter picks the matrix too: a user's own runs (no protocol) get their own heatmap."""
+    records = matrix_records(tmp_path / "a", sources=("en",), seeds=(42,))
+    records += matrix_records(tmp_path / "b", sources=("de", "fr"), seeds=(42,), protocol="cpu-v1")
+    cells = cells_frame(records)
+    assert transfer_matrix(cells, "sentiment").sources == ["de", "fr"]  # best covered, unfiltered
+    assert transfer_matrix(cells, "sentiment", protocol="").sources == ["en"]
+    assert transfer_matrix(cells, "sentiment", protocol="cpu-v1").sources == ["de", "fr"]
+    with pytest.raises(XltError, match="under protocol 'gpu-v9'"):
+        transfer_matrix(cells, "sentiment", protocol="gpu-v9")
+    _, note = board.transfer_view(cells, protocol=board.NO_PROTOCOL)
+    assert "1 source × 4 target" in note and "recipe" in note
+    _, note = board.transfer_view(cells, "sentiment", protocol="cpu-v1")
+    assert "2 source × 4 target" in note and "protocol cpu-v1" in note
+    fig, note = board.transfer_view(cells, protocol="gpu-v9")
+    assert "of this protocol" in fig.layout.annotations[0].text and note == ""
+
+
 def test_committed_records_give_at_least_a_one_row_matrix():
     from xlt.settings import repo_root
 

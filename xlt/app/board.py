@@ -9,7 +9,7 @@ import pandas as pd
 from ..errors import XltError
 from ..leaderboard import figures
 from ..leaderboard.matrix import cells_frame, transfer_matrix
-from ..leaderboard.table import STATUS_BADGES, aggregate_seeds, filter_runs, protocol_choices, runs_frame
+from ..leaderboard.table import NO_PROTOCOL, STATUS_BADGES, aggregate_seeds, filter_runs, protocol_choices, runs_frame
 from ..results.store import ResultsStore
 
 ALL = "All"
@@ -71,19 +71,24 @@ def leaderboard_figures(runs: pd.DataFrame, task=ALL, method=ALL):
         figures.learning_curve(runs, task)
 
 
-def transfer_view(cells: pd.DataFrame, task=ALL, model=ALL, metric="default", view="score"):
-    """(source × target heatmap, a line about what it shows) for the task and model the filters name (All: the
-    task with the most source languages, the best covered setting). Built from verified single-source
-    zero-shot runs only, whatever the method filter says."""
+def transfer_view(cells: pd.DataFrame, task=ALL, model=ALL, metric="default", view="score", protocol=ALL):
+    """(source × target heatmap, a line about what it shows) for the task, model and protocol the filters name
+    (All: the task with the most source languages, the best covered setting). Built from verified
+    single-source zero-shot runs only, whatever the method filter says."""
     from ..settings import repo_root
 
+    protocol = None if protocol in (None, "", ALL) else "" if protocol == NO_PROTOCOL else protocol
+    if protocol is not None and not cells.empty:
+        cells = cells[cells["protocol"] == protocol]
     if cells.empty:
-        return figures.error_figure("No single-source zero-shot runs yet: the transfer matrix is empty."), ""
+        return figures.error_figure("No single-source zero-shot runs yet: the transfer matrix is empty."
+                                    if protocol is None else "No single-source zero-shot runs of this protocol: "
+                                    "the transfer matrix is empty."), ""
     if task in (None, "", ALL):
         task = cells.groupby("task")["source"].nunique().sort_values(ascending=False, kind="stable").index[0]
     model = None if model in (None, "", ALL) else model
     try:
-        matrix = transfer_matrix(cells, task, metric, model)
+        matrix = transfer_matrix(cells, task, metric, model, protocol=protocol)
     except XltError as exc:
         return figures.error_figure(str(exc)), ""
     note = (f"**{task}**: {len(matrix.sources)} source × {len(matrix.targets)} target languages from "

@@ -373,8 +373,8 @@ def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
             selected = filter_runs(runs, task, method, model, source, search, verified, protocol)
             return (table, *board.leaderboard_figures(selected, task, method), board.csv_file(table))
 
-        def render_matrix(cells, task, model, metric, view):
-            return board.transfer_view(cells, task, model, metric, view)
+        def render_matrix(cells, task, model, metric, view, protocol):
+            return board.transfer_view(cells, task, model, metric, view, protocol)
 
         # the Protocol filter last, in inputs and outputs: the /refresh API keeps its earlier positions
         def reload(pull, task, method, model, source, search, aggregate, show_langs, verified, metric, view,
@@ -392,7 +392,7 @@ def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
                                                     for k, v in zip(names, values)]
             return (runs, cells, *filter_dropdowns, status.strip(),
                     *render(runs, task, method, model, source, search, aggregate, show_langs, verified, protocol),
-                    *render_matrix(cells, task, model, metric, view), protocol_dropdown)
+                    *render_matrix(cells, task, model, metric, view, protocol), protocol_dropdown)
 
         outputs = [runs_state, cells_state, l_task, l_method, l_model, l_source, l_status, l_table,
                    l_methods, l_bars, l_curve, l_csv, l_heatmap, l_matrix_note, l_protocol]
@@ -403,8 +403,8 @@ def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
                              outputs=[l_table, l_methods, l_bars, l_curve, l_csv],
                              api_visibility="private",
                              **board_events)
-        for component in (l_task, l_model, l_metric, l_view):
-            component.change(render_matrix, inputs=[cells_state, l_task, l_model, l_metric, l_view],
+        for component in (l_task, l_model, l_metric, l_view, l_protocol):
+            component.change(render_matrix, inputs=[cells_state, l_task, l_model, l_metric, l_view, l_protocol],
                              outputs=[l_heatmap, l_matrix_note], api_visibility="private", **board_events)
         l_refresh.click(lambda *f: reload(True, *f), inputs=reload_inputs, outputs=outputs, api_name="refresh",
                         **board_events)

@@ -16,8 +16,8 @@ import pandas as pd
 from ..errors import XltError
 
 MATRIX_METHOD = "zero-shot"
-CELL_COLUMNS = ["task", "model", "setting", "setting_label", "source", "target", "seed", "run_id", "accuracy",
-                "macro_f1", "n", "hardware"]
+CELL_COLUMNS = ["task", "model", "setting", "setting_label", "protocol", "source", "target", "seed", "run_id",
+                "accuracy", "macro_f1", "n", "hardware"]
 
 
 def hardware_label(record: dict) -> str:
@@ -53,18 +53,23 @@ def cells_frame(records: list[dict]) -> pd.DataFrame:
         for lang, m in (r.get("metrics") or {}).items():
             if isinstance(m, dict):
                 rows.append({"task": r["task"], "model": r["model"], "setting": key, "setting_label": label,
-                             "source": r["source_languages"][0], "target": lang, "seed": r["seed"],
-                             "run_id": r["run_id"], "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"),
+                             "protocol": r.get("protocol") or "", "source": r["source_languages"][0],
+                             "target": lang, "seed": r["seed"], "run_id": r["run_id"],
+                             "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"),
                              "n": m.get("n"), "hardware": hardware_label(r)})
     return pd.DataFrame(rows, columns=CELL_COLUMNS)
 
 
-def matrix_settings(cells: pd.DataFrame, task: str, model: str | None = None) -> list[tuple[str, str]]:
+def matrix_settings(cells: pd.DataFrame, task: str, model: str | None = None,
+                    protocol: str | None = None) -> list[tuple[str, str]]:
     """(key, label) of the settings a task's matrix can show, best covered first: most source languages,
-    then most target languages, then most runs."""
+    then most target languages, then most runs. `protocol` keeps the settings of that protocol only ("" for
+    runs that name none; None: any)."""
     sel = cells[cells["task"] == task]
     if model:
         sel = sel[sel["model"] == model]
+    if protocol is not None:
+        sel = sel[sel["protocol"] == protocol]
     if sel.empty:
         return []
     stats = sel.groupby(["setting", "setting_label"]).agg(sources=("source", "nunique"),
@@ -119,7 +124,7 @@ class TransferMatrix:
 
 
 def transfer_matrix(cells: pd.DataFrame, task: str, metric: str | None = None, model: str | None = None,
-                    setting: str | None = None) -> TransferMatrix:
+                    setting: str | None = None, protocol: str | None = None) -> TransferMatrix:
     """The source × target matrix of `task` (XltError when the task has no single-source zero-shot runs).
 
     Args:
@@ -128,6 +133,7 @@ def transfer_matrix(cells: pd.DataFrame, task: str, metric: str | None = None, m
         metric: `accuracy` or `macro_f1` (default: the task's metric).
         model: only runs of this model (default: any; the chosen setting fixes one).
         setting: a key from `matrix_settings` (default: the best covered).
+        protocol: only runs of this protocol ("" for runs that name none; default: any).
     """
     from ..tasks import TASKS
 
@@ -135,10 +141,12 @@ def transfer_matrix(cells: pd.DataFrame, task: str, metric: str | None = None, m
         metric = TASKS.get(task).metric if task in TASKS else "accuracy"
     if metric not in ("accuracy", "macro_f1"):
         raise XltError(f"metric must be accuracy or macro_f1, got {metric!r}")
-    settings = matrix_settings(cells, task, model)
+    settings = matrix_settings(cells, task, model, protocol)
     if not settings:
         raise XltError(f"no single-source zero-shot runs of task {task!r}"
-                       + (f" with model {model!r}" if model else "") + " yet")
+                       + (f" with model {model!r}" if model else "")
+                       + ("" if protocol is None else f" under protocol {protocol!r}" if protocol
+                          else " without a protocol") + " yet")
     labels = dict(settings)
     setting = setting or settings[0][0]
     if setting not in labels:
