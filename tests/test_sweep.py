@@ -61,6 +61,28 @@ def test_time_estimate_comes_from_records_of_the_same_method_and_sources(monkeyp
     assert sweep_module._similar_records([resumed, records[1]], cell) == [records[1]]  # 1 s of a finished run
 
 
+def test_time_estimate_takes_the_least_disturbed_record(monkeypatch, tmp_path):
+    """Records time wall-clock: a run paused for an hour says nothing about how long the next cell takes."""
+    from xlt import sweep as sweep_module
+    from xlt.config import ExperimentConfig
+
+    def record(seconds, evaluation):
+        return {"task": "sentiment", "method": "zero-shot", "hardware": {"device": "cpu"}, "train_seconds": seconds,
+                "training": {"train_examples": 1000, "eval_seconds": evaluation},
+                "config": {"source_languages": ["en"], "train": {"epochs": 2.0}}}
+
+    monkeypatch.setattr(sweep_module, "_device", lambda: "cpu")
+    monkeypatch.setattr("xlt.results.records.read_records", lambda folder: ([record(6000.0, 900.0),
+                                                                             record(600.0, 60.0),
+                                                                             record(3000.0, 80.0)], []))
+    cell = ExperimentConfig(task="sentiment", method="zero-shot", source_languages=["en"])
+    cell.train.epochs = 4.0
+    sweep = sweep_module.Sweep("grid", [cell], "test-v0", tmp_path, "")
+    sweep.skipped = {}
+    # 0.3 s per example-epoch (the fastest run) × 1,000 examples × 4 epochs, plus its 60 s of evaluation
+    assert sweep_module.estimate_seconds(sweep) == 0.3 * 1000 * 4 + 60.0
+
+
 def test_shards_split_a_grid_without_overlap(tiny_model_dir, tmp_path, capsys):
     from xlt.sweep import prepare
 

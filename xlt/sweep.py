@@ -254,7 +254,8 @@ def _store():
 
 def estimate_seconds(sweep: Sweep) -> float | None:
     """Rough CPU/GPU time of the cells still to run, from finished records of the same task and method
-    (seconds per training example-epoch, plus their evaluation time)."""
+    (seconds per training example-epoch, plus their evaluation time). The fastest record sets the rate: a
+    record's time is wall-clock, so a run that shared the machine or was paused only ever took longer."""
     from .results.records import read_records
 
     folder = sweep.results_dir if sweep.results_dir else _store().local_dir
@@ -270,7 +271,7 @@ def estimate_seconds(sweep: Sweep) -> float | None:
                  for r in similar]
         examples = (config.train.max_train_samples or similar[0]["training"]["train_examples"])
         evals = [r["training"].get("eval_seconds", 0.0) for r in similar]
-        total += sorted(rates)[len(rates) // 2] * examples * config.train.epochs + max(evals)
+        total += min(rates) * examples * config.train.epochs + min(evals)
         known = True
     return total if known else None
 
