@@ -70,3 +70,7 @@ def test_config_round_trips_through_dict_and_command():
                                source_languages=args.source.split(","), target_languages=args.targets.split(","),
                                train=train)
     assert rebuilt.fingerprint() == config.fingerprint()
+    # a protocol run's command carries its label and its premise control, and is still the same experiment
+    labelled = build_parser().parse_args(__import__("shlex").split(
+        config.to_command(protocol="cpu-v1", premise_control=True))[1:])
+    assert labelled.protocol == "cpu-v1" and labelled.premise_control and labelled.source == args.source

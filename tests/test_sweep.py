@@ -30,6 +30,7 @@ def test_a_grid_runs_once_and_then_skips_every_cell(tiny_model_dir, tmp_path, ca
     assert sorted((r["method"], r["seed"]) for r in records) == [("few-shot", 1), ("few-shot", 2),
                                                                   ("zero-shot", 1), ("zero-shot", 2)]
     assert {r["protocol"] for r in records} == {"test-v0"}
+    assert all(r["command"].endswith(" --protocol test-v0") for r in records)  # the command re-runs it as filed
     capsys.readouterr()
     start = time.monotonic()
     assert cli.main(["sweep", str(grid), "--no-progress"]) == 0

@@ -251,8 +251,10 @@ class ExperimentConfig:
         canonical = json.dumps(self.canonical(), sort_keys=True, default=str)
         return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
-    def to_command(self) -> str:
-        """The `xlt train` line that re-runs this experiment (non-default settings only)."""
+    def to_command(self, protocol: str | None = None, premise_control: bool = False) -> str:
+        """The `xlt train` line that re-runs this experiment (non-default settings only), with the run's
+        protocol label and premise-shuffled control when it had them (they are not part of the config: the
+        same experiment under two labels is still one experiment)."""
         parts = ["xlt", "train", "--task", self.task, "--method", self.method, "--model", self.model,
                  "--source", ",".join(self.source_languages)]
         if self.target_languages:
@@ -271,6 +273,10 @@ class ExperimentConfig:
                 parts += [flag, "none"]
             else:
                 parts += [flag, str(value)]
+        if protocol:
+            parts += ["--protocol", protocol]
+        if premise_control:
+            parts.append("--premise-control")
         return shlex.join(parts)
 
 

@@ -149,7 +149,8 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
     summary = summarise(metrics, task.metric, config.source_languages, seen)
     data_source = f"local:{task.local_dir}" if data_root else f"hub:{task.hub_dataset}"
     record = build_record(config, artifact, metrics, summary, data_source=data_source, seen_languages=seen,
-                          protocol=protocol, outside=[lang for lang in targets if lang not in task.languages])
+                          protocol=protocol, premise_control=premise_control,
+                          outside=[lang for lang in targets if lang not in task.languages])
     artifact.info.run_id = record["run_id"]
     if not is_main_process():  # a multi-GPU run: the other processes trained and evaluated, rank 0 files
         return record

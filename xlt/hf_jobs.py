@@ -52,8 +52,7 @@ def job_spec(config: ExperimentConfig, protocol: str | None, results_repo: str, 
     if not results_repo or results_repo.startswith("file://"):
         raise XltError("Jobs file their records into a Hub dataset repo: set XLT_RESULTS_REPO to owner/name")
     settings.check()
-    train = (config.to_command() + (f" --protocol {shlex.quote(protocol)}" if protocol else "")
-             + (" --premise-control" if premise_control else ""))
+    train = config.to_command(protocol=protocol, premise_control=premise_control)
     script = f"pip install -q {shlex.quote(settings.install)} && {train}"
     return {
         "image": settings.image,

@@ -70,10 +70,11 @@ def hardware() -> dict:
 
 def build_record(config, trained, metrics: dict, summary: dict, data_source: str,
                  seen_languages: list[str] | None = None, protocol: str | None = None,
-                 outside: list[str] | None = None) -> dict:
+                 outside: list[str] | None = None, premise_control: bool = False) -> dict:
     """Assemble and validate the record of a finished run.
 
     `seen_languages`: languages whose labelled data (or translations) the run trained on;
+    `protocol`, `premise_control`: how the run was labelled and evaluated (in its `command` too);
     `outside`: evaluated languages missing from the task spec's list (their data files existed).
     """
     created = datetime.now(timezone.utc)
@@ -105,7 +106,7 @@ def build_record(config, trained, metrics: dict, summary: dict, data_source: str
         "hardware": hardware(),
         "packages": package_versions(),
         "xlt_commit": xlt_commit(),
-        "command": config.to_command(),
+        "command": config.to_command(protocol=protocol, premise_control=premise_control),
     }
     if outside:
         record["outside_task_languages"] = list(outside)

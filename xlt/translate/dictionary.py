@@ -1,7 +1,7 @@
 """`dictionary`: word-by-word translation with the MUSE bilingual dictionaries (offline, crude).
 
 The MUSE dictionaries (Conneau et al., 2018; `<data>/muse/en-{lang}.tsv`, `english<TAB>target` per
-line, 45 languages, no sw or ur) pair English words with their translations, most frequent
+line, 44 languages besides English, no sw or ur) pair English words with their translations, most frequent
 first. English -> xx replaces each word by its first listed translation; xx -> en uses the
 inverted dictionary (each target word's first English word); xx -> yy goes through English.
 Words without an entry stay as they are; word order, inflection and multi-word expressions are
@@ -114,7 +114,7 @@ class WordDictionary:
 class DictionaryTranslator(Translator):
     name = "dictionary"
     kind = "dictionary"
-    description = "Word by word from the MUSE bilingual dictionaries (45 languages <-> English; offline, crude)."
+    description = "Word by word from the MUSE bilingual dictionaries (44 languages <-> English; offline, crude)."
     default_pivot = "en"
 
     def __init__(self, *args, **kwargs) -> None:
