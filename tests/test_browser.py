@@ -58,10 +58,19 @@ def test_finetune_tab(page):
     page.screenshot(path=str(ARTIFACTS / "finetune.png"), full_page=True)
 
 
+def test_finetune_tab_previews_a_committed_grid(page):
+    page.get_by_role("tab", name="Fine-tune").click()
+    page.get_by_text("Sweep: queue the cells of a committed grid").click()
+    page.get_by_role("button", name="Preview cells").click()
+    page.wait_for_selector("text=/already done, protocol cpu-v1/", timeout=60_000)  # the first grid: nli-cpu-v1
+    assert page.locator("text=/sweep nli-cpu-v1: \\d+ cells/").first.is_visible()
+
+
 def test_leaderboard_tab_renders_figures(page):
     page.get_by_role("tab", name="Leaderboard").click()
-    page.wait_for_selector(".js-plotly-plot", timeout=60_000)
-    assert page.locator(".js-plotly-plot").count() >= 3
+    # visible ones: the Fine-tune tab's loss plot, hidden now, may have rendered first
+    page.wait_for_selector(".js-plotly-plot >> visible=true", timeout=60_000)
+    assert page.locator(".js-plotly-plot >> visible=true").count() >= 3
     # the committed records are listed: their metric names only appear in the runs table
     page.wait_for_function("() => document.body.innerText.includes('macro_f1') && "
                            "document.body.innerText.includes('zero-shot')", timeout=30_000)

@@ -80,6 +80,9 @@ class Job:
     summary: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)  # what went wrong after training (a failed push, ...)
     device: str | None = None  # where it runs: "cpu" or the GPU it is pinned to ("cuda:1")
+    protocol: str | None = None  # the comparison protocol its record names (a cell of a committed grid)
+    premise_control: bool = False  # pair tasks: the record also scores premise-shuffled inputs
+    sweep: str | None = None  # the grid it is a cell of, when queued from one
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,14 +101,15 @@ class JobStore:
             raise XltError(f"invalid job id {job_id!r}")
         return self.root / job_id
 
-    def submit(self, config: ExperimentConfig, push_to_hub: bool = False, launched_by: str | None = None) -> Job:
+    def submit(self, config: ExperimentConfig, push_to_hub: bool = False, launched_by: str | None = None,
+               protocol: str | None = None, premise_control: bool = False, sweep: str | None = None) -> Job:
         job_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
         folder = self.folder(job_id)
         folder.mkdir(parents=True)
         # microseconds: jobs submitted within one second still run in submission order
         created = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         job = Job(id=job_id, state="queued", created=created, config=config.to_dict(), push_to_hub=push_to_hub,
-                  launched_by=launched_by)
+                  launched_by=launched_by, protocol=protocol, premise_control=premise_control, sweep=sweep)
         _write_json(folder / "config.json", config.to_dict())
         self._save(job)
         return job
@@ -308,10 +312,12 @@ def run_job(folder: str | Path) -> int:
     signal.signal(signal.SIGTERM, on_term)
     try:
         config = ExperimentConfig.from_dict(_read_json(folder / "config.json"))
-        print(f"xlt job {job_id}: {config.to_command()}", flush=True)
+        queued = store.get(job_id)
+        print(f"xlt job {job_id}: {config.to_command(queued.protocol, queued.premise_control)}", flush=True)
         results = ResultsStore(home=store.root.parent)  # local copy + outbox (+ push when configured)
         record = run_and_file(config, store=results, save_model_to=folder / "model", output_dir=folder / "run",
-                              callbacks=[_progress_callback(folder)])
+                              callbacks=[_progress_callback(folder)], protocol=queued.protocol,
+                              premise_control=queued.premise_control)
         path = Path(record["path"])
         push_status = results.push_pending()
         print(f"xlt job {job_id}: record {path.name}; {push_status}", flush=True)

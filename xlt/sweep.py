@@ -352,6 +352,25 @@ def run_sweep(sweep: Sweep, show_progress: bool = True, log=print) -> list[dict]
     return records
 
 
+def queue_as_jobs(sweep: Sweep, jobs, done: set[str] | None = None, launched_by: str | None = None) -> list:
+    """Queue each cell of `sweep` still to run as an ordinary background job (`xlt.jobs`: progress, log,
+    cancel, resume; one per GPU), with the grid's protocol and premise control. A cell is left alone when its
+    record exists (`sweep.skipped`, or its fingerprint in `done`: e.g. the app's own records) or a job already
+    has it in hand (queued, running, interrupted or completed; a failed or cancelled one is queued again).
+    Returns the new jobs."""
+    in_hand = set()
+    for job in jobs.list():
+        if job.state in ("queued", "running", "interrupted", "completed"):
+            try:
+                in_hand.add(ExperimentConfig.from_dict(job.config).fingerprint())
+            except XltError:
+                continue
+    skip = set(sweep.skipped) | set(done or ()) | in_hand
+    return [jobs.submit(config, launched_by=launched_by, protocol=sweep.protocol,
+                        premise_control=sweep.premise_control, sweep=sweep.name)
+            for config in sweep.cells if config.fingerprint() not in skip]
+
+
 def start_in_background(grid: str | Path, log_file: Path, shard: tuple[int, int] | None = None,
                         only_args: list[str] | None = None) -> int:
     """`xlt sweep GRID` in its own session (it survives the terminal), logging to `log_file`; returns the pid."""

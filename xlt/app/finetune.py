@@ -220,7 +220,9 @@ def job_detail(store: JobStore, job_id: str) -> tuple[str, go.Figure, str]:
     except XltError as exc:
         return f"**Error:** {exc}", loss_figure([]), ""
     progress = store.progress(job.id)
-    lines = [f"**{job.id}** — {job.state}", f"`{ExperimentConfig.from_dict(job.config).to_command()}`"]
+    lines = [f"**{job.id}** — {job.state}"
+             + (f" · a cell of sweep {job.sweep}" if job.sweep else ""),
+             f"`{ExperimentConfig.from_dict(job.config).to_command(job.protocol, job.premise_control)}`"]
     if progress:
         lines.append(f"step {progress.get('step')}/{progress.get('max_steps')}, epoch {progress.get('epoch')}, "
                      f"phase {progress.get('phase')}")

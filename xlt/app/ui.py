@@ -11,7 +11,7 @@ from ..access import sign_in_required
 from ..errors import XltError
 from ..jobs import JobRunner, JobStore
 from ..leaderboard.table import filter_runs
-from . import board, callbacks, finetune
+from . import board, callbacks, finetune, sweeps
 
 EXAMPLES_SENTIMENT = [
     ["Ce film était une perte de temps."], ["Ich liebe dieses neue Album!"], ["El servicio fue normal, nada especial."],
@@ -234,6 +234,16 @@ def _finetune_tab(jobs: JobStore, runner: JobRunner, results) -> dict:
                              info=push_reason or "uses HF_TOKEN from the environment")
         f_launch = gr.Button("Launch job", variant="primary")
         f_message = gr.Markdown()
+        with gr.Accordion("Sweep: queue the cells of a committed grid", open=False):
+            gr.Markdown(sweeps.SWEEP_HINT)
+            with gr.Row():
+                grids = sweeps.grid_choices()
+                f_grid = gr.Dropdown(grids, value=grids[0] if grids else None, label="Grid")
+                f_only = gr.Textbox(label="Only (optional)", placeholder="method=few-shot seed=42", max_length=1_000)
+            with gr.Row():
+                f_preview = gr.Button("Preview cells")
+                f_queue = gr.Button("Queue cells still to run")
+            f_sweep = gr.Markdown()
         jobs_table = gr.Dataframe(finetune.jobs_frame(jobs), label="Jobs", interactive=False)
         with gr.Row():
             f_job = gr.Textbox(label="Job id", scale=3)
@@ -285,6 +295,15 @@ def _finetune_tab(jobs: JobStore, runner: JobRunner, results) -> dict:
         def resume(job_id: str, profile: gr.OAuthProfile | None = None) -> str:
             return finetune.resume_job(jobs, job_id, profile)
 
+        def queue(grid: str, only: str, profile: gr.OAuthProfile | None = None):
+            message = sweeps.queue_sweep(jobs, results, grid, only, profile)
+            runner.step()
+            return message, finetune.jobs_frame(jobs)
+
+        f_preview.click(lambda grid, only: sweeps.preview_sweep(results, grid, only), inputs=[f_grid, f_only],
+                        outputs=f_sweep, api_visibility="private", concurrency_id="jobs")
+        f_queue.click(_with_profile(queue, 2), inputs=[f_grid, f_only], outputs=[f_sweep, jobs_table],
+                      api_visibility="private", concurrency_id="jobs")
         f_launch.click(_with_profile(launch, len(components) + 1), inputs=[*components, f_push],
                        outputs=[f_message, jobs_table], api_visibility="private", concurrency_id="jobs")
         # the API: an experiment config as JSON (ExperimentConfig.to_dict()), not a positional form

@@ -1,0 +1,109 @@
+"""The Fine-tune tab's sweeps: a committed grid's cells queued as ordinary jobs, done cells skipped, the grid's
+protocol carried into each job and its record; on a Space only those who may train can queue."""
+
+import json
+
+import pytest
+
+from tests.test_access import OWNER, VISITOR, on_space  # noqa: F401  (a fixture)
+from tests.test_jobs import wait_for
+from tests.test_sweep import write_grid
+from xlt.app import sweeps
+from xlt.config import ExperimentConfig
+from xlt.jobs import JobRunner, JobStore
+from xlt.results.store import ResultsStore
+
+
+@pytest.fixture
+def grids(tmp_path, tiny_model_dir):
+    folder = tmp_path / "sweeps"
+    folder.mkdir()
+    write_grid(folder / "tiny.yaml", tiny_model_dir, tmp_path / "committed")
+    return folder
+
+
+@pytest.fixture
+def store(tmp_path):
+    return ResultsStore(home=tmp_path / "home", committed_dir=tmp_path / "committed", repo="")
+
+
+def test_the_committed_grids_are_the_choices():
+    names = sweeps.grid_choices()
+    assert "sentiment-cpu-v1" in names and "nli-matrix" in names
+
+
+def test_preview_lists_the_cells_and_queueing_makes_one_job_per_cell(grids, store, tmp_path):
+    jobs = JobStore(tmp_path / "jobs")
+    preview = sweeps.preview_sweep(store, "tiny", folder=grids)
+    assert "4 cells, 0 already done, protocol test-v0" in preview and preview.count(": to run") == 4
+    message = sweeps.queue_sweep(jobs, store, "tiny", folder=grids)
+    assert message.startswith("Queued 4 job(s) for tiny (protocol test-v0)")
+    queued = jobs.list()
+    assert {j.protocol for j in queued} == {"test-v0"} and {j.sweep for j in queued} == {"tiny"}
+    assert sorted((j.config["method"], j.config["train"]["seed"]) for j in queued) == [
+        ("few-shot", 1), ("few-shot", 2), ("zero-shot", 1), ("zero-shot", 2)]
+    # queued again: every cell already has a job; a cancelled job's cell is queued again
+    assert sweeps.queue_sweep(jobs, store, "tiny", folder=grids).startswith("Nothing to queue")
+    jobs.cancel(queued[0].id)
+    assert sweeps.queue_sweep(jobs, store, "tiny", folder=grids).startswith("Queued 1 job(s)")
+    # `Only` keeps part of the grid
+    other = JobStore(tmp_path / "other-jobs")
+    assert sweeps.queue_sweep(other, store, "tiny", "method=few-shot seed=2", folder=grids).startswith(
+        "Queued 1 job(s) for tiny.only")
+
+
+def test_a_cell_with_a_record_in_the_apps_store_is_done(grids, store, tmp_path):
+    from tests.test_records import make_record
+
+    sweep = sweeps._prepare("tiny", "method=zero-shot seed=1", grids)
+    (cell,) = sweep.cells
+    store.add(make_record(run_id="cell-1-x", config=cell.to_dict(), config_fingerprint=cell.fingerprint()))
+    assert "in this app's results" in sweeps.preview_sweep(store, "tiny", folder=grids)
+    jobs = JobStore(tmp_path / "jobs")
+    assert sweeps.queue_sweep(jobs, store, "tiny", folder=grids).startswith("Queued 3 job(s)")
+    assert cell.fingerprint() not in {ExperimentConfig.from_dict(j.config).fingerprint() for j in jobs.list()}
+
+
+def test_bad_choices_get_a_clear_message_and_queue_nothing(grids, store, tmp_path):
+    jobs = JobStore(tmp_path / "jobs")
+    for grid, only, expected in (("../tiny", "", "pick one of the committed grids"),
+                                 ("/etc/passwd", "", "pick one of the committed grids"),
+                                 (None, "", "pick one of the committed grids"),
+                                 ("tiny", "colour=blue", "--only takes KEY=VALUE"),
+                                 ("tiny", "method=pretrained", "no cell of tiny matches"),
+                                 ("tiny", "seed=1 " * 30, "at most 20")):
+        assert expected in sweeps.preview_sweep(store, grid, only, folder=grids)
+        assert expected in sweeps.queue_sweep(jobs, store, grid, only, folder=grids)
+    assert jobs.list() == []
+
+
+def test_on_a_space_only_those_who_may_train_queue(on_space, grids, store, tmp_path):  # noqa: F811
+    jobs = JobStore(tmp_path / "jobs")
+    for profile in (None, VISITOR):
+        assert sweeps.queue_sweep(jobs, store, "tiny", profile=profile, folder=grids).startswith("**Not queued:**")
+    assert jobs.list() == []
+    assert "4 cells" in sweeps.preview_sweep(store, "tiny", folder=grids)  # anyone may look
+    assert sweeps.queue_sweep(jobs, store, "tiny", profile=OWNER, folder=grids).startswith("Queued 4")
+    assert {j.launched_by for j in jobs.list()} == {"owner"}
+
+
+@pytest.mark.slow
+def test_a_queued_cell_runs_as_a_job_and_files_a_protocol_record(grids, store, tmp_path, monkeypatch):
+    monkeypatch.setenv("XLT_HOME", str(tmp_path / "home"))
+    jobs = JobStore(tmp_path / "home" / "jobs")
+    sweeps.queue_sweep(jobs, store, "tiny", "method=zero-shot seed=1", folder=grids)
+    (job,) = jobs.list()
+    JobRunner(jobs).step()
+    assert wait_for(lambda: jobs.get(job.id).state == "completed"), jobs.log_tail(job.id)
+    record = json.loads(open(jobs.get(job.id).record_path).read())
+    assert record["protocol"] == "test-v0" and record["command"].endswith("--protocol test-v0")
+    assert "a cell of sweep tiny.only" in sweeps_detail(jobs, job.id)
+    # the app's store has it now: the cell is done
+    assert sweeps.queue_sweep(JobStore(tmp_path / "fresh"), store, "tiny", "method=zero-shot seed=1",
+                              folder=grids).startswith("Nothing to queue")
+
+
+def sweeps_detail(jobs, job_id):
+    from xlt.app import finetune
+
+    return finetune.job_detail(jobs, job_id)[0]
