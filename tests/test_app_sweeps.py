@@ -42,26 +42,82 @@ def test_preview_lists_the_cells_and_queueing_makes_one_job_per_cell(grids, stor
     assert {j.protocol for j in queued} == {"test-v0"} and {j.sweep for j in queued} == {"tiny"}
     assert sorted((j.config["method"], j.config["train"]["seed"]) for j in queued) == [
         ("few-shot", 1), ("few-shot", 2), ("zero-shot", 1), ("zero-shot", 2)]
-    # queued again: every cell already has a job; a cancelled job's cell is queued again
+    # queued again: every cell already has a job; a cancelled job is resumed (from its checkpoint), not duplicated
     assert sweeps.queue_sweep(jobs, store, "tiny", folder=grids).startswith("Nothing to queue")
     jobs.cancel(queued[0].id)
-    assert sweeps.queue_sweep(jobs, store, "tiny", folder=grids).startswith("Queued 1 job(s)")
+    message = sweeps.queue_sweep(jobs, store, "tiny", folder=grids)
+    assert "Queued 0 job(s)" in message and "resumed 1 stopped job(s)" in message
+    assert jobs.get(queued[0].id).state == "queued" and len(jobs.list()) == 4
     # `Only` keeps part of the grid
     other = JobStore(tmp_path / "other-jobs")
     assert sweeps.queue_sweep(other, store, "tiny", "method=few-shot seed=2", folder=grids).startswith(
         "Queued 1 job(s) for tiny.only")
 
 
-def test_a_cell_with_a_record_in_the_apps_store_is_done(grids, store, tmp_path):
+def test_a_cell_with_a_verified_record_of_the_protocol_in_the_apps_store_is_done(grids, store, tmp_path):
     from tests.test_records import make_record
 
     sweep = sweeps._prepare("tiny", "method=zero-shot seed=1", grids)
     (cell,) = sweep.cells
-    store.add(make_record(run_id="cell-1-x", config=cell.to_dict(), config_fingerprint=cell.fingerprint()))
+    same = {"config": cell.to_dict(), "config_fingerprint": cell.fingerprint()}
+    # neither an anonymous upload of the cell's config nor a user's own run without the protocol counts
+    _write_submitted(store, make_record(run_id="fake-1-x", protocol="test-v0", **same))
+    store.add(make_record(run_id="mine-1-x", **same))
+    assert {r["run_id"] for r in store.records()[0]} >= {"fake-1-x", "mine-1-x"}  # both read, neither counts
+    assert "in this app's results" not in sweeps.preview_sweep(store, "tiny", folder=grids)
+    store.add(make_record(run_id="cell-1-x", protocol="test-v0", **same))
     assert "in this app's results" in sweeps.preview_sweep(store, "tiny", folder=grids)
     jobs = JobStore(tmp_path / "jobs")
     assert sweeps.queue_sweep(jobs, store, "tiny", folder=grids).startswith("Queued 3 job(s)")
     assert cell.fingerprint() not in {ExperimentConfig.from_dict(j.config).fingerprint() for j in jobs.list()}
+
+
+def _write_submitted(store, record):
+    from xlt.results.records import write_record
+
+    write_record(record, store.submitted_dir)
+
+
+def test_premise_control_and_protocol_travel_with_the_job(grids, store, tmp_path):
+    """An NLI grid's premise control reaches each job (and from there `run_and_file` and the record's command);
+    a job of another protocol does not count as the cell's."""
+    import yaml
+
+    data = yaml.safe_load((grids / "tiny.yaml").read_text())
+    data["premise_control"] = True
+    (grids / "control.yaml").write_text(yaml.safe_dump(data))
+    jobs = JobStore(tmp_path / "jobs")
+    sweeps.queue_sweep(jobs, store, "tiny", "seed=1", folder=grids)
+    message = sweeps.queue_sweep(jobs, store, "control", "seed=1", folder=grids)
+    assert message.startswith("Queued 2 job(s)")  # the "tiny" jobs lack the control: not the same records
+    control = [j for j in jobs.list() if j.sweep == "control.only"]
+    assert len(control) == 2 and all(j.premise_control and j.protocol == "test-v0" for j in control)
+    assert "--protocol test-v0 --premise-control" in sweeps_detail(jobs, control[0].id)
+
+
+def test_a_job_file_from_before_sweeps_still_loads(tmp_path, tiny_model_dir):
+    from tests.test_jobs import tiny_job_config
+
+    jobs = JobStore(tmp_path / "jobs")
+    job = jobs.submit(tiny_job_config(tiny_model_dir))
+    path = jobs.folder(job.id) / "job.json"
+    old = {k: v for k, v in json.loads(path.read_text()).items() if k not in ("protocol", "premise_control", "sweep")}
+    path.write_text(json.dumps(old))
+    again = jobs.get(job.id)
+    assert again.protocol is None and again.premise_control is False and again.sweep is None
+
+
+def test_cells_this_machine_cannot_run_are_shown_and_left_out(grids, store, tmp_path, monkeypatch):
+    from xlt import sweep as sweep_module
+
+    real = sweep_module.unrunnable
+    monkeypatch.setattr(sweep_module, "unrunnable", lambda s: {
+        c.fingerprint(): "few-shot needs the moon" for c in s.cells if c.method == "few-shot"} or real(s))
+    assert "2 cell(s) cannot run on this machine" in sweeps.preview_sweep(store, "tiny", folder=grids)
+    jobs = JobStore(tmp_path / "jobs")
+    message = sweeps.queue_sweep(jobs, store, "tiny", folder=grids)
+    assert message.startswith("Queued 2 job(s)") and "few-shot needs the moon" in message
+    assert {j.config["method"] for j in jobs.list()} == {"zero-shot"}
 
 
 def test_bad_choices_get_a_clear_message_and_queue_nothing(grids, store, tmp_path):
@@ -85,6 +141,14 @@ def test_on_a_space_only_those_who_may_train_queue(on_space, grids, store, tmp_p
     assert "4 cells" in sweeps.preview_sweep(store, "tiny", folder=grids)  # anyone may look
     assert sweeps.queue_sweep(jobs, store, "tiny", profile=OWNER, folder=grids).startswith("Queued 4")
     assert {j.launched_by for j in jobs.list()} == {"owner"}
+
+
+def test_open_training_opens_single_runs_not_whole_grids(on_space, grids, store, tmp_path, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("XLT_OPEN_TRAINING", "1")
+    jobs = JobStore(tmp_path / "jobs")
+    assert "whole grid is for the Space's owner" in sweeps.queue_sweep(jobs, store, "tiny", profile=VISITOR,
+                                                                        folder=grids)
+    assert jobs.list() == []
 
 
 @pytest.mark.slow

@@ -203,6 +203,7 @@ class JobRunner:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._procs: dict[str, subprocess.Popen] = {}
+        self._step_lock = threading.Lock()  # the runner thread and request threads (after a launch) both step
 
     def start(self) -> JobRunner:
         if self._thread is None or not self._thread.is_alive():
@@ -216,6 +217,10 @@ class JobRunner:
     def step(self) -> Job | None:
         """Reap finished processes and start the next queued job when a slot (a GPU, or the CPU) is free.
         Returns the started job."""
+        with self._step_lock:
+            return self._step()
+
+    def _step(self) -> Job | None:
         for job_id, proc in list(self._procs.items()):
             if proc.poll() is not None:
                 del self._procs[job_id]
@@ -315,7 +320,10 @@ def run_job(folder: str | Path) -> int:
         queued = store.get(job_id)
         print(f"xlt job {job_id}: {config.to_command(queued.protocol, queued.premise_control)}", flush=True)
         results = ResultsStore(home=store.root.parent)  # local copy + outbox (+ push when configured)
-        record = run_and_file(config, store=results, save_model_to=folder / "model", output_dir=folder / "run",
+        # a grid's cell trains where `xlt sweep` trains it ($XLT_HOME/runs/<fingerprint>): the cells that start
+        # from its zero-shot source model (few-shot, translate-test) find and reuse it there
+        output_dir = None if queued.sweep else folder / "run"
+        record = run_and_file(config, store=results, save_model_to=folder / "model", output_dir=output_dir,
                               callbacks=[_progress_callback(folder)], protocol=queued.protocol,
                               premise_control=queued.premise_control)
         path = Path(record["path"])

@@ -188,13 +188,14 @@ def parse_only(items: list[str] | None) -> dict[str, set[str]]:
     return only
 
 
-def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[str, set[str]] | None = None) -> Sweep:
+def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[str, set[str]] | None = None,
+            check_cells: bool = True) -> Sweep:
     """Parse and validate every cell before anything runs; find the cells already done.
 
     `only` (from `parse_only`) keeps the cells that match it, e.g. the cells a machine without Apertium
     cannot run left to one that has it. `shard` (K, N) then keeps every N-th cell from the K-th, so N
     processes side by side (one big GPU fits several small trainings) share a grid without running a cell
-    twice."""
+    twice. `check_cells=False` leaves the cells still to run unchecked (`unrunnable` checks them one by one)."""
     from .experiment import normalise_options, validate
 
     data = load_grid(path)
@@ -225,8 +226,10 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[s
     sweep = Sweep(name, cells, data.get("protocol"), results_dir, data.get("description", ""),
                   premise_control=premise_control)
     sweep.skipped = done_index(sweep)
-    for i, config in enumerate(sweep.cells):  # the cells still to run: a machine without a cell's translator
-        if config.fingerprint() in sweep.skipped:  # can still rerun a finished grid, or run part of one
+    # only the cells still to run: a machine without a cell's translator can still rerun a finished grid, or
+    # run part of one
+    for i, config in enumerate(sweep.cells if check_cells else ()):
+        if config.fingerprint() in sweep.skipped:
             continue
         try:
             validate(config)
@@ -253,9 +256,10 @@ def _store():
 
 
 def estimate_seconds(sweep: Sweep) -> float | None:
-    """Rough CPU/GPU time of the cells still to run, from finished records of the same task and method
-    (seconds per training example-epoch, plus their evaluation time). The fastest record sets the rate: a
-    record's time is wall-clock, so a run that shared the machine or was paused only ever took longer."""
+    """Rough CPU/GPU time of the cells still to run, from finished records of the same task and method (and
+    the grid's protocol where it has records: the same recipe): seconds per training example-epoch, plus their
+    evaluation time. A low quartile sets each: a record's time is wall-clock, so a run that shared the machine
+    or was paused only ever took longer."""
     from .results.records import read_records
 
     folder = sweep.results_dir if sweep.results_dir else _store().local_dir
@@ -265,15 +269,21 @@ def estimate_seconds(sweep: Sweep) -> float | None:
         if config.fingerprint() in sweep.skipped:
             continue
         similar = _similar_records(records, config)
+        same_protocol = [r for r in similar if sweep.protocol and r.get("protocol") == sweep.protocol]
+        similar = same_protocol or similar
         if not similar:
             continue
         rates = [r["train_seconds"] / (r["training"]["train_examples"] * r["config"]["train"]["epochs"])
                  for r in similar]
         examples = (config.train.max_train_samples or similar[0]["training"]["train_examples"])
-        evals = [r["training"].get("eval_seconds", 0.0) for r in similar]
-        total += min(rates) * examples * config.train.epochs + min(evals)
+        evals = [r["training"]["eval_seconds"] for r in similar if r["training"].get("eval_seconds") is not None]
+        total += _low_quartile(rates) * examples * config.train.epochs + (_low_quartile(evals) if evals else 0.0)
         known = True
     return total if known else None
+
+
+def _low_quartile(values: list[float]) -> float:
+    return sorted(values)[(len(values) - 1) // 4]
 
 
 def _similar_records(records: list[dict], config) -> list[dict]:
@@ -332,7 +342,7 @@ def run_sweep(sweep: Sweep, show_progress: bool = True, log=print) -> list[dict]
     records, failures = [], []
     start = time.time()
     for i, config in enumerate(todo, 1):
-        log(f"[{i}/{len(todo)}] {config.to_command()}")
+        log(f"[{i}/{len(todo)}] {config.to_command(sweep.protocol, sweep.premise_control)}")
         try:
             record = run_and_file(config, store=store, results_dir=sweep.results_dir, protocol=sweep.protocol,
                                   show_progress=show_progress, premise_control=sweep.premise_control)
@@ -352,23 +362,50 @@ def run_sweep(sweep: Sweep, show_progress: bool = True, log=print) -> list[dict]
     return records
 
 
-def queue_as_jobs(sweep: Sweep, jobs, done: set[str] | None = None, launched_by: str | None = None) -> list:
-    """Queue each cell of `sweep` still to run as an ordinary background job (`xlt.jobs`: progress, log,
-    cancel, resume; one per GPU), with the grid's protocol and premise control. A cell is left alone when its
-    record exists (`sweep.skipped`, or its fingerprint in `done`: e.g. the app's own records) or a job already
-    has it in hand (queued, running, interrupted or completed; a failed or cancelled one is queued again).
-    Returns the new jobs."""
-    in_hand = set()
-    for job in jobs.list():
-        if job.state in ("queued", "running", "interrupted", "completed"):
+def unrunnable(sweep: Sweep) -> dict[str, str]:
+    """{fingerprint: why} of the cells still to run that this machine cannot run (no translator, dictionary or
+    data for them here), checked one by one: the others can still run."""
+    from .experiment import validate
+
+    why = {}
+    for config in sweep.cells:
+        if config.fingerprint() not in sweep.skipped:
             try:
-                in_hand.add(ExperimentConfig.from_dict(job.config).fingerprint())
-            except XltError:
-                continue
-    skip = set(sweep.skipped) | set(done or ()) | in_hand
-    return [jobs.submit(config, launched_by=launched_by, protocol=sweep.protocol,
-                        premise_control=sweep.premise_control, sweep=sweep.name)
-            for config in sweep.cells if config.fingerprint() not in skip]
+                validate(config)
+            except XltError as exc:
+                why[config.fingerprint()] = str(exc)
+    return why
+
+
+def queue_as_jobs(sweep: Sweep, jobs, done: set[str] | None = None, launched_by: str | None = None,
+                  leave_out: set[str] | None = None) -> tuple[list, list]:
+    """Queue each cell of `sweep` still to run as an ordinary background job (`xlt.jobs`: progress, log, cancel,
+    resume; one per GPU), with the grid's protocol and premise control. A cell is left alone when its record
+    exists (`sweep.skipped`, or its fingerprint in `done`: e.g. the app's own records of this protocol), when
+    it is in `leave_out`, or when a job of this grid's protocol has it queued, running or completed. A cell
+    whose newest such job was interrupted, cancelled or failed has that job resumed (from its checkpoint)
+    instead of a new one. Returns (new jobs, resumed jobs)."""
+    newest = {}
+    for job in sorted(jobs.list(), key=lambda j: j.created):
+        if job.protocol != sweep.protocol or bool(job.premise_control) != bool(sweep.premise_control):
+            continue
+        try:
+            newest[ExperimentConfig.from_dict(job.config).fingerprint()] = job
+        except XltError:
+            continue
+    skip = set(sweep.skipped) | set(done or ()) | set(leave_out or ())
+    queued, resumed = [], []
+    for config in sweep.cells:
+        fingerprint = config.fingerprint()
+        if fingerprint in skip:
+            continue
+        job = newest.get(fingerprint)
+        if job is not None and job.state in ("interrupted", "cancelled", "failed"):
+            resumed.append(jobs.resume(job.id))
+        elif job is None:
+            queued.append(jobs.submit(config, launched_by=launched_by, protocol=sweep.protocol,
+                                      premise_control=sweep.premise_control, sweep=sweep.name))
+    return queued, resumed
 
 
 def start_in_background(grid: str | Path, log_file: Path, shard: tuple[int, int] | None = None,

@@ -1,16 +1,19 @@
 """Fine-tune-tab callbacks for sweeps: preview a committed grid (`sweeps/*.yaml`) and queue the cells still to
 run as background jobs, one job per cell, so each has the launcher's progress, log, cancel and resume.
 
-Only the grids committed with the app can be picked (a visitor never names a path), and queueing is training:
-on a Space it follows the same rules as the launcher (`xlt.access`). A cell counts as done when its record
-is committed or already in the app's results store, or a job has it in hand.
+Only the grids committed with the app can be picked (a visitor never names a path). Queueing a grid is many
+trainings at once: on a Space it is for the owner and allowed users (`xlt.access.is_owner`), even where
+`XLT_OPEN_TRAINING` opens single runs to all. A cell counts as done when its record is committed, or a
+verified record of the grid's protocol is in the app's results store (an anonymous upload never is), or a
+job of that protocol has it in hand; a cell this machine cannot run (no translator, dictionary or data
+here) is shown and left out.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..access import training_refusal, username
+from ..access import is_owner, training_refusal, username
 from ..errors import XltError
 
 SWEEP_HINT = ("A committed grid from `sweeps/` (the grids behind the leaderboard's protocol records). Preview shows "
@@ -30,7 +33,7 @@ def grid_choices(folder: Path | None = None) -> list[str]:
 
 
 def _prepare(grid: str, only: str, folder: Path | None = None):
-    """The chosen committed grid, prepared (cells validated, done cells found), or XltError."""
+    """The chosen committed grid, prepared (done cells found; the others checked by `unrunnable`), or XltError."""
     from ..sweep import parse_only, prepare
 
     folder = folder or grids_folder()
@@ -40,46 +43,70 @@ def _prepare(grid: str, only: str, folder: Path | None = None):
     items = (only or "").split()
     if len(items) > 20 or len(only or "") > 1_000:
         raise XltError("`Only` takes at most 20 KEY=VALUE[,VALUE...] items")
-    return prepare(folder / f"{grid}.yaml", only=parse_only(items) if items else None)
+    return prepare(folder / f"{grid}.yaml", only=parse_only(items) if items else None, check_cells=False)
 
 
-def _done_in_store(results) -> set[str]:
+def _done_in_store(results, sweep) -> set[str]:
+    """Fingerprints of the verified records of the grid's protocol (and premise control) in the app's store."""
+    from ..results.store import VERIFIED
+
     records, _ = results.records()
-    return {r["config_fingerprint"] for r in records if r.get("config_fingerprint")}
+    return {r["config_fingerprint"] for r in records
+            if r.get("config_fingerprint") and r.get("status", VERIFIED) == VERIFIED
+            and (r.get("protocol") or None) == sweep.protocol
+            and (not sweep.premise_control or _has_premise_control(r))}
+
+
+def _has_premise_control(record: dict) -> bool:
+    return any(isinstance(m, dict) and "premise_shuffled_accuracy" in m for m in (record.get("metrics") or {}).values())
 
 
 def preview_sweep(results, grid: str, only: str = "", folder: Path | None = None) -> str:
     """The grid's cells, which are done (committed or in the app's store) and a time estimate, as Markdown."""
-    from ..sweep import describe
+    from ..sweep import describe, unrunnable
 
     try:
         sweep = _prepare(grid, only, folder)
     except XltError as exc:
         return f"**Error:** {exc}"
-    done = _done_in_store(results)
+    done = _done_in_store(results, sweep)
     sweep.skipped.update({c.fingerprint(): {"run_id": "in this app's results"} for c in sweep.cells
                           if c.fingerprint() in done and c.fingerprint() not in sweep.skipped})
     text = describe(sweep)
     if sweep.description:
         text = f"{sweep.description}\n{text}"
+    cannot = unrunnable(sweep)
+    if cannot:
+        numbers = [i for i, c in enumerate(sweep.cells, 1) if c.fingerprint() in cannot]
+        text += (f"\n{len(cannot)} cell(s) cannot run on this machine and are left out when queueing "
+                 f"({', '.join(map(str, numbers))}): {next(iter(cannot.values()))}")
     return f"```\n{text}\n```"
 
 
 def queue_sweep(jobs, results, grid: str, only: str = "", profile=None, folder: Path | None = None) -> str:
     """Queue the grid's cells still to run as jobs (owner and allowed users only on a Space)."""
-    from ..sweep import queue_as_jobs
+    from ..sweep import queue_as_jobs, unrunnable
 
     refusal = training_refusal(profile)
     if refusal:
         return f"**Not queued:** {refusal}"
+    if not is_owner(profile):
+        return ("**Not queued:** a whole grid is for the Space's owner and allowed users; launch single runs "
+                "with the form above.")
     try:
         sweep = _prepare(grid, only, folder)
     except XltError as exc:
         return f"**Not queued:** {exc}"
-    queued = queue_as_jobs(sweep, jobs, done=_done_in_store(results), launched_by=username(profile))
-    left = len(sweep.cells) - len(queued)
-    if not queued:
-        return (f"Nothing to queue: all {len(sweep.cells)} cell(s) of {sweep.name} are done or already have a job.")
+    cannot = unrunnable(sweep)
+    queued, resumed = queue_as_jobs(sweep, jobs, done=_done_in_store(results, sweep),
+                                    launched_by=username(profile), leave_out=set(cannot))
+    note = (f" {len(cannot)} cell(s) cannot run on this machine and were left out: {next(iter(cannot.values()))}"
+            if cannot else "")
+    if not queued and not resumed:
+        return f"Nothing to queue: every cell of {sweep.name} that can run here is done or has a job.{note}"
+    left = len(sweep.cells) - len(queued) - len(resumed) - len(cannot)
     return (f"Queued {len(queued)} job(s) for {sweep.name}"
             + (f" (protocol {sweep.protocol})" if sweep.protocol else "")
-            + f"; {left} cell(s) were done or already had a job. They run one at a time on a CPU, one per GPU.")
+            + (f", resumed {len(resumed)} stopped job(s) from their checkpoints" if resumed else "")
+            + f"; {left} cell(s) were done or already had a job. They run one at a time on a CPU, one per GPU."
+            + note)

@@ -301,7 +301,8 @@ def _finetune_tab(jobs: JobStore, runner: JobRunner, results) -> dict:
             return message, finetune.jobs_frame(jobs)
 
         f_preview.click(lambda grid, only: sweeps.preview_sweep(results, grid, only), inputs=[f_grid, f_only],
-                        outputs=f_sweep, api_visibility="private", concurrency_id="jobs")
+                        outputs=f_sweep, api_visibility="private", concurrency_id="sweep-preview",
+                        concurrency_limit=2)
         f_queue.click(_with_profile(queue, 2), inputs=[f_grid, f_only], outputs=[f_sweep, jobs_table],
                       api_visibility="private", concurrency_id="jobs")
         f_launch.click(_with_profile(launch, len(components) + 1), inputs=[*components, f_push],
@@ -358,8 +359,8 @@ def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
             l_model = gr.Dropdown([board.ALL], value=board.ALL, label="Model")
             l_source = gr.Dropdown([board.ALL], value=board.ALL, label="Source")
             l_protocol = gr.Dropdown([board.ALL], value=board.ALL, label="Protocol",
-                                     info="the method charts use one: the most common unless picked here "
-                                          "('(none)': runs that name no protocol)")
+                                     info="the method charts and the heatmap use one: the most common unless "
+                                          "picked here ('(none)': runs that name no protocol)")
         with gr.Row():
             l_search = gr.Textbox(label="Search", placeholder="method, model, language, command ...")
             l_aggregate = gr.Checkbox(label="Aggregate seeds (mean ± std)")
