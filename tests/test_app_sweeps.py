@@ -8,7 +8,7 @@ import pytest
 from tests.test_access import OWNER, VISITOR, on_space  # noqa: F401  (a fixture)
 from tests.test_jobs import wait_for
 from tests.test_sweep import write_grid
-from xlt.app import sweeps
+from xlt.app import finetune, sweeps
 from xlt.config import ExperimentConfig
 from xlt.jobs import JobRunner, JobStore
 from xlt.results.store import ResultsStore
@@ -40,6 +40,7 @@ def test_preview_lists_the_cells_and_queueing_makes_one_job_per_cell(grids, stor
     assert message.startswith("Queued 4 job(s) for tiny (protocol test-v0)")
     queued = jobs.list()
     assert {j.protocol for j in queued} == {"test-v0"} and {j.sweep for j in queued} == {"tiny"}
+    assert set(finetune.jobs_frame(jobs)["sweep"]) == {"tiny (test-v0)"}
     assert sorted((j.config["method"], j.config["train"]["seed"]) for j in queued) == [
         ("few-shot", 1), ("few-shot", 2), ("zero-shot", 1), ("zero-shot", 2)]
     # queued again: every cell already has a job; a cancelled job is resumed (from its checkpoint), not duplicated
@@ -168,6 +169,4 @@ def test_a_queued_cell_runs_as_a_job_and_files_a_protocol_record(grids, store, t
 
 
 def sweeps_detail(jobs, job_id):
-    from xlt.app import finetune
-
     return finetune.job_detail(jobs, job_id)[0]

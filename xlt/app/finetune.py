@@ -15,7 +15,7 @@ from ..errors import XltError
 from ..jobs import JobStore
 
 JOB_COLUMNS = ["id", "state", "task", "method", "model", "source", "progress", "eta", "target avg", "launched by",
-               "error"]
+               "sweep", "error"]
 
 
 def device_notice() -> str:
@@ -198,6 +198,7 @@ def jobs_frame(store: JobStore) -> pd.DataFrame:
             "eta": ("evaluating" if progress.get("phase") == "evaluating" and job.state == "running"
                     else f"{eta / 60:.1f} min" if eta is not None and job.state == "running" else ""),
             "target avg": f"{avg:.4f}" if avg is not None else "", "launched by": job.launched_by or "",
+            "sweep": f"{job.sweep} ({job.protocol})" if job.sweep and job.protocol else job.sweep or "",
             "error": (job.error or "; ".join(job.notes))[:120],
         })
     return pd.DataFrame(rows, columns=JOB_COLUMNS)
