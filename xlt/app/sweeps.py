@@ -97,9 +97,10 @@ def queue_sweep(jobs, results, grid: str, only: str = "", profile=None, folder: 
         sweep = _prepare(grid, only, folder)
     except XltError as exc:
         return f"**Not queued:** {exc}"
-    cannot = unrunnable(sweep)
-    queued, resumed = queue_as_jobs(sweep, jobs, done=_done_in_store(results, sweep),
-                                    launched_by=username(profile), leave_out=set(cannot))
+    done = _done_in_store(results, sweep)
+    sweep.skipped.update({f: {"run_id": "in this app's results"} for f in done if f not in sweep.skipped})
+    cannot = unrunnable(sweep)  # of the cells still to run
+    queued, resumed = queue_as_jobs(sweep, jobs, launched_by=username(profile), leave_out=set(cannot))
     note = (f" {len(cannot)} cell(s) cannot run on this machine and were left out: {next(iter(cannot.values()))}"
             if cannot else "")
     if not queued and not resumed:
