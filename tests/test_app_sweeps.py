@@ -58,7 +58,7 @@ def test_preview_lists_the_cells_and_queueing_makes_one_job_per_cell(grids, stor
 def test_a_cell_with_a_verified_record_of_the_protocol_in_the_apps_store_is_done(grids, store, tmp_path):
     from tests.test_records import make_record
 
-    sweep = sweeps._prepare("tiny", "method=zero-shot seed=1", grids)
+    sweep = sweeps._prepare(store, "tiny", "method=zero-shot seed=1", grids)
     (cell,) = sweep.cells
     same = {"config": cell.to_dict(), "config_fingerprint": cell.fingerprint()}
     # neither an anonymous upload of the cell's config nor a user's own run without the protocol counts

@@ -196,7 +196,7 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[s
     cannot run left to one that has it. `shard` (K, N) then keeps every N-th cell from the K-th, so N
     processes side by side (one big GPU fits several small trainings) share a grid without running a cell
     twice. `check_cells=False` leaves the cells still to run unchecked (`unrunnable` checks them one by one)."""
-    from .experiment import normalise_options, validate
+    from .experiment import normalise_options
 
     data = load_grid(path)
     name = Path(path).stem
@@ -228,14 +228,10 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[s
     sweep.skipped = done_index(sweep)
     # only the cells still to run: a machine without a cell's translator can still rerun a finished grid, or
     # run part of one
-    for i, config in enumerate(sweep.cells if check_cells else ()):
-        if config.fingerprint() in sweep.skipped:
-            continue
-        try:
-            validate(config)
-        except XltError as exc:
-            raise XltError(f"{name} cell {i + 1} ({config.method}, {','.join(config.source_languages)}, seed "
-                           f"{config.train.seed}): {exc}") from None
+    if check_cells and (cannot := unrunnable(sweep)):
+        i, config = next((i, c) for i, c in enumerate(sweep.cells) if c.fingerprint() in cannot)
+        raise XltError(f"{name} cell {i + 1} ({config.method}, {','.join(config.source_languages)}, seed "
+                       f"{config.train.seed}): {cannot[config.fingerprint()]}")
     return sweep
 
 
@@ -377,12 +373,12 @@ def unrunnable(sweep: Sweep) -> dict[str, str]:
     return why
 
 
-def queue_as_jobs(sweep: Sweep, jobs, done: set[str] | None = None, launched_by: str | None = None,
+def queue_as_jobs(sweep: Sweep, jobs, launched_by: str | None = None,
                   leave_out: set[str] | None = None) -> tuple[list, list]:
     """Queue each cell of `sweep` still to run as an ordinary background job (`xlt.jobs`: progress, log, cancel,
     resume; one per GPU), with the grid's protocol and premise control. A cell is left alone when its record
-    exists (`sweep.skipped`, or its fingerprint in `done`: e.g. the app's own records of this protocol), when
-    it is in `leave_out`, or when a job of this grid's protocol has it queued, running or completed. A cell
+    exists (`sweep.skipped`: the grid's results, and whatever else the caller counts as done), when it is in
+    `leave_out`, or when a job of this grid's protocol has it queued, running or completed. A cell
     whose newest such job was interrupted, cancelled or failed has that job resumed (from its checkpoint)
     instead of a new one. Returns (new jobs, resumed jobs)."""
     newest = {}
@@ -393,7 +389,7 @@ def queue_as_jobs(sweep: Sweep, jobs, done: set[str] | None = None, launched_by:
             newest[ExperimentConfig.from_dict(job.config).fingerprint()] = job
         except XltError:
             continue
-    skip = set(sweep.skipped) | set(done or ()) | set(leave_out or ())
+    skip = set(sweep.skipped) | set(leave_out or ())
     queued, resumed = [], []
     for config in sweep.cells:
         fingerprint = config.fingerprint()

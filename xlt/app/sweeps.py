@@ -32,8 +32,9 @@ def grid_choices(folder: Path | None = None) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
 
-def _prepare(grid: str, only: str, folder: Path | None = None):
-    """The chosen committed grid, prepared (done cells found; the others checked by `unrunnable`), or XltError."""
+def _prepare(results, grid: str, only: str, folder: Path | None = None):
+    """The chosen committed grid, prepared: its done cells found (committed, or verified records of its protocol
+    in the app's store), the others left to `unrunnable`. XltError for a bad choice."""
     from ..sweep import parse_only, prepare
 
     folder = folder or grids_folder()
@@ -43,7 +44,11 @@ def _prepare(grid: str, only: str, folder: Path | None = None):
     items = (only or "").split()
     if len(items) > 20 or len(only or "") > 1_000:
         raise XltError("`Only` takes at most 20 KEY=VALUE[,VALUE...] items")
-    return prepare(folder / f"{grid}.yaml", only=parse_only(items) if items else None, check_cells=False)
+    sweep = prepare(folder / f"{grid}.yaml", only=parse_only(items) if items else None, check_cells=False)
+    done = _done_in_store(results, sweep)
+    sweep.skipped.update({c.fingerprint(): {"run_id": "in this app's results"} for c in sweep.cells
+                          if c.fingerprint() in done and c.fingerprint() not in sweep.skipped})
+    return sweep
 
 
 def _done_in_store(results, sweep) -> set[str]:
@@ -66,12 +71,9 @@ def preview_sweep(results, grid: str, only: str = "", folder: Path | None = None
     from ..sweep import describe, unrunnable
 
     try:
-        sweep = _prepare(grid, only, folder)
+        sweep = _prepare(results, grid, only, folder)
     except XltError as exc:
         return f"**Error:** {exc}"
-    done = _done_in_store(results, sweep)
-    sweep.skipped.update({c.fingerprint(): {"run_id": "in this app's results"} for c in sweep.cells
-                          if c.fingerprint() in done and c.fingerprint() not in sweep.skipped})
     text = describe(sweep)
     if sweep.description:
         text = f"{sweep.description}\n{text}"
@@ -94,11 +96,9 @@ def queue_sweep(jobs, results, grid: str, only: str = "", profile=None, folder: 
         return ("**Not queued:** a whole grid is for the Space's owner and allowed users; launch single runs "
                 "with the form above.")
     try:
-        sweep = _prepare(grid, only, folder)
+        sweep = _prepare(results, grid, only, folder)
     except XltError as exc:
         return f"**Not queued:** {exc}"
-    done = _done_in_store(results, sweep)
-    sweep.skipped.update({f: {"run_id": "in this app's results"} for f in done if f not in sweep.skipped})
     cannot = unrunnable(sweep)  # of the cells still to run
     queued, resumed = queue_as_jobs(sweep, jobs, launched_by=username(profile), leave_out=set(cannot))
     note = (f" {len(cannot)} cell(s) cannot run on this machine and were left out: {next(iter(cannot.values()))}"
