@@ -86,3 +86,19 @@ def test_commit_comes_from_the_environment_where_the_code_travelled_without_git(
     assert records.xlt_commit() == "unknown"
     monkeypatch.setenv("XLT_COMMIT", "0e1f5ed")
     assert records.xlt_commit() == "0e1f5ed"
+
+
+def test_a_command_written_without_the_protocol_or_control_is_read_as_the_line_that_reruns_the_record(tmp_path):
+    from xlt.config import ExperimentConfig
+
+    config = ExperimentConfig(task="nli", method="zero-shot")
+    metrics = {lang: {"accuracy": 0.6, "macro_f1": 0.6, "n": 10, "ci95": [0.5, 0.7],
+                      "premise_shuffled_accuracy": 0.5} for lang in ("en", "fr")}
+    old = make_record(config=config.to_dict(), protocol="cpu-v1", metrics=metrics, command=config.to_command())
+    plain = make_record(run_id="plain-20260101T000000", config=config.to_dict(), command="xlt train --task nli")
+    write_record(old, tmp_path), write_record(plain, tmp_path)
+    records, _ = read_records(tmp_path)
+    by_id = {r["run_id"]: r for r in records}
+    assert by_id[old["run_id"]]["command"] == config.to_command(protocol="cpu-v1", premise_control=True)
+    assert by_id[old["run_id"]]["command"].endswith("--protocol cpu-v1 --premise-control")
+    assert by_id["plain-20260101T000000"]["command"] == "xlt train --task nli"  # nothing to add: left as written

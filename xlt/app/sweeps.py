@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..access import is_owner, training_refusal, username
 from ..errors import XltError
+from ..results.records import has_premise_control
 
 SWEEP_HINT = ("A committed grid from `sweeps/` (the grids behind the leaderboard's protocol records). Preview shows "
               "its cells and which are done; queueing adds one job per cell still to run (one at a time on a CPU, "
@@ -59,11 +60,7 @@ def _done_in_store(results, sweep) -> set[str]:
     return {r["config_fingerprint"] for r in records
             if r.get("config_fingerprint") and r.get("status", VERIFIED) == VERIFIED
             and (r.get("protocol") or None) == sweep.protocol
-            and (not sweep.premise_control or _has_premise_control(r))}
-
-
-def _has_premise_control(record: dict) -> bool:
-    return any(isinstance(m, dict) and "premise_shuffled_accuracy" in m for m in (record.get("metrics") or {}).values())
+            and (not sweep.premise_control or has_premise_control(r))}
 
 
 def preview_sweep(results, grid: str, only: str = "", folder: Path | None = None) -> str:

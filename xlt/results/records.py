@@ -132,7 +132,8 @@ def upgrade_record(record: dict) -> dict:
 
     Version 1 gains `seen_languages` (its sources), `collapsed` and `recipe`. For every version the
     config fingerprint is recomputed from the config: fingerprints cover only non-default settings,
-    so the one a record was written with and today's agree unless the settings really differ.
+    so the one a record was written with and today's agree unless the settings really differ. A
+    `command` that lacks the record's protocol or premise control is rebuilt from the config with them.
     """
     from ..config import ExperimentConfig
 
@@ -148,7 +149,19 @@ def upgrade_record(record: dict) -> dict:
         return record
     record["config_fingerprint"] = config.fingerprint()
     record.setdefault("recipe", recipe(config))
+    protocol, control = record.get("protocol") or None, has_premise_control(record)
+    command = str(record.get("command") or "").split()
+    if (protocol and "--protocol" not in command) or (control and "--premise-control" not in command):
+        # written before commands carried the protocol label and the control: the line that re-runs it as filed
+        record["command"] = config.to_command(protocol=protocol, premise_control=control)
     return record
+
+
+def has_premise_control(record: dict) -> bool:
+    """Whether the record's evaluation had the premise-shuffled control (NLI)."""
+    metrics = record.get("metrics")
+    return isinstance(metrics, dict) and any(isinstance(m, dict) and "premise_shuffled_accuracy" in m
+                                             for m in metrics.values())
 
 
 def validate_record(record: object) -> dict:
