@@ -144,6 +144,14 @@ def test_strange_summaries_change_no_figure(space, summary):
     ({"config": "nli"}, "wrong type"),
     ({"training": {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}}}, "nested deeper"),
     ({"training": {"loss_curve": [[i] for i in range(12_000)]}}, "more than"),
+    # optional fields of the wrong type: each once took the leaderboard, every later upload and the
+    # app's start-up down (every read of the store upgrades and filters on them)
+    ({"protocol": ["x"]}, "'protocol' has the wrong type"),
+    ({"protocol": 5, "command": "xlt train --protocol 5"}, "'protocol' has the wrong type"),
+    ({"protocol": "../x y"}, "'protocol' must be a name"),
+    ({"schema_version": 1, "training": "boom"}, "'training' has the wrong type"),
+    ({"collapsed": "no"}, "'collapsed' has the wrong type"),
+    ({"seen_languages": [1]}, "'seen_languages' has the wrong type"),
 ])
 def test_bad_uploads_are_refused_with_the_reason(space, overrides, message):
     store, repo, tmp_path = space
@@ -238,3 +246,21 @@ def test_failed_write_leaves_no_temp_file_and_temp_files_are_never_read(space, m
 def test_validate_submission_keeps_a_real_record():
     clean = validate_submission(make_upload(summary={"metric": "accuracy", "target_average": 0.99}))
     assert clean["summary"]["target_average"] == pytest.approx(0.6) and clean["target_languages"] == ["en", "fr"]
+
+
+def test_a_malformed_record_placed_in_the_store_is_skipped_and_the_app_still_starts(space, monkeypatch):
+    """A file that passed an older check (or was copied in by hand) costs one message, never every reader."""
+    from xlt.app.ui import build_app
+
+    store, repo, tmp_path = space
+    store.submitted_dir.mkdir(parents=True, exist_ok=True)
+    bad = make_upload(run_id="odd-00001", schema_version=1, training="boom")
+    (store.submitted_dir / "nli").mkdir(exist_ok=True)
+    (store.submitted_dir / "nli" / "odd.json").write_text(json.dumps(bad), encoding="utf-8")
+    upload(store, tmp_path, make_upload(run_id="good-00002"))  # later uploads still work
+    records, errors = store.records()
+    assert [r["run_id"] for r in records] == ["good-00002"] and "odd.json" in errors[0]
+    runs, _, _ = board.load_board(store)
+    assert list(runs["run_id"]) == ["good-00002"]
+    monkeypatch.setenv("XLT_HOME", str(store.home))
+    assert build_app(home=store.home, start_runner=False, sync_results=False) is not None

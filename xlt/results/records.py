@@ -24,6 +24,14 @@ REQUIRED = {
     "train_examples_per_second": (int, float, type(None)), "hardware": dict, "packages": dict,
     "xlt_commit": str, "command": str,
 }
+# fields a record may have beside the required ones, and their types (checked on every read: one file
+# with a wrong type must not break every reader of the store)
+OPTIONAL_TYPES = {
+    "config_fingerprint": str, "data_source": str, "training": dict, "seen_languages": list,
+    "protocol": (str, type(None)), "model_location": str, "collapsed": bool, "recipe": str,
+    "outside_task_languages": list,
+}
+_PROTOCOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{3,120}$")
 # keys the store adds while listing or importing; they describe where a record is, not the run
 TRANSIENT = {"path", "status", "pull_request", "pull_request_error"}
@@ -174,6 +182,12 @@ def validate_record(record: object) -> dict:
             problems.append(f"missing '{key}'")
         elif not isinstance(record[key], kind) or (kind is int and isinstance(record[key], bool)):
             problems.append(f"'{key}' has the wrong type ({type(record[key]).__name__})")
+    for key, kind in OPTIONAL_TYPES.items():
+        if key in record and (not isinstance(record[key], kind)
+                              or (kind is list and not all(isinstance(x, str) for x in record[key]))):
+            problems.append(f"'{key}' has the wrong type ({type(record[key]).__name__})")
+    if isinstance(record.get("protocol"), str) and not _PROTOCOL.match(record["protocol"]):
+        problems.append("'protocol' must be a name of letters, digits, '.', '_' and '-' (at most 40)")
     if problems:
         raise XltError("invalid result record: " + "; ".join(problems))
     if record["schema_version"] not in SUPPORTED_VERSIONS:
@@ -266,6 +280,8 @@ def read_records(results_dir: str | Path) -> tuple[list[dict], list[str]]:
             records.append(read_record(path))
         except (OSError, XltError) as exc:
             errors.append(f"{path}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one odd file is skipped, never every reader broken
+            errors.append(f"{path}: unreadable record ({type(exc).__name__}: {str(exc)[:200]})")
     return records, errors
 
 

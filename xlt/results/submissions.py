@@ -14,7 +14,7 @@ import math
 import re
 
 from ..errors import XltError
-from .records import REQUIRED, validate_record
+from .records import REQUIRED, upgrade_record, validate_record
 
 MAX_UPLOAD_BYTES = 400_000  # a real record with a long loss curve is ~20 kB
 MAX_DEPTH = 8
@@ -133,7 +133,7 @@ def validate_submission(record: dict) -> dict:
     clean["config_fingerprint"] = config.fingerprint()
     clean["recipe"] = recipe(config)
     clean.pop("model_location", None)  # a path on someone else's machine
-    return clean
+    return upgrade_record(validate_record(clean))  # read back exactly as every reader of the store will
 
 
 def recompute_summary(record: dict) -> dict:
