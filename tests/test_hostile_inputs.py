@@ -195,6 +195,7 @@ CLI_CASES = [
     _train("--head-init", "magic"), _train("--loss", "mse"), _train("--average-last-epochs", "99"),
     _train("--freeze-layers", "300"), _train("--encoder-layers", "-1"), _train("--temperature", "0"),
     _train("--gradient-accumulation-steps", "0"), _train("--save-steps", "0"), _train("--method", "magic"),
+    _train("--protocol", "cpu v1"), _train("--protocol", "../x"),
     _train("--method", "few-shot", "--opt-shots", "999999", "--targets", "de"),
     _train("--method", "few-shot", "--opt-shot-languages", "xx"), _train("--method", "few-shot", "--opt-mode", "x"),
     _train("--method", "multi-source"), _train("--method", "multi-source", "--source", "en,de", "--opt-sampling", "x"),
@@ -237,6 +238,11 @@ def test_cli_refuses_with_one_line(argv, capsys):
     ("grid.yaml", "base: {task: sentiment}\ngrid: {train.nope: [1]}", "unknown training setting"),
     ("grid.yaml", "base: {task: sentiment}\ncells: [1]", "must be a mapping"),
     ("grid.yaml", "\x00\x01", "YAML"),
+    ("grid.yaml", "base: {task: sentiment}\ngrid: {1: [2]}", "grid keys are names"),
+    ("grid.yaml", "1: x\nbase: {task: sentiment}", "unknown key"),
+    # a protocol the records would refuse: once passed --dry-run, then failed as the run began
+    ("grid.yaml", "protocol: 2026\nbase: {task: sentiment}", "protocol must be a name"),
+    ("grid.yaml", "protocol: [a, b]\nbase: {task: sentiment}", "protocol must be a name"),
 ])
 def test_sweep_grid_files(tmp_path, capsys, name, content, message):
     path = tmp_path / name

@@ -117,10 +117,11 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
     from .evaluation import evaluate_languages, summarise
     from .models.artifacts import inference_mode
     from .models.loading import model_fingerprint
-    from .results.records import build_record, write_record
+    from .results.records import build_record, check_protocol, write_record
     from .settings import data_dir as default_data_dir
     from .settings import home_dir
 
+    protocol = check_protocol(protocol)  # a label the record would refuse must not cost a training first
     validated = validate(config, data_dir)
     task, method = validated.task, validated.method
     out = Path(output_dir) if output_dir else home_dir() / "runs" / config.fingerprint()

