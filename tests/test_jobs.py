@@ -118,6 +118,39 @@ def test_cancel_running_job(tmp_path, tiny_model_dir, monkeypatch):
     runner = JobRunner(store)
     runner.step()
     assert wait_for(lambda: store.progress(job.id).get("step", 0) > 0), store.log_tail(job.id)
-    assert store.cancel(job.id).state == "cancelled"
+    assert store.cancel(job.id).state == "cancelling"  # asked to stop; cancelled once its process exits
     assert wait_for(lambda: "cancelled" in store.log_tail(job.id), timeout=60)
+    assert wait_for(lambda: store.get(job.id).state == "cancelled", timeout=30)
+
+
+def test_a_job_still_stopping_holds_its_slot_and_cannot_be_resumed_into_a_second_process(tmp_path, tiny_model_dir):
+    """Cancel then Resume at once used to start a second training beside the first, which still wrote
+    "cancelled" over the new one's state as it died: a job nobody could cancel, and more with each Resume."""
+    import subprocess
+    import sys
+
+    from xlt.errors import XltError
+
+    store = JobStore(tmp_path / "jobs")
+    job = store.submit(tiny_job_config(tiny_model_dir))
+    waiting = store.submit(tiny_job_config(tiny_model_dir, n=16))
+    slow = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
+                             "signal.SIG_IGN); print('up', flush=True); time.sleep(60)"],
+                            start_new_session=True, stdout=subprocess.PIPE)
+    assert slow.stdout.readline().strip() == b"up"  # its SIGTERM handler is in place: it takes its time to stop
+    store.update(job.id, state="running", pid=slow.pid)
+    assert store.cancel(job.id).state == "cancelling" and store.get(job.id).state == "cancelling"
+    with pytest.raises(XltError, match="only interrupted, failed or cancelled"):
+        store.resume(job.id)
+    assert JobRunner(store, gpus=0).step() is None  # the CPU is still taken: nothing else starts
+    assert store.running().id == job.id and store.get(waiting.id).state == "queued"
+    store.update(job.id, state="failed")  # as if it wrote "failed" and is still unwinding
+    with pytest.raises(XltError, match="still stopping"):
+        store.resume(job.id)
+    assert store.finish(job.id, state="completed") is None  # another process's word is not written
+    assert store.get(job.id).state == "failed"
+    store.update(job.id, state="cancelling")
+    store.cancel(job.id)  # a second Cancel kills it
+    slow.wait(timeout=30)
     assert store.get(job.id).state == "cancelled"
+    assert store.resume(job.id).state == "queued"

@@ -1,12 +1,13 @@
 """Background fine-tuning jobs, persisted on disk so a reload or restart shows and resumes them.
 
-States: queued, running, completed, failed, cancelled, interrupted (process gone mid-run).
+States: queued, running, cancelling (asked to stop, its process not yet exited), completed, failed,
+cancelled, interrupted (process gone mid-run).
 
 A job is a folder `$XLT_HOME/jobs/<id>/` holding `config.json` (the experiment), `job.json`
 (state, timestamps, pid, result), `progress.json` (step, epoch, loss curve, ETA) and `log.txt`.
 Each job runs in its own process (`python -m xlt.jobs <folder>`), so Cancel is a signal and a
 crash of the app does not corrupt the job; checkpoints live in the job folder, so Resume
-continues from the last one. One job runs at a time (one GPU); the others wait as queued.
+continues from the last one. One job runs per GPU (one at a time on CPU); the others wait as queued.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from .atomic import write_atomic
 from .config import ExperimentConfig
 from .errors import XltError
 from .settings import home_dir
+
+ACTIVE = ("running", "cancelling")  # states whose process may still be alive, holding a slot
 
 
 def _now() -> str:
@@ -122,8 +125,11 @@ class JobStore:
         if not data:
             raise XltError(f"no job {job_id!r}")
         job = Job(**data)
-        if job.state == "running" and not pid_alive(job.pid):
-            job.state, job.error = "interrupted", "the job's process ended without finishing (app restart or kill)"
+        if job.state in ACTIVE and not pid_alive(job.pid):
+            if job.state == "cancelling":  # stopped without writing its last state (killed)
+                job.state, job.finished = "cancelled", job.finished or _now()
+            else:
+                job.state, job.error = "interrupted", "the job's process ended without finishing (app restart or kill)"
             self._save(job)
         return job
 
@@ -158,29 +164,42 @@ class JobStore:
         return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
 
     def cancel(self, job_id: str) -> Job:
+        """A queued job is cancelled at once; a running one is asked to stop (SIGTERM) and shows as
+        "cancelling" until its process has exited; cancelling it again kills it (SIGKILL)."""
         job = self.get(job_id)
         if job.state == "queued" or job.state == "interrupted":
             return self.update(job_id, state="cancelled", finished=_now())
-        if job.state == "running" and job.pid:
+        if job.state in ACTIVE and job.pid:
             try:
-                os.killpg(job.pid, signal.SIGTERM)
-            except ProcessLookupError:
+                os.killpg(job.pid, signal.SIGKILL if job.state == "cancelling" else signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
                 pass
-            return self.update(job_id, state="cancelled", finished=_now())
+            return self.update(job_id, state="cancelling")
         raise XltError(f"job {job_id} is {job.state}; only queued or running jobs can be cancelled")
 
     def resume(self, job_id: str) -> Job:
         job = self.get(job_id)
         if job.state not in ("interrupted", "failed", "cancelled"):
             raise XltError(f"job {job_id} is {job.state}; only interrupted, failed or cancelled jobs resume")
+        if job.pid and pid_alive(job.pid):  # two processes of one job would each hold a slot and train twice
+            raise XltError(f"job {job_id}'s process is still stopping; resume it once it has exited")
         return self.update(job_id, state="queued", error=None, finished=None, pid=None)
+
+    def finish(self, job_id: str, **changes) -> Job | None:
+        """The job process's last word: written only while the job is still this process's (a job resumed
+        into a new process is never overwritten by the old one)."""
+        with self._lock:
+            job = Job(**_read_json(self.folder(job_id) / "job.json"))
+            if job.pid not in (None, os.getpid()):
+                return None
+        return self.update(job_id, **changes)
 
     def next_queued(self) -> Job | None:
         queued = [j for j in self.list() if j.state == "queued"]
         return min(queued, key=lambda j: j.created) if queued else None
 
     def running(self) -> Job | None:
-        return next((j for j in self.list() if j.state == "running"), None)
+        return next((j for j in self.list() if j.state in ACTIVE), None)
 
 
 def gpu_count() -> int:
@@ -224,7 +243,7 @@ class JobRunner:
         for job_id, proc in list(self._procs.items()):
             if proc.poll() is not None:
                 del self._procs[job_id]
-        running = [j for j in self.store.list() if j.state == "running"]
+        running = [j for j in self.store.list() if j.state in ACTIVE]  # a cancelling job holds its slot till it exits
         slots = max(1, self.gpus)
         if len(running) >= slots:
             return None
@@ -336,9 +355,11 @@ def run_job(folder: str | Path) -> int:
 
         # the model is saved in model/: the full training checkpoints (~0.5 GB each) are no longer needed
         shutil.rmtree(folder / "run" / "checkpoints", ignore_errors=True)
-        job = store.update(job_id, state="completed", finished=_now(), record_path=str(path),
+        job = store.finish(job_id, state="completed", finished=_now(), record_path=str(path),
                            model_dir=record.get("model_location", str(folder / "model")), summary=record["summary"],
                            notes=notes)
+        if job is None:  # no longer this process's job
+            return 0
         if job.push_to_hub:
             from .results.publish import push_job_outputs
 
@@ -349,18 +370,18 @@ def run_job(folder: str | Path) -> int:
         print(f"xlt job {job_id}: completed", flush=True)
         return 0
     except KeyboardInterrupt:
-        store.update(job_id, state="cancelled", finished=_now())
+        store.finish(job_id, state="cancelled", finished=_now())
         print(f"xlt job {job_id}: cancelled", flush=True)
         return 130
     except XltError as exc:
-        store.update(job_id, state="failed", finished=_now(), error=str(exc))
+        store.finish(job_id, state="failed", finished=_now(), error=str(exc))
         print(f"xlt job {job_id}: failed: {exc}", flush=True)
         return 2
     except Exception as exc:  # anything else is recorded for the UI, with the traceback in the log
         import traceback
 
         traceback.print_exc()
-        store.update(job_id, state="failed", finished=_now(), error=f"{type(exc).__name__}: {exc}")
+        store.finish(job_id, state="failed", finished=_now(), error=f"{type(exc).__name__}: {exc}")
         return 1
 
 

@@ -401,7 +401,10 @@ def queue_as_jobs(sweep: Sweep, jobs, launched_by: str | None = None,
             continue
         job = newest.get(fingerprint)
         if job is not None and job.state in ("interrupted", "cancelled", "failed"):
-            resumed.append(jobs.resume(job.id))
+            try:
+                resumed.append(jobs.resume(job.id))
+            except XltError:  # its process is still stopping: left for the next queueing
+                continue
         elif job is None:
             queued.append(jobs.submit(config, launched_by=launched_by, protocol=sweep.protocol,
                                       premise_control=sweep.premise_control, sweep=sweep.name))

@@ -193,13 +193,13 @@ def jobs_frame(store: JobStore) -> pd.DataFrame:
         rows.append({
             "id": job.id, "state": job.state, "task": cfg.get("task"), "method": cfg.get("method"),
             "model": cfg.get("model"), "source": "+".join(cfg.get("source_languages", [])),
-            "progress": pct if job.state in ("running", "interrupted")
+            "progress": pct if job.state in ("running", "cancelling", "interrupted")
             else ("100%" if job.state == "completed" else ""),
             "eta": ("evaluating" if progress.get("phase") == "evaluating" and job.state == "running"
                     else f"{eta / 60:.1f} min" if eta is not None and job.state == "running" else ""),
             "target avg": f"{avg:.4f}" if avg is not None else "", "launched by": job.launched_by or "",
             "sweep": f"{job.sweep} ({job.protocol})" if job.sweep and job.protocol else job.sweep or "",
-            "error": (job.error or "; ".join(job.notes))[:120],
+            "error": _masked(job.error or "; ".join(job.notes))[:120],
         })
     return pd.DataFrame(rows, columns=JOB_COLUMNS)
 
@@ -246,7 +246,7 @@ def _masked(text: str) -> str:
     return text.replace(token, "***") if token else text
 
 
-def _job_action(action, job_id: str, done: str, profile=None) -> str:
+def _job_action(action, job_id: str, done, profile=None) -> str:
     refusal = training_refusal(profile)
     if refusal:
         return f"**Refused:** {refusal}"
@@ -261,11 +261,12 @@ def _job_action(action, job_id: str, done: str, profile=None) -> str:
         job = action((job_id or "").strip())
     except XltError as exc:
         return f"**Error:** {exc}"
-    return f"Job `{job.id}` {done}"
+    return f"Job `{job.id}` {done(job) if callable(done) else done}"
 
 
 def cancel_job(store: JobStore, job_id: str, profile=None) -> str:
-    return _job_action(store.cancel, job_id, "cancelled.", profile)
+    return _job_action(store.cancel, job_id, lambda job: "cancelled." if job.state == "cancelled" else (
+        "is stopping: it shows as cancelled once its process has exited (Cancel again to kill it now)."), profile)
 
 
 def resume_job(store: JobStore, job_id: str, profile=None) -> str:
