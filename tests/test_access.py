@@ -55,7 +55,9 @@ def test_allow_list_organisations_and_the_open_flag(on_space, monkeypatch):
     assert access.training_refusal(member) is None
     assert access.training_refusal(VISITOR) is not None
     monkeypatch.setenv("XLT_OPEN_TRAINING", "1")
-    assert access.training_refusal(None) is None
+    assert access.training_refusal(VISITOR) is None
+    # anonymous visitors share one identity (None): with open training they could cancel each other's jobs
+    assert "sign in" in access.training_refusal(None)
 
 
 def test_served_app_refuses_anonymous_job_control(monkeypatch, tmp_path):
@@ -107,3 +109,30 @@ def test_on_a_space_the_model_field_takes_only_the_spaces_hub_models(on_space, m
     assert app_model(allowed_hub_models()[0]) == allowed_hub_models()[0]
     monkeypatch.setenv("XLT_ALLOWED_HUB_MODELS", "someone/extra")
     assert app_model("someone/extra") == "someone/extra"
+
+
+def test_open_training_limits_what_a_visitor_launches_and_files_their_record_unverified(on_space, monkeypatch,
+                                                                                         tmp_path):
+    """A visitor on an open Space may not make the Space's token fetch any Hub id, train a folder on disk,
+    load a task file by path, or queue without end; their job's record is a submission, not a verified run."""
+    import json
+
+    monkeypatch.setenv("XLT_OPEN_TRAINING", "1")
+    store = JobStore(tmp_path / "jobs")
+    config = finetune.build_config(form()).to_dict()
+    for model in ("someone/private-or-huge-model", "/etc", str(tmp_path)):
+        message = finetune.launch_config(store, json.dumps({**config, "model": model}), profile=VISITOR)
+        assert message.startswith("**Not started:**") and "listed models" in message, (model, message)
+    task_file = tmp_path / "task.yaml"
+    task_file.write_text("name: mytask\n")
+    message = finetune.launch_config(store, json.dumps({**config, "task": str(task_file)}), profile=VISITOR)
+    assert message.startswith("**Not started:**") and "registered tasks" in message, message
+    assert store.list() == []
+    for _ in range(access.VISITOR_ACTIVE_JOBS):
+        assert "Not started" not in finetune.launch_job(store, form(), profile=VISITOR)
+    assert "at once" in finetune.launch_job(store, form(), profile=VISITOR)
+    assert all(j.unverified and j.launched_by == "mallory" for j in store.list())
+    finetune.cancel_job(store, store.list()[0].id, VISITOR)
+    assert "Not started" not in finetune.launch_job(store, form(), profile=VISITOR)  # a freed place
+    assert "Not started" not in finetune.launch_job(store, form(), profile=OWNER)  # the owner is not limited
+    assert not next(j for j in store.list() if j.launched_by == "owner").unverified

@@ -154,3 +154,22 @@ def test_a_job_still_stopping_holds_its_slot_and_cannot_be_resumed_into_a_second
     slow.wait(timeout=30)
     assert store.get(job.id).state == "cancelled"
     assert store.resume(job.id).state == "queued"
+
+
+@pytest.mark.slow
+def test_a_visitors_job_files_its_record_as_an_unverified_submission_and_pushes_nothing(tmp_path, tiny_model_dir,
+                                                                                       monkeypatch):
+    """Open training: a visitor's run is listed as "submitted, unverified" until the owner accepts it, and
+    nothing of it is pushed with the Space's token."""
+    from xlt.jobs import run_job
+    from xlt.results.store import UNVERIFIED, ResultsStore
+
+    monkeypatch.setenv("XLT_HOME", str(tmp_path))
+    store = JobStore(tmp_path / "jobs")
+    job = store.submit(tiny_job_config(tiny_model_dir, n=8), launched_by="mallory", unverified=True)
+    assert run_job(store.folder(job.id)) == 0, store.log_tail(job.id)
+    done = store.get(job.id)
+    assert done.state == "completed" and "submitted" in done.record_path
+    results = ResultsStore(home=tmp_path, committed_dir=tmp_path / "no-committed-records")
+    (record,), _ = results.records()
+    assert record["status"] == UNVERIFIED and results.pending() == []

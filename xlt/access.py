@@ -4,7 +4,10 @@ Locally (no `SPACE_ID`) everything is open, as it always was. On a Space (or wit
 `XLT_OAUTH=1`, to try the same rules elsewhere) visitors sign in with Hugging Face; only the
 Space's owner (`SPACE_AUTHOR_NAME`, set by Spaces, or `XLT_SPACE_OWNER`), members of an owning
 organisation, and the users in `XLT_ALLOWED_USERS` may launch, cancel or resume jobs and accept
-submitted records. `XLT_OPEN_TRAINING=1` opens training to every visitor (the owner's choice).
+submitted records. `XLT_OPEN_TRAINING=1` opens single training runs to every signed-in visitor (the
+owner's choice), within limits: the registry's models and the Space's Hub models only, at most
+`VISITOR_ACTIVE_JOBS` of theirs queued or running at once, control of their own jobs only, and
+their records kept as submitted, unverified (never pushed with the Space's token).
 
 `profile` is whatever Gradio injects for a `gr.OAuthProfile | None` parameter: None for an
 anonymous visitor, else a dict of the user's OpenID claims (`preferred_username`, `orgs`, ...).
@@ -15,6 +18,7 @@ from __future__ import annotations
 import os
 
 TRUE = {"1", "true", "yes", "on"}
+VISITOR_ACTIVE_JOBS = 2  # with open training: a visitor's jobs queued or running at once
 
 
 def on_space() -> bool:
@@ -70,9 +74,9 @@ def is_owner(profile) -> bool:
 
 def training_refusal(profile) -> str | None:
     """None when `profile` may launch, cancel and resume jobs; else the reason, for the page."""
-    if not sign_in_required() or training_open_to_all() or is_owner(profile):
+    if not sign_in_required() or is_owner(profile) or (training_open_to_all() and username(profile)):
         return None
-    if username(profile) is None:
+    if username(profile) is None:  # anonymous visitors share one identity: none may control any job
         return ("Training runs on the Space owner's hardware: sign in with Hugging Face (button above) "
                 "as the owner or an allowed user. Visitors can watch the jobs list.")
     return (f"{username(profile)} is not allowed to train on this Space: only its owner and the users in "

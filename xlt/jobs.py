@@ -86,6 +86,7 @@ class Job:
     protocol: str | None = None  # the comparison protocol its record names (a cell of a committed grid)
     premise_control: bool = False  # pair tasks: the record also scores premise-shuffled inputs
     sweep: str | None = None  # the grid it is a cell of, when queued from one
+    unverified: bool = False  # a visitor's job (open training): its record is a submission, never pushed
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,14 +106,16 @@ class JobStore:
         return self.root / job_id
 
     def submit(self, config: ExperimentConfig, push_to_hub: bool = False, launched_by: str | None = None,
-               protocol: str | None = None, premise_control: bool = False, sweep: str | None = None) -> Job:
+               protocol: str | None = None, premise_control: bool = False, sweep: str | None = None,
+               unverified: bool = False) -> Job:
         job_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
         folder = self.folder(job_id)
         folder.mkdir(parents=True)
         # microseconds: jobs submitted within one second still run in submission order
         created = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         job = Job(id=job_id, state="queued", created=created, config=config.to_dict(), push_to_hub=push_to_hub,
-                  launched_by=launched_by, protocol=protocol, premise_control=premise_control, sweep=sweep)
+                  launched_by=launched_by, protocol=protocol, premise_control=premise_control, sweep=sweep,
+                  unverified=unverified)
         _write_json(folder / "config.json", config.to_dict())
         self._save(job)
         return job
@@ -342,15 +345,19 @@ def run_job(folder: str | Path) -> int:
         # a grid's cell trains where `xlt sweep` trains it ($XLT_HOME/runs/<fingerprint>): the cells that start
         # from its zero-shot source model (few-shot, translate-test) find and reuse it there
         output_dir = None if queued.sweep else folder / "run"
-        record = run_and_file(config, store=results, save_model_to=folder / "model", output_dir=output_dir,
+        # a visitor's job (open training) files its record as a submission the owner may accept, unpushed
+        filing = {"results_dir": results.submitted_dir} if queued.unverified else {"store": results}
+        record = run_and_file(config, save_model_to=folder / "model", output_dir=output_dir,
                               callbacks=[_progress_callback(folder)], protocol=queued.protocol,
-                              premise_control=queued.premise_control)
+                              premise_control=queued.premise_control, **filing)
         path = Path(record["path"])
-        push_status = results.push_pending()
+        push_status = "Not pushed: a visitor's run waits, unverified, for the owner" if queued.unverified \
+            else results.push_pending()
         print(f"xlt job {job_id}: record {path.name}; {push_status}", flush=True)
         for warning in record.get("training", {}).get("warnings", []):
             print(f"xlt job {job_id}: warning: {warning}", flush=True)
-        notes = [] if results.repo == "" or push_status.startswith(("Pushed", "Nothing")) else [push_status]
+        notes = [] if results.repo == "" or push_status.startswith(("Pushed", "Nothing", "Not pushed: a visitor")) \
+            else [push_status]
         import shutil
 
         # the model is saved in model/: the full training checkpoints (~0.5 GB each) are no longer needed

@@ -9,10 +9,10 @@ from dataclasses import dataclass, fields
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..access import is_owner, training_refusal, username
+from ..access import VISITOR_ACTIVE_JOBS, is_owner, training_refusal, username
 from ..config import ExperimentConfig, FieldKind, TrainConfig, convert_value, field_default, field_kind
 from ..errors import XltError
-from ..jobs import JobStore
+from ..jobs import ACTIVE, JobStore
 
 JOB_COLUMNS = ["id", "state", "task", "method", "model", "source", "progress", "eta", "target avg", "launched by",
                "sweep", "error"]
@@ -162,22 +162,52 @@ def launch_config(store: JobStore, config_json: str, push_to_hub: bool = False, 
             raise XltError(f"the config is not valid JSON: {exc}") from None
         check_structure(data, max_depth=4, max_nodes=2_000)
         config = ExperimentConfig.from_dict(data)
+        refusal = visitor_refusal(store, config, profile)  # before validation reads any file it names
+        if refusal:
+            raise XltError(refusal)
         validate(config)
     except XltError as exc:
         return f"**Not started:** {exc}"
     return _submit(store, config, push_to_hub, profile)
 
 
+def visitor_refusal(store: JobStore, config: ExperimentConfig, profile) -> str | None:
+    """With open training, what a visitor (not the owner) may not launch: a task spec file, a model outside
+    the registry and the Space's Hub models (a path, or a Hub id fetched with the Space's token), or more
+    jobs at once than `VISITOR_ACTIVE_JOBS`. None for the owner and allowed users."""
+    from ..models.registry import MODELS
+    from ..tasks import TASKS
+    from .callbacks import allowed_hub_models
+
+    if is_owner(profile):
+        return None
+    if config.task not in TASKS:  # a task spec file named by path (the JSON API is not a dropdown)
+        return f"visitors train the registered tasks only ({', '.join(TASKS.names())})"
+    if config.model not in MODELS and config.model not in allowed_hub_models():
+        return (f"visitors train the listed models only ({', '.join(MODELS.names())}) or this Space's Hub "
+                f"models, not {config.model[:80]!r}")
+    user = username(profile)
+    active = [j for j in store.list() if j.launched_by == user and j.state in ("queued", *ACTIVE)]
+    if len(active) >= VISITOR_ACTIVE_JOBS:
+        return (f"you have {len(active)} jobs queued or running; a visitor may have {VISITOR_ACTIVE_JOBS} "
+                "at once (cancel one, or wait)")
+    return None
+
+
 def _submit(store: JobStore, config: ExperimentConfig, push_to_hub: bool, profile) -> str:
     if push_to_hub and not is_owner(profile):  # pushing creates repos with the Space's token: the owner's call
         return "**Not started:** only the Space owner can push models to the Hub."
+    refusal = visitor_refusal(store, config, profile)
+    if refusal:
+        return f"**Not started:** {refusal}"
     if push_to_hub:
         import os
 
         if not os.environ.get("HF_TOKEN"):
             return "**Not started:** pushing to the Hub needs HF_TOKEN in the app's environment."
     running = store.running()
-    job = store.submit(config, push_to_hub=bool(push_to_hub), launched_by=username(profile))
+    job = store.submit(config, push_to_hub=bool(push_to_hub), launched_by=username(profile),
+                       unverified=not is_owner(profile))
     where = "queued behind the running job" if running else "starting"
     return f"Job `{job.id}` {where}. {device_notice()}"
 
