@@ -221,3 +221,16 @@ def test_few_shot_learning_curve_figure(tmp_path):
     assert trace.name == "de" and list(trace.x) == [0, 10, 50] and abs(trace.y[-1] - 0.61) < 1e-9
     only_zero = runs[runs["method"] == "zero-shot"]
     assert "unavailable" in figures.learning_curve(only_zero, "nli").layout.annotations[0].text
+
+
+def test_zero_shot_answers_in_its_own_small_batches_beside_sentiment_and_nli(tmp_path):
+    """A 50-label zero-shot request is 50 forward passes: in the sentiment/NLI group, a burst of them held
+    every other visitor's answer for minutes."""
+    from xlt.app.ui import build_app
+
+    demo = build_app(home=tmp_path, start_runner=False, sync_results=False)
+    events = {fn.api_name: fn for fn in demo.fns.values() if fn.api_name}
+    assert events["sentiment"].concurrency_id == events["nli"].concurrency_id == "predict"
+    assert events["zero_shot"].concurrency_id == "predict-zero-shot"
+    assert events["zero_shot"].batch and events["zero_shot"].max_batch_size <= 4
+    assert events["sentiment"].max_batch_size == 64

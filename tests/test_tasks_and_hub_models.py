@@ -155,3 +155,48 @@ def test_unmappable_labels_are_refused_with_the_way_out(tiny_model_dir, tmp_path
     ok = ExperimentConfig(task="sentiment", method="pretrained", model=str(folder),
                           method_options={"label_map": "LABEL_0=negative,LABEL_1=neutral,LABEL_2=positive"})
     validate(ok)
+
+
+def test_the_app_fetches_a_hub_model_in_the_background_and_never_waits_on_the_download(tiny_model_dir, tmp_path,
+                                                                                     monkeypatch):
+    """A Predict request for a Hub model not yet here answers at once ("downloading") instead of holding the
+    single prediction slot for a multi-GB download; once fetched it answers from the local copy, offline."""
+    import threading
+
+    import huggingface_hub
+
+    from xlt.app import callbacks
+    from xlt.models import hub_fetch
+
+    monkeypatch.setenv("XLT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(hub_fetch, "_STATE", {})
+    folder = tmp_path / "snapshot"
+    save_tiny_sequence_classifier(folder, tiny_model_dir, {0: "entailment", 1: "neutral", 2: "contradiction"})
+    release, calls = threading.Event(), []
+
+    def snapshot_download(repo_id, local_files_only=False, ignore_patterns=(), **kwargs):
+        calls.append((repo_id, local_files_only, tuple(ignore_patterns)))
+        if not local_files_only:
+            release.wait(30)  # a slow download
+            return str(folder)
+        if not any(not local for _, local, _ in calls[:-1]):
+            raise FileNotFoundError("not in the cache")
+        return str(folder)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files",
+                        lambda self, repo_id: ["config.json", "model.safetensors", "pytorch_model.bin", "tf_model.h5"])
+    _, note = callbacks.predict_nli("A man plays.", "Nobody plays.", "someone/big-nli")
+    assert "downloading from the Hub in the background" in note
+    _, note = callbacks.predict_nli("A man plays.", "Nobody plays.", "someone/big-nli")
+    assert "still downloading" in note  # one download, however many requests
+    release.set()
+    for _ in range(100):
+        if hub_fetch._marker("someone/big-nli").is_file():
+            break
+        threading.Event().wait(0.1)
+    labels, note = callbacks.predict_nli("A man plays.", "Nobody plays.", "someone/big-nli")
+    assert set(labels) == {"entailment", "neutral", "contradiction"}, note
+    download = [ignore for _, local, ignore in calls if not local]
+    assert len(download) == 1 and "*.bin" in download[0] and "*.h5" in download[0]  # safetensors only

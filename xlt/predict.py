@@ -318,11 +318,13 @@ _KEY_LOCKS: dict[str, threading.Lock] = {}
 
 
 def max_loaded_models() -> int:
-    """How many predictors stay in memory at once (`XLT_MAX_LOADED_MODELS`, default 3; ~0.5 GB each)."""
+    """How many predictors stay in memory at once (`XLT_MAX_LOADED_MODELS`, default 5: the four shipped
+    ones and one more, so visitors moving between the listed models do not reload one per request;
+    ~0.5 GB each)."""
     try:
-        return max(1, int(os.environ.get("XLT_MAX_LOADED_MODELS", "3")))
+        return max(1, int(os.environ.get("XLT_MAX_LOADED_MODELS", "5")))
     except ValueError:
-        return 3
+        return 5
 
 
 def model_key(path_or_task: str) -> str:

@@ -81,6 +81,17 @@ def _language_note(language: str, covered: bool, notices: list[str], transfer: s
     return "\n".join(lines)
 
 
+def _load(model: object, roots) -> object:
+    """The predictor of a model field's value; a Hub model from its local copy, fetched in the background
+    when missing (a Predict request never waits on a download: `xlt.models.hub_fetch`)."""
+    from ..models.hub_fetch import local_copy
+
+    name = app_model(model, roots)
+    if HUB_ID.match(name) and not Path(name).exists():
+        name = str(local_copy(name))
+    return load_predictor(name)
+
+
 def _error(exc: Exception) -> tuple[dict, str]:
     return {}, f"**Error:** {exc}"
 
@@ -99,7 +110,7 @@ def _predict_grouped(n: int, models: list, roots, check, run, note=None) -> tupl
     out: list[tuple[dict, str]] = [({}, "")] * n
     for model, idx in _grouped(models).items():
         try:
-            predictor = load_predictor(app_model(model, roots))
+            predictor = _load(model, roots)
         except XltError as exc:
             for i in idx:
                 out[i] = _error(exc)
@@ -175,7 +186,7 @@ def predict_zero_shot(text: str, labels: str, multi_label: bool = False, templat
             raise XltError("give at least one candidate label")
         if len(candidates) > MAX_LABELS:
             raise XltError(f"{len(candidates)} candidate labels: the limit is {MAX_LABELS}")
-        result = load_predictor(app_model(model, roots)).zero_shot(text, candidates, template=template or "",
+        result = _load(model, roots).zero_shot(text, candidates, template=template or "",
                                                             multi_label=bool(multi_label))
     except XltError as exc:
         return _error(exc)

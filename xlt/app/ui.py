@@ -96,6 +96,9 @@ APP_CSS = "textarea, input[type=text], .prose p, .prose li { unicode-bidi: plain
 # Predictions share forward passes (Gradio batching) in their own concurrency group: one batch at a
 # time on the model, never waiting behind Hub or job events.
 PREDICT = {"batch": True, "max_batch_size": 64, "concurrency_limit": 1, "concurrency_id": "predict"}
+# zero-shot runs one forward pass per candidate label (up to MAX_LABELS a request): its own group and small
+# batches, so a burst of 50-label requests never holds sentiment and NLI answers for minutes
+ZERO_SHOT = {**PREDICT, "max_batch_size": 4, "concurrency_id": "predict-zero-shot"}
 
 
 def _batched(fn, batch: bool):
@@ -111,6 +114,7 @@ def _batched(fn, batch: bool):
 
 def _predict_tab(jobs: JobStore, roots: list[Path], batch: bool = True) -> None:
     events = PREDICT if batch else {"concurrency_limit": 1, "concurrency_id": "predict"}
+    zero_shot_events = ZERO_SHOT if batch else {"concurrency_limit": 1, "concurrency_id": "predict-zero-shot"}
     with gr.Tab("Predict", id="predict"):
         with gr.Tab("Sentiment"):
             s_model = gr.Dropdown(_model_choices(jobs, "sentiment"), value="sentiment", label="Model",
@@ -151,7 +155,7 @@ def _predict_tab(jobs: JobStore, roots: list[Path], batch: bool = True) -> None:
             z_run.click(_batched(lambda t, labels, multi, template, models: callbacks.predict_zero_shot_batch(
                             t, labels, multi, template, models, roots), batch),
                         inputs=[z_text, z_labels, z_multi, z_template, z_model], outputs=[z_out, z_note],
-                        api_name="zero_shot", **events)
+                        api_name="zero_shot", **zero_shot_events)
             gr.Examples(EXAMPLES_ZERO_SHOT, inputs=[z_text, z_labels])
         with gr.Tab("Any model"):
             gr.Markdown("A model of any task (trained here, or a published sequence classifier): the second text "

@@ -155,11 +155,11 @@ def graph_path(folder: str | Path, info, cache: str | Path | None = None) -> Pat
 
 
 def _evict(keep: Path) -> None:
-    """Keep the cache to `XLT_ONNX_GRAPHS` graphs (default 4), the least recently used removed first."""
+    """Keep the cache to `XLT_ONNX_GRAPHS` graphs (default 6), the least recently used removed first."""
     try:
-        limit = max(1, int(os.environ.get(GRAPHS_ENV, "4")))
+        limit = max(1, int(os.environ.get(GRAPHS_ENV, "6")))
     except ValueError:
-        limit = 4
+        limit = 6
     graphs = sorted(keep.parent.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in [g for g in graphs if g != keep][limit - 1:]:
         old.unlink(missing_ok=True)
