@@ -264,3 +264,33 @@ def test_a_malformed_record_placed_in_the_store_is_skipped_and_the_app_still_sta
     assert list(runs["run_id"]) == ["good-00002"]
     monkeypatch.setenv("XLT_HOME", str(store.home))
     assert build_app(home=store.home, start_runner=False, sync_results=False) is not None
+
+
+def test_uploads_waiting_for_review_are_capped_per_uploader(space, monkeypatch):
+    """Anonymous spam (one identity, a metric changed per copy) used to fill the whole review budget and so
+    block every signed-in user's submission."""
+    from xlt.results import store as store_module
+
+    store, repo, tmp_path = space
+    monkeypatch.setattr(store_module, "MAX_WAITING_ANONYMOUS", 2)
+    monkeypatch.setattr(store_module, "MAX_WAITING_PER_USER", 1)
+    scores = iter(range(1, 100))
+
+    def make(run_id):  # each a different run: the same scores twice are refused as a duplicate
+        record = make_upload(run_id=run_id)
+        record["metrics"]["en"]["accuracy"] = next(scores) / 100
+        return record
+
+    for i in range(2):
+        upload(store, tmp_path, make(f"spam-{i:04d}"))
+    with pytest.raises(XltError, match="anonymous visitors have 2 submitted records waiting.*or sign in"):
+        upload(store, tmp_path, make("spam-0002"))
+    upload(store, tmp_path, make("alice-0001"), user="alice")  # signed-in users are not blocked
+    with pytest.raises(XltError, match="alice has 1 submitted records waiting"):
+        upload(store, tmp_path, make("alice-0002"), user="alice")
+    upload(store, tmp_path, make("bob-00001"), user="bob")
+    records, _ = store.records()
+    assert sorted(r["run_id"] for r in records if r["status"] != "verified") == [
+        "alice-0001", "bob-00001", "spam-0000", "spam-0001"]
+    store.accept("spam-0000")  # a reviewed upload frees its place
+    upload(store, tmp_path, make("spam-0002"))

@@ -346,7 +346,8 @@ def run_job(folder: str | Path) -> int:
         # from its zero-shot source model (few-shot, translate-test) find and reuse it there
         output_dir = None if queued.sweep else folder / "run"
         # a visitor's job (open training) files its record as a submission the owner may accept, unpushed
-        filing = {"results_dir": results.submitted_dir} if queued.unverified else {"store": results}
+        filing = {"results_dir": results.submission_folder(queued.launched_by)} if queued.unverified \
+            else {"store": results}
         record = run_and_file(config, save_model_to=folder / "model", output_dir=output_dir,
                               callbacks=[_progress_callback(folder)], protocol=queued.protocol,
                               premise_control=queued.premise_control, **filing)

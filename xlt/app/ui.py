@@ -369,8 +369,9 @@ def _leaderboard_tab(demo: gr.Blocks, results, launcher: dict) -> None:
             l_search = gr.Textbox(label="Search", placeholder="method, model, language, command ...")
             l_aggregate = gr.Checkbox(label="Aggregate seeds (mean ± std)")
             l_langs = gr.Checkbox(label="Per-language columns")
-            l_verified = gr.Checkbox(label="Verified runs only",
-                                     info="uploads show '⚠ submitted, unverified' until the owner accepts them")
+            l_verified = gr.Checkbox(label="Verified runs only", value=True,
+                                     info="untick to see uploads ('⚠ submitted, unverified' until the owner "
+                                          "accepts them)")
         l_table = gr.Dataframe(label="Runs", interactive=False, wrap=True)
         with gr.Row():
             l_refresh = gr.Button("Refresh (pull from the Hub in the background)")

@@ -35,6 +35,8 @@ from .records import read_records, record_filename, write_record
 
 VERIFIED, UNVERIFIED = "verified", "submitted, unverified"
 MAX_SUBMITTED = 500  # unreviewed uploads kept at once (each page render reads them)
+MAX_WAITING_ANONYMOUS = 100  # of which from anonymous visitors (one identity: spam must not block signed-in users)
+MAX_WAITING_PER_USER = 20  # of which from one signed-in user
 SYNC_COOLDOWN_S = 60  # a refresh within this long of the last pull does not start another
 STATE_FILE = "hub-sync.json"  # beside the mirror, not in it: snapshot_download reads a non-empty folder as a copy
 
@@ -362,6 +364,13 @@ class ResultsStore:
         waiting = sum(1 for _ in self.submitted_dir.rglob("*.json"))
         if waiting >= MAX_SUBMITTED:
             raise XltError(f"{waiting} submitted records already wait for the owner's review; try again later")
+        folder = self.submission_folder(user)
+        theirs = sum(1 for _ in folder.rglob("*.json")) if folder.is_dir() else 0
+        limit = MAX_WAITING_PER_USER if user else MAX_WAITING_ANONYMOUS
+        if theirs >= limit:
+            who = f"{user} has" if user else "anonymous visitors have"
+            raise XltError(f"{who} {theirs} submitted records waiting for the owner's review (at most {limit}); "
+                           "try again once they are reviewed" + ("" if user else ", or sign in"))
         record = validate_submission(parse_upload(path.read_bytes()))
         known, _ = self.records()
         if any(r["run_id"] == record["run_id"] for r in known):
@@ -369,7 +378,7 @@ class ResultsStore:
         if any(r.get("config_fingerprint") == record["config_fingerprint"] and r["metrics"] == record["metrics"]
                for r in known):
             raise XltError("the same run (same settings and scores) is already on the leaderboard")
-        written = write_record(record, self.submitted_dir)
+        written = write_record(record, folder)
         record = {**record, "path": str(written)}
         if user and oauth_token and self.repo:
             task_path = f"{record['task']}/{record_filename(record)}"
@@ -380,6 +389,13 @@ class ResultsStore:
             except Exception as exc:
                 record["pull_request_error"] = redact(exc).replace(oauth_token, "***")
         return record
+
+    def submission_folder(self, user: str | None) -> Path:
+        """Where one uploader's unreviewed records wait (each uploader's count is capped): `anonymous` for
+        visitors who are not signed in, `by-user/<name>` for the others."""
+        from .records import safe_name
+
+        return self.submitted_dir / ("by-user/" + safe_name(user, "user") if user else "anonymous")
 
     def accept(self, run_id: str) -> Path:
         """The owner accepts a submitted record: it moves to this installation's results (and the outbox)."""
