@@ -3,7 +3,7 @@ run as background jobs, one job per cell, so each has the launcher's progress, l
 
 Only the grids committed with the app can be picked (a visitor never names a path). Queueing a grid is many
 trainings at once: on a Space it is for the owner and allowed users (`xlt.access.is_owner`), even where
-`XLT_OPEN_TRAINING` opens single runs to all. A cell counts as done when its record is committed, or a
+`XLT_OPEN_TRAINING` opens single runs to signed-in visitors. A cell counts as done when its record is committed, or a
 verified record of the grid's protocol is in the app's results store (an anonymous upload never is), or a
 job of that protocol has it in hand; a cell this machine cannot run (no translator, dictionary or data
 here) is shown and left out.
