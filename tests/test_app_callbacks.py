@@ -234,3 +234,16 @@ def test_zero_shot_answers_in_its_own_small_batches_beside_sentiment_and_nli(tmp
     assert events["zero_shot"].concurrency_id == "predict-zero-shot"
     assert events["zero_shot"].batch and events["zero_shot"].max_batch_size <= 4
     assert events["sentiment"].max_batch_size == 64
+
+
+def test_warming_loads_the_default_predictors_once_in_the_background(monkeypatch):
+    from xlt.app import callbacks
+
+    loaded = []
+    monkeypatch.setattr(callbacks, "load_predictor", lambda name: loaded.append(name))
+    callbacks.warm_in_background(("sentiment", "nli")).join(10)
+    assert loaded == ["sentiment", "nli"]
+    monkeypatch.setattr(callbacks, "load_predictor", lambda name: loaded.append(name) or 1 / 0)
+    thread = callbacks.warm_in_background(("sentiment", "nli"))  # a failure is logged, and the next is loaded
+    thread.join(10)
+    assert not thread.is_alive() and loaded[2:] == ["sentiment", "nli"]

@@ -92,6 +92,24 @@ def _load(model: object, roots) -> object:
     return load_predictor(name)
 
 
+def warm_in_background(models: Sequence[str]):
+    """Load `models` in a daemon thread (the app's start-up): a request meanwhile waits for the same load,
+    never starts a second one. Returns the thread."""
+    import logging
+    import threading
+
+    def warm():
+        for model in models:
+            try:
+                load_predictor(model)
+            except Exception as exc:  # noqa: BLE001 - a request will report it; start-up goes on
+                logging.getLogger(__name__).warning("could not preload %s: %s", model, exc)
+
+    thread = threading.Thread(target=warm, name="xlt-warm-predictors", daemon=True)
+    thread.start()
+    return thread
+
+
 def _error(exc: Exception) -> tuple[dict, str]:
     return {}, f"**Error:** {exc}"
 

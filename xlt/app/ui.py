@@ -44,10 +44,12 @@ EXAMPLES_ZERO_SHOT = [
 
 
 def build_app(home: str | Path | None = None, start_runner: bool = True, sync_results: bool = True,
-              batch_predictions: bool = True) -> gr.Blocks:
+              batch_predictions: bool = True, warm: bool = False) -> gr.Blocks:
     """The multi-tab app. `home` overrides `XLT_HOME` (tests); `sync_results` pulls the results repo in
     the background at start-up and every 10 minutes (never on a page load); `batch_predictions=False`
-    answers one prediction request per forward pass (the benchmark's baseline)."""
+    answers one prediction request per forward pass (the benchmark's baseline); `warm` loads the default
+    predictors in the background (with their one-time ONNX export), so the first visitor does not pay it
+    inside the prediction queue."""
     from ..results.store import ResultsStore
     from ..settings import home_dir
 
@@ -60,6 +62,8 @@ def build_app(home: str | Path | None = None, start_runner: bool = True, sync_re
     if sync_results:
         results.start_schedule()
     roots = callbacks.model_roots(home)
+    if warm:
+        callbacks.warm_in_background(("sentiment", "nli"))
 
     with gr.Blocks(title="xlt: cross-lingual transfer") as demo:
         gr.Markdown("# xlt — cross-lingual transfer workbench\n"
