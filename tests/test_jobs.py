@@ -173,3 +173,44 @@ def test_a_visitors_job_files_its_record_as_an_unverified_submission_and_pushes_
     results = ResultsStore(home=tmp_path, committed_dir=tmp_path / "no-committed-records")
     (record,), _ = results.records()
     assert record["status"] == UNVERIFIED and results.pending() == []
+
+
+def test_a_job_whose_pid_now_belongs_to_another_process_is_not_held_as_running(tmp_path, tiny_model_dir):
+    """After a restart a stored pid can name an unrelated process: the job's own process group is what counts,
+    so the job reads as interrupted (or cancelled) and never blocks the queue."""
+    import subprocess
+    import sys
+
+    store = JobStore(tmp_path / "jobs")
+    job = store.submit(tiny_job_config(tiny_model_dir))
+    stranger = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # not a group leader
+    try:
+        store.update(job.id, state="running", pid=stranger.pid)
+        assert store.get(job.id).state == "interrupted"
+        store.update(job.id, state="cancelling", pid=stranger.pid)
+        assert store.get(job.id).state == "cancelled" and store.resume(job.id).state == "queued"
+        assert stranger.poll() is None  # and it was never signalled
+    finally:
+        stranger.kill()
+
+
+def test_a_job_ignoring_its_stop_signal_is_killed_a_minute_after_cancel(tmp_path, tiny_model_dir):
+    import subprocess
+    import sys
+    from datetime import datetime, timedelta, timezone
+
+    from xlt.jobs import KILL_AFTER_S
+
+    store = JobStore(tmp_path / "jobs")
+    job = store.submit(tiny_job_config(tiny_model_dir))
+    stubborn = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
+                                 "signal.SIG_IGN); print('up', flush=True); time.sleep(60)"],
+                                start_new_session=True, stdout=subprocess.PIPE)
+    assert stubborn.stdout.readline().strip() == b"up"
+    store.update(job.id, state="running", pid=stubborn.pid)
+    store.cancel(job.id)
+    assert store.kill_overdue() == [] and stubborn.poll() is None  # it is given its minute
+    later = datetime.now(timezone.utc) + timedelta(seconds=KILL_AFTER_S + 1)
+    assert store.kill_overdue(now=later) == [job.id]
+    stubborn.wait(timeout=30)
+    assert store.get(job.id).state == "cancelled"

@@ -12,6 +12,7 @@ continues from the last one. One job runs per GPU (one at a time on CPU); the ot
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -30,6 +31,7 @@ from .errors import XltError
 from .settings import home_dir
 
 ACTIVE = ("running", "cancelling")  # states whose process may still be alive, holding a slot
+KILL_AFTER_S = 60  # a job asked to stop that still runs this long after is killed
 
 
 def _now() -> str:
@@ -50,10 +52,12 @@ def _read_json(path: Path, default=None):
 
 
 def pid_alive(pid: int | None) -> bool:
+    """Whether a job's process is alive. A job process leads its own process group (`start_new_session`), so
+    the group is what is checked: a pid reused by an unrelated process after a restart is not the job."""
     if not pid:
         return False
     try:
-        os.kill(pid, 0)
+        os.killpg(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
@@ -87,6 +91,7 @@ class Job:
     premise_control: bool = False  # pair tasks: the record also scores premise-shuffled inputs
     sweep: str | None = None  # the grid it is a cell of, when queued from one
     unverified: bool = False  # a visitor's job (open training): its record is a submission, never pushed
+    cancel_requested: str | None = None  # when Cancel asked a running job to stop
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -146,13 +151,27 @@ class JobStore:
                     continue
         return jobs
 
+    @contextlib.contextmanager
+    def _locked(self, job_id: str):
+        """One writer of a job's state at a time, across threads and processes (the app, its runner and the
+        job's own process): a read-check-write of job.json inside it sees no other write in between."""
+        from filelock import FileLock
+
+        locks = self.root / ".locks"  # beside the job folders, whose content stays the job's own files
+        locks.mkdir(exist_ok=True)
+        with self._lock, FileLock(str(locks / f"{self.folder(job_id).name}.lock")):
+            yield
+
     def update(self, job_id: str, **changes) -> Job:
-        with self._lock:
-            job = Job(**_read_json(self.folder(job_id) / "job.json"))
-            for key, value in changes.items():
-                setattr(job, key, value)
-            self._save(job)
-            return job
+        with self._locked(job_id):
+            return self._update(job_id, **changes)
+
+    def _update(self, job_id: str, **changes) -> Job:
+        job = Job(**_read_json(self.folder(job_id) / "job.json"))
+        for key, value in changes.items():
+            setattr(job, key, value)
+        self._save(job)
+        return job
 
     def progress(self, job_id: str) -> dict:
         return _read_json(self.folder(job_id) / "progress.json", {}) or {}
@@ -168,34 +187,58 @@ class JobStore:
 
     def cancel(self, job_id: str) -> Job:
         """A queued job is cancelled at once; a running one is asked to stop (SIGTERM) and shows as
-        "cancelling" until its process has exited; cancelling it again kills it (SIGKILL)."""
-        job = self.get(job_id)
-        if job.state == "queued" or job.state == "interrupted":
-            return self.update(job_id, state="cancelled", finished=_now())
-        if job.state in ACTIVE and job.pid:
-            try:
-                os.killpg(job.pid, signal.SIGKILL if job.state == "cancelling" else signal.SIGTERM)
-            except (ProcessLookupError, PermissionError):
-                pass
-            return self.update(job_id, state="cancelling")
-        raise XltError(f"job {job_id} is {job.state}; only queued or running jobs can be cancelled")
+        "cancelling" until its process has exited; cancelling it again, or the runner a minute later
+        (`KILL_AFTER_S`), kills it (SIGKILL)."""
+        with self._locked(job_id):
+            job = self.get(job_id)
+            if job.state in ("queued", "interrupted"):
+                return self._update(job_id, state="cancelled", finished=_now())
+            if job.state not in ACTIVE or not job.pid:
+                raise XltError(f"job {job_id} is {job.state}; only queued or running jobs can be cancelled")
+            again = job.state == "cancelling"
+            # the state is written before the signal, under the lock the job process's last word also takes:
+            # a job that completes meanwhile is never shown as cancelled
+            job = self._update(job_id, state="cancelling", cancel_requested=job.cancel_requested or _now())
+        try:
+            os.killpg(job.pid, signal.SIGKILL if again else signal.SIGTERM)
+        except ProcessLookupError:  # its process group is gone: nothing left to stop
+            return self.get(job_id)
+        except PermissionError:
+            pass
+        return job
+
+    def kill_overdue(self, now: datetime | None = None) -> list[str]:
+        """SIGKILL the jobs asked to stop more than `KILL_AFTER_S` ago whose process still runs (one that
+        ignores SIGTERM must not hold its slot until someone clicks Cancel again). Returns their ids."""
+        now = now or datetime.now(timezone.utc)
+        killed = []
+        for job in self.list():
+            if job.state == "cancelling" and job.cancel_requested and job.pid and \
+                    (now - datetime.fromisoformat(job.cancel_requested)).total_seconds() > KILL_AFTER_S:
+                try:
+                    os.killpg(job.pid, signal.SIGKILL)
+                    killed.append(job.id)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        return killed
 
     def resume(self, job_id: str) -> Job:
-        job = self.get(job_id)
-        if job.state not in ("interrupted", "failed", "cancelled"):
-            raise XltError(f"job {job_id} is {job.state}; only interrupted, failed or cancelled jobs resume")
-        if job.pid and pid_alive(job.pid):  # two processes of one job would each hold a slot and train twice
-            raise XltError(f"job {job_id}'s process is still stopping; resume it once it has exited")
-        return self.update(job_id, state="queued", error=None, finished=None, pid=None)
+        with self._locked(job_id):
+            job = self.get(job_id)
+            if job.state not in ("interrupted", "failed", "cancelled"):
+                raise XltError(f"job {job_id} is {job.state}; only interrupted, failed or cancelled jobs resume")
+            if job.pid and pid_alive(job.pid):  # two processes of one job would each hold a slot and train twice
+                raise XltError(f"job {job_id}'s process is still stopping; resume it once it has exited")
+            return self._update(job_id, state="queued", error=None, finished=None, pid=None, cancel_requested=None)
 
     def finish(self, job_id: str, **changes) -> Job | None:
         """The job process's last word: written only while the job is still this process's (a job resumed
         into a new process is never overwritten by the old one)."""
-        with self._lock:
+        with self._locked(job_id):
             job = Job(**_read_json(self.folder(job_id) / "job.json"))
             if job.pid not in (None, os.getpid()):
                 return None
-        return self.update(job_id, **changes)
+            return self._update(job_id, **changes)
 
     def next_queued(self) -> Job | None:
         queued = [j for j in self.list() if j.state == "queued"]
@@ -246,6 +289,7 @@ class JobRunner:
         for job_id, proc in list(self._procs.items()):
             if proc.poll() is not None:
                 del self._procs[job_id]
+        self.store.kill_overdue()
         running = [j for j in self.store.list() if j.state in ACTIVE]  # a cancelling job holds its slot till it exits
         slots = max(1, self.gpus)
         if len(running) >= slots:
