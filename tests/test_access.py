@@ -136,3 +136,46 @@ def test_open_training_limits_what_a_visitor_launches_and_files_their_record_unv
     assert "Not started" not in finetune.launch_job(store, form(), profile=VISITOR)  # a freed place
     assert "Not started" not in finetune.launch_job(store, form(), profile=OWNER)  # the owner is not limited
     assert not next(j for j in store.list() if j.launched_by == "owner").unverified
+
+
+def test_a_visitor_is_refused_before_validation_reads_anything_they_name(on_space, monkeypatch, tmp_path):
+    """The form's path validated first (reading a folder's config.json, or a Hub config with the Space's
+    token) and its message showed what it found; a translator option could name any model or path."""
+    import json
+
+    import xlt.experiment
+
+    monkeypatch.setenv("XLT_OPEN_TRAINING", "1")
+    store = JobStore(tmp_path / "jobs")
+    secret = tmp_path / "secret-model"
+    secret.mkdir()
+    (secret / "config.json").write_text(json.dumps({"architectures": ["BertForSequenceClassification"],
+                                                    "id2label": {"0": "TOP-SECRET-LABEL", "1": "b"}}))
+    validated = []
+    monkeypatch.setattr(xlt.experiment, "validate", lambda config, *a, **k: validated.append(config))
+    for values in (form(model=str(secret), method="pretrained"), form(model="someone/private")):
+        message = finetune.launch_job(store, values, profile=VISITOR)
+        assert message.startswith("**Not started:**") and "SECRET" not in message, message
+    config = finetune.build_config(form(), check=False).to_dict()
+    for translator in ("nllb:model=someone/private", "marian:model=/root", "../../etc"):
+        data = {**config, "method": "translate-test", "target_languages": ["es"],
+                "method_options": {"translator": translator}}
+        message = finetune.launch_config(store, json.dumps(data), profile=VISITOR)
+        assert message.startswith("**Not started:**") and "plain values" in message, message
+    assert validated == [] and store.list() == []
+    data = {**config, "method": "translate-test", "target_languages": ["es"],
+            "method_options": {"translator": "apertium:pivot=es"}}
+    assert "Not started" not in finetune.launch_config(store, json.dumps(data), profile=VISITOR)
+
+
+def test_resuming_counts_towards_a_visitors_jobs_at_once(on_space, monkeypatch, tmp_path):
+    monkeypatch.setenv("XLT_OPEN_TRAINING", "1")
+    store = JobStore(tmp_path / "jobs")
+    for _ in range(access.VISITOR_ACTIVE_JOBS):
+        finetune.launch_job(store, form(), profile=VISITOR)
+    first = store.list()[-1]
+    finetune.cancel_job(store, first.id, VISITOR)
+    finetune.launch_job(store, form(), profile=VISITOR)  # its place taken by a new job
+    assert finetune.resume_job(store, first.id, VISITOR).startswith("**Refused:**")
+    assert store.get(first.id).state == "cancelled"
+    assert "queued again" in finetune.resume_job(store, first.id, OWNER)  # the owner is not limited

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass, fields
 
 import pandas as pd
@@ -92,8 +93,9 @@ def _value(field: FormField, raw):
     return raw
 
 
-def build_config(values: dict) -> ExperimentConfig:
-    """The launcher form (values by field name) as a validated experiment config (XltError on bad settings)."""
+def build_config(values: dict, check: bool = True) -> ExperimentConfig:
+    """The launcher form (values by field name) as a validated experiment config (XltError on bad settings);
+    `check=False` leaves out the validation that reads the data, the model's and translators' files."""
     from ..experiment import validate
 
     values = dict(values)
@@ -115,7 +117,8 @@ def build_config(values: dict) -> ExperimentConfig:
                               train_split=train_split.strip() if isinstance(train_split, str) and train_split.strip()
                               else None,
                               method_options=options, train=TrainConfig.from_dict(train))
-    validate(config)
+    if check:
+        validate(config)
     return config
 
 
@@ -139,7 +142,7 @@ def launch_job(store: JobStore, values: dict, push_to_hub: bool = False, profile
     if refusal:
         return f"**Not started:** {refusal}"
     try:
-        config = build_config(values)
+        config = _admit(store, build_config(values, check=False), profile)
     except XltError as exc:
         return f"**Not started:** {exc}"
     return _submit(store, config, push_to_hub, profile)
@@ -147,7 +150,6 @@ def launch_job(store: JobStore, values: dict, push_to_hub: bool = False, profile
 
 def launch_config(store: JobStore, config_json: str, push_to_hub: bool = False, profile=None) -> str:
     """Queue a job from an experiment config as JSON (the API twin of the form: `ExperimentConfig.to_dict()`)."""
-    from ..experiment import validate
     from ..results.submissions import check_structure
 
     refusal = training_refusal(profile)
@@ -161,20 +163,25 @@ def launch_config(store: JobStore, config_json: str, push_to_hub: bool = False, 
         except (json.JSONDecodeError, RecursionError) as exc:
             raise XltError(f"the config is not valid JSON: {exc}") from None
         check_structure(data, max_depth=4, max_nodes=2_000)
-        config = ExperimentConfig.from_dict(data)
-        refusal = visitor_refusal(store, config, profile)  # before validation reads any file it names
-        if refusal:
-            raise XltError(refusal)
-        validate(config)
+        config = _admit(store, ExperimentConfig.from_dict(data), profile)
     except XltError as exc:
         return f"**Not started:** {exc}"
     return _submit(store, config, push_to_hub, profile)
 
 
+# a visitor's method option: names, numbers, language codes, `apertium:pivot=es`; no path, Hub id or model=
+PLAIN_OPTION = re.compile(r"^(?!.*model\s*=)[A-Za-z0-9_.,:=+ -]{0,200}$", re.IGNORECASE)
+
+
+def _active_jobs(store: JobStore, user: str | None) -> list:
+    return [j for j in store.list() if j.launched_by == user and j.state in ("queued", *ACTIVE)]
+
+
 def visitor_refusal(store: JobStore, config: ExperimentConfig, profile) -> str | None:
     """With open training, what a visitor (not the owner) may not launch: a task spec file, a model outside
-    the registry and the Space's Hub models (a path, or a Hub id fetched with the Space's token), or more
-    jobs at once than `VISITOR_ACTIVE_JOBS`. None for the owner and allowed users."""
+    the registry and the Space's Hub models (a path, or a Hub id fetched with the Space's token), a method
+    option naming a path or a model (`translator: nllb:model=...`), or more jobs at once than
+    `VISITOR_ACTIVE_JOBS`. None for the owner and allowed users."""
     from ..models.registry import MODELS
     from ..tasks import TASKS
     from .callbacks import allowed_hub_models
@@ -186,20 +193,33 @@ def visitor_refusal(store: JobStore, config: ExperimentConfig, profile) -> str |
     if config.model not in MODELS and config.model not in allowed_hub_models():
         return (f"visitors train the listed models only ({', '.join(MODELS.names())}) or this Space's Hub "
                 f"models, not {config.model[:80]!r}")
-    user = username(profile)
-    active = [j for j in store.list() if j.launched_by == user and j.state in ("queued", *ACTIVE)]
+    for key, value in config.method_options.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if any(isinstance(v, str) and not PLAIN_OPTION.match(v) for v in values):
+            return (f"method option {key}={str(value)[:80]!r}: visitors give plain values (a translator's name, "
+                    "numbers, language codes), no paths, Hub ids or model settings")
+    active = _active_jobs(store, username(profile))
     if len(active) >= VISITOR_ACTIVE_JOBS:
         return (f"you have {len(active)} jobs queued or running; a visitor may have {VISITOR_ACTIVE_JOBS} "
                 "at once (cancel one, or wait)")
     return None
 
 
+def _admit(store: JobStore, config: ExperimentConfig, profile) -> ExperimentConfig:
+    """`config` validated, after the visitor checks: a refused value is never read (a file, a Hub config
+    fetched with the Space's token) by validation, whose messages could show what it found."""
+    from ..experiment import validate
+
+    refusal = visitor_refusal(store, config, profile)
+    if refusal:
+        raise XltError(refusal)
+    validate(config)
+    return config
+
+
 def _submit(store: JobStore, config: ExperimentConfig, push_to_hub: bool, profile) -> str:
     if push_to_hub and not is_owner(profile):  # pushing creates repos with the Space's token: the owner's call
         return "**Not started:** only the Space owner can push models to the Hub."
-    refusal = visitor_refusal(store, config, profile)
-    if refusal:
-        return f"**Not started:** {refusal}"
     if push_to_hub:
         import os
 
@@ -300,6 +320,11 @@ def cancel_job(store: JobStore, job_id: str, profile=None) -> str:
 
 
 def resume_job(store: JobStore, job_id: str, profile=None) -> str:
+    if not is_owner(profile) and training_refusal(profile) is None:  # a visitor: resuming is launching again
+        active = _active_jobs(store, username(profile))
+        if len(active) >= VISITOR_ACTIVE_JOBS:
+            return (f"**Refused:** you have {len(active)} jobs queued or running; a visitor may have "
+                    f"{VISITOR_ACTIVE_JOBS} at once")
     return _job_action(store.resume, job_id, "queued again; it continues from its last checkpoint.", profile)
 
 
