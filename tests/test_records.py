@@ -102,3 +102,11 @@ def test_a_command_written_without_the_protocol_or_control_is_read_as_the_line_t
     assert by_id[old["run_id"]]["command"] == config.to_command(protocol="cpu-v1", premise_control=True)
     assert by_id[old["run_id"]]["command"].endswith("--protocol cpu-v1 --premise-control")
     assert by_id["plain-20260101T000000"]["command"] == "xlt train --task nli"  # nothing to add: left as written
+
+
+def test_an_empty_protocol_written_by_older_versions_still_reads_as_none(tmp_path):
+    write_record(make_record(protocol=""), tmp_path)
+    (record,), errors = read_records(tmp_path)
+    assert errors == [] and record["protocol"] == ""
+    with pytest.raises(XltError, match="'protocol' must be a name"):
+        validate_record(make_record(protocol="a b"))

@@ -160,7 +160,8 @@ def test_unmappable_labels_are_refused_with_the_way_out(tiny_model_dir, tmp_path
 def test_the_app_fetches_a_hub_model_in_the_background_and_never_waits_on_the_download(tiny_model_dir, tmp_path,
                                                                                      monkeypatch):
     """A Predict request for a Hub model not yet here answers at once ("downloading") instead of holding the
-    single prediction slot for a multi-GB download; once fetched it answers from the local copy, offline."""
+    single prediction slot for a multi-GB download; once fetched it answers from the local copy."""
+    import shutil
     import threading
 
     import huggingface_hub
@@ -171,32 +172,72 @@ def test_the_app_fetches_a_hub_model_in_the_background_and_never_waits_on_the_do
     monkeypatch.setenv("XLT_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(hub_fetch, "_STATE", {})
-    folder = tmp_path / "snapshot"
-    save_tiny_sequence_classifier(folder, tiny_model_dir, {0: "entailment", 1: "neutral", 2: "contradiction"})
-    release, calls = threading.Event(), []
+    model = tmp_path / "published"
+    save_tiny_sequence_classifier(model, tiny_model_dir, {0: "entailment", 1: "neutral", 2: "contradiction"})
+    repo_files = sorted(p.name for p in model.iterdir()) + [
+        "pytorch_model.bin", "tf_model.h5", "onnx/model.onnx", "checkpoint-500/model.safetensors"]
+    release, downloads = threading.Event(), []
 
-    def snapshot_download(repo_id, local_files_only=False, ignore_patterns=(), **kwargs):
-        calls.append((repo_id, local_files_only, tuple(ignore_patterns)))
-        if not local_files_only:
-            release.wait(30)  # a slow download
-            return str(folder)
-        if not any(not local for _, local, _ in calls[:-1]):
-            raise FileNotFoundError("not in the cache")
-        return str(folder)
+    def snapshot_download(repo_id, allow_patterns=None, local_files_only=False, **kwargs):
+        assert not local_files_only  # online, only this module's own finished downloads count
+        downloads.append(list(allow_patterns))
+        release.wait(30)  # a slow download
+        snapshot = tmp_path / "hub-cache" / "snapshot"
+        snapshot.mkdir(parents=True, exist_ok=True)
+        for name in allow_patterns:
+            shutil.copy(model / name, snapshot / name)
+        return str(snapshot)
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
-    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files",
-                        lambda self, repo_id: ["config.json", "model.safetensors", "pytorch_model.bin", "tf_model.h5"])
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files", lambda self, repo_id: repo_files)
     _, note = callbacks.predict_nli("A man plays.", "Nobody plays.", "someone/big-nli")
     assert "downloading from the Hub in the background" in note
     _, note = callbacks.predict_nli("A man plays.", "Nobody plays.", "someone/big-nli")
     assert "still downloading" in note  # one download, however many requests
     release.set()
     for _ in range(100):
-        if hub_fetch._marker("someone/big-nli").is_file():
+        if hub_fetch._downloaded("someone/big-nli"):
             break
         threading.Event().wait(0.1)
     labels, note = callbacks.predict_nli("A man plays.", "Nobody plays.", "someone/big-nli")
     assert set(labels) == {"entailment", "neutral", "contradiction"}, note
-    download = [ignore for _, local, ignore in calls if not local]
-    assert len(download) == 1 and "*.bin" in download[0] and "*.h5" in download[0]  # safetensors only
+    # one download, of what a load reads: safetensors (not also the .bin), no other formats or checkpoints
+    assert len(downloads) == 1 and sorted(downloads[0]) == sorted(p.name for p in model.iterdir())
+    assert "model.safetensors" in downloads[0]
+
+
+def test_hub_files_chosen_per_folder_for_xlt_classifiers_and_bin_only_repos():
+    from xlt.models.hub_fetch import select_files
+
+    assert select_files(["config.json", "pytorch_model.bin", "tokenizer.json"]) == [
+        "config.json", "pytorch_model.bin", "tokenizer.json"]
+    xlt = ["xlt_classifier.json", "head.safetensors", "adapter/adapter_config.json", "adapter/adapter_model.bin",
+           "runs/checkpoint-1/x.safetensors", "encoder/model.safetensors", "encoder/pytorch_model.bin"]
+    assert select_files(xlt) == ["xlt_classifier.json", "head.safetensors", "adapter/adapter_config.json",
+                                 "adapter/adapter_model.bin", "encoder/model.safetensors"]
+
+
+def test_offline_a_hub_model_already_in_the_cache_is_used_and_a_missing_one_is_named(tiny_model_dir, tmp_path,
+                                                                                    monkeypatch):
+    import huggingface_hub
+
+    from xlt.app import callbacks
+    from xlt.models import hub_fetch
+
+    monkeypatch.setenv("XLT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = tmp_path / "cached"
+    save_tiny_sequence_classifier(model, tiny_model_dir, {0: "entailment", 1: "neutral", 2: "contradiction"})
+
+    def snapshot_download(repo_id, local_files_only=False, **kwargs):
+        assert local_files_only
+        if repo_id != "someone/cached-nli":
+            raise FileNotFoundError("not in the cache")
+        return str(model)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    assert hub_fetch.local_copy("someone/cached-nli") == model
+    labels, note = callbacks.predict_nli("A man plays.", "Nobody plays.", "someone/cached-nli")
+    assert set(labels) == {"entailment", "neutral", "contradiction"}, note
+    _, note = callbacks.predict_nli("A man plays.", "Nobody plays.", "someone/elsewhere")
+    assert "not downloaded and the Hub is off" in note

@@ -87,9 +87,13 @@ def _load(model: object, roots) -> object:
     from ..models.hub_fetch import local_copy
 
     name = app_model(model, roots)
-    if HUB_ID.match(name) and not Path(name).exists():
-        name = str(local_copy(name))
-    return load_predictor(name)
+    if not HUB_ID.match(name) or Path(name).exists():
+        return load_predictor(name)
+    folder = str(local_copy(name))
+    try:
+        return load_predictor(folder)
+    except XltError as exc:  # messages name the repo, not the server's cache folder
+        raise XltError(str(exc).replace(folder, name)) from None
 
 
 def warm_in_background(models: Sequence[str]):

@@ -196,7 +196,7 @@ def validate_record(record: object) -> dict:
         if key in record and (not isinstance(record[key], kind)
                               or (kind is list and not all(isinstance(x, str) for x in record[key]))):
             problems.append(f"'{key}' has the wrong type ({type(record[key]).__name__})")
-    if isinstance(record.get("protocol"), str) and not _PROTOCOL.match(record["protocol"]):
+    if record.get("protocol") and isinstance(record["protocol"], str) and not _PROTOCOL.match(record["protocol"]):
         problems.append("'protocol' must be a name of letters, digits, '.', '_' and '-' (at most 40)")
     if problems:
         raise XltError("invalid result record: " + "; ".join(problems))
