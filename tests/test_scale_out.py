@@ -10,7 +10,8 @@ from xlt.jobs import JobRunner, JobStore
 
 class FakeProcess:
     def __init__(self, argv, env=None, **kwargs):
-        self.argv, self.env, self.pid = argv, env, os.getpid()  # a live pid: the job counts as running
+        # a live process group (a job process leads its own): the job counts as running
+        self.argv, self.env, self.pid = argv, env, os.getpgrp()
 
     def poll(self):
         return None

@@ -106,7 +106,7 @@ class JobStore:
         self._lock = threading.Lock()
 
     def folder(self, job_id: str) -> Path:
-        if not job_id or not all(c.isalnum() or c in "-_" for c in job_id):
+        if not job_id or len(job_id) > 64 or not all(c.isalnum() or c in "-_" for c in job_id):
             raise XltError(f"invalid job id {job_id!r}")
         return self.root / job_id
 
