@@ -213,13 +213,14 @@ class JobStore:
         now = now or datetime.now(timezone.utc)
         killed = []
         for job in self.list():
-            if job.state == "cancelling" and job.cancel_requested and job.pid and \
-                    (now - datetime.fromisoformat(job.cancel_requested)).total_seconds() > KILL_AFTER_S:
-                try:
+            if job.state != "cancelling" or not job.pid:
+                continue
+            try:  # one odd job.json must not stop the runner from starting every other job
+                if (now - datetime.fromisoformat(str(job.cancel_requested))).total_seconds() > KILL_AFTER_S:
                     os.killpg(job.pid, signal.SIGKILL)
                     killed.append(job.id)
-                except (ProcessLookupError, PermissionError):
-                    pass
+            except (ValueError, TypeError, ProcessLookupError, PermissionError):
+                continue
         return killed
 
     def resume(self, job_id: str) -> Job:
