@@ -207,12 +207,12 @@ class JobStore:
             pass
         return job
 
-    def kill_overdue(self, now: datetime | None = None) -> list[str]:
-        """SIGKILL the jobs asked to stop more than `KILL_AFTER_S` ago whose process still runs (one that
-        ignores SIGTERM must not hold its slot until someone clicks Cancel again). Returns their ids."""
+    def kill_overdue(self, jobs: list[Job] | None = None, now: datetime | None = None) -> list[str]:
+        """SIGKILL the jobs (default: all) asked to stop more than `KILL_AFTER_S` ago whose process still runs
+        (one that ignores SIGTERM must not hold its slot until someone clicks Cancel again). Returns their ids."""
         now = now or datetime.now(timezone.utc)
         killed = []
-        for job in self.list():
+        for job in self.list() if jobs is None else jobs:
             if job.state != "cancelling" or not job.pid:
                 continue
             try:  # one odd job.json must not stop the runner from starting every other job
@@ -290,8 +290,9 @@ class JobRunner:
         for job_id, proc in list(self._procs.items()):
             if proc.poll() is not None:
                 del self._procs[job_id]
-        self.store.kill_overdue()
-        running = [j for j in self.store.list() if j.state in ACTIVE]  # a cancelling job holds its slot till it exits
+        jobs = self.store.list()
+        self.store.kill_overdue(jobs)
+        running = [j for j in jobs if j.state in ACTIVE]  # a cancelling job holds its slot till it exits
         slots = max(1, self.gpus)
         if len(running) >= slots:
             return None
@@ -402,7 +403,7 @@ def run_job(folder: str | Path) -> int:
         print(f"xlt job {job_id}: record {path.name}; {push_status}", flush=True)
         for warning in record.get("training", {}).get("warnings", []):
             print(f"xlt job {job_id}: warning: {warning}", flush=True)
-        notes = [] if results.repo == "" or push_status.startswith(("Pushed", "Nothing", "Not pushed: a visitor")) \
+        notes = [] if queued.unverified or results.repo == "" or push_status.startswith(("Pushed", "Nothing")) \
             else [push_status]
         import shutil
 

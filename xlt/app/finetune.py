@@ -173,8 +173,14 @@ def launch_config(store: JobStore, config_json: str, push_to_hub: bool = False, 
 PLAIN_OPTION = re.compile(r"^(?!.*model\s*=)[A-Za-z0-9_.,:=+ -]{0,200}$", re.IGNORECASE)
 
 
-def _active_jobs(store: JobStore, user: str | None) -> list:
-    return [j for j in store.list() if j.launched_by == user and j.state in ("queued", *ACTIVE)]
+def _job_limit_refusal(store: JobStore, profile) -> str | None:
+    """Why a visitor may not start (or resume) one more job: `VISITOR_ACTIVE_JOBS` of theirs queued or running."""
+    user = username(profile)
+    active = [j for j in store.list() if j.launched_by == user and j.state in ("queued", *ACTIVE)]
+    if len(active) >= VISITOR_ACTIVE_JOBS:
+        return (f"you have {len(active)} jobs queued or running; a visitor may have {VISITOR_ACTIVE_JOBS} "
+                "at once (cancel one, or wait)")
+    return None
 
 
 def visitor_refusal(store: JobStore, config: ExperimentConfig, profile) -> str | None:
@@ -198,11 +204,7 @@ def visitor_refusal(store: JobStore, config: ExperimentConfig, profile) -> str |
         if any(isinstance(v, str) and not PLAIN_OPTION.match(v) for v in values):
             return (f"method option {key}={str(value)[:80]!r}: visitors give plain values (a translator's name, "
                     "numbers, language codes), no paths, Hub ids or model settings")
-    active = _active_jobs(store, username(profile))
-    if len(active) >= VISITOR_ACTIVE_JOBS:
-        return (f"you have {len(active)} jobs queued or running; a visitor may have {VISITOR_ACTIVE_JOBS} "
-                "at once (cancel one, or wait)")
-    return None
+    return _job_limit_refusal(store, profile)
 
 
 def _admit(store: JobStore, config: ExperimentConfig, profile) -> ExperimentConfig:
@@ -321,10 +323,9 @@ def cancel_job(store: JobStore, job_id: str, profile=None) -> str:
 
 def resume_job(store: JobStore, job_id: str, profile=None) -> str:
     if not is_owner(profile) and training_refusal(profile) is None:  # a visitor: resuming is launching again
-        active = _active_jobs(store, username(profile))
-        if len(active) >= VISITOR_ACTIVE_JOBS:
-            return (f"**Refused:** you have {len(active)} jobs queued or running; a visitor may have "
-                    f"{VISITOR_ACTIVE_JOBS} at once")
+        refusal = _job_limit_refusal(store, profile)
+        if refusal:
+            return f"**Refused:** {refusal}"
     return _job_action(store.resume, job_id, "queued again; it continues from its last checkpoint.", profile)
 
 

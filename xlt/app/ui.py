@@ -117,8 +117,9 @@ def _batched(fn, batch: bool):
 
 
 def _predict_tab(jobs: JobStore, roots: list[Path], batch: bool = True) -> None:
-    events = PREDICT if batch else {"concurrency_limit": 1, "concurrency_id": "predict"}
-    zero_shot_events = ZERO_SHOT if batch else {"concurrency_limit": 1, "concurrency_id": "predict-zero-shot"}
+    # unbatched (the benchmark's baseline): the same queues, one request per call
+    events, zero_shot_events = ((spec if batch else {k: spec[k] for k in ("concurrency_limit", "concurrency_id")})
+                                for spec in (PREDICT, ZERO_SHOT))
     with gr.Tab("Predict", id="predict"):
         with gr.Tab("Sentiment"):
             s_model = gr.Dropdown(_model_choices(jobs, "sentiment"), value="sentiment", label="Model",

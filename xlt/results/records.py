@@ -196,8 +196,11 @@ def validate_record(record: object) -> dict:
         if key in record and (not isinstance(record[key], kind)
                               or (kind is list and not all(isinstance(x, str) for x in record[key]))):
             problems.append(f"'{key}' has the wrong type ({type(record[key]).__name__})")
-    if record.get("protocol") and isinstance(record["protocol"], str) and not _PROTOCOL.match(record["protocol"]):
-        problems.append("'protocol' must be a name of letters, digits, '.', '_' and '-' (at most 40)")
+    if isinstance(record.get("protocol"), str):
+        try:
+            check_protocol(record["protocol"], "'protocol'")
+        except XltError as exc:
+            problems.append(str(exc))
     if problems:
         raise XltError("invalid result record: " + "; ".join(problems))
     if record["schema_version"] not in SUPPORTED_VERSIONS:
