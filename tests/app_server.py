@@ -25,4 +25,5 @@ def served_app(home, **build_kwargs):
         yield demo, f"http://127.0.0.1:{port}/"
     finally:
         demo.xlt_runner.stop()
+        demo.xlt_results.stop()  # its sync schedule would otherwise call the Hub during later tests
         demo.close()
