@@ -131,11 +131,18 @@ def test_open_training_limits_what_a_visitor_launches_and_files_their_record_unv
     for _ in range(access.VISITOR_ACTIVE_JOBS):
         assert "Not started" not in finetune.launch_job(store, form(), profile=VISITOR)
     assert "at once" in finetune.launch_job(store, form(), profile=VISITOR)
-    assert all(j.unverified and j.launched_by == "mallory" for j in store.list())
+    assert all(j.unverified and j.launched_by == "mallory" and j.time_limit_s == 3600 for j in store.list())
     finetune.cancel_job(store, store.list()[0].id, VISITOR)
     assert "Not started" not in finetune.launch_job(store, form(), profile=VISITOR)  # a freed place
     assert "Not started" not in finetune.launch_job(store, form(), profile=OWNER)  # the owner is not limited
-    assert not next(j for j in store.list() if j.launched_by == "owner").unverified
+    owners = next(j for j in store.list() if j.launched_by == "owner")
+    assert not owners.unverified and owners.time_limit_s is None
+    monkeypatch.setenv("XLT_VISITOR_MAX_MINUTES", "15")
+    finetune.cancel_job(store, next(j.id for j in store.list() if j.launched_by == "mallory" and j.state == "queued"),
+                        VISITOR)
+    assert "stopped after 15 min" in finetune.launch_job(store, form(), profile=VISITOR)
+    monkeypatch.setenv("XLT_VISITOR_MAX_MINUTES", "forever")  # a typo keeps the default, not no limit
+    assert access.visitor_time_limit_s() == 3600
 
 
 def test_a_visitor_is_refused_before_validation_reads_anything_they_name(on_space, monkeypatch, tmp_path):

@@ -214,3 +214,39 @@ def test_a_job_ignoring_its_stop_signal_is_killed_a_minute_after_cancel(tmp_path
     assert store.kill_overdue(now=later) == [job.id]
     stubborn.wait(timeout=30)
     assert store.get(job.id).state == "cancelled"
+
+
+def test_a_visitors_job_is_stopped_at_its_time_limit_and_does_not_resume_past_it(tmp_path, tiny_model_dir):
+    """Open training must not let one visitor hold the GPU with a run of a thousand epochs: the runner's check
+    stops a job past its limit as Cancel does, and Resume cannot buy it more time."""
+    import subprocess
+    import sys
+    from datetime import datetime, timedelta, timezone
+
+    from xlt.errors import XltError
+
+    store = JobStore(tmp_path / "jobs")
+    job = store.submit(tiny_job_config(tiny_model_dir), unverified=True, time_limit_s=600)
+    owners = store.submit(tiny_job_config(tiny_model_dir))  # no limit
+    procs = []
+    for queued in (job, owners):
+        proc = subprocess.Popen([sys.executable, "-c", "print('up', flush=True); import time; time.sleep(60)"],
+                                start_new_session=True, stdout=subprocess.PIPE)
+        assert proc.stdout.readline().strip() == b"up"
+        store.update(queued.id, state="running", pid=proc.pid, started=datetime.now(timezone.utc).isoformat())
+        procs.append(proc)
+    assert store.kill_overdue() == []  # within its ten minutes
+    later = datetime.now(timezone.utc) + timedelta(seconds=601)
+    assert store.kill_overdue(now=later) == [job.id]  # the owner's job runs on
+    procs[0].wait(timeout=30)
+    stopped = store.get(job.id)
+    assert stopped.state == "cancelled" and "time limit" in stopped.error and "10 min" in stopped.error
+    assert procs[1].poll() is None and store.get(owners.id).state == "running"
+    procs[1].kill()
+    # resumed after 4 of its 10 minutes, it keeps what is left; past them it does not resume
+    store.update(job.id, started=(later - timedelta(seconds=240)).isoformat(), finished=later.isoformat())
+    assert store.resume(job.id).used_s == pytest.approx(240, abs=1)
+    store.update(job.id, state="cancelled", started=(later - timedelta(seconds=400)).isoformat(),
+                 finished=later.isoformat())
+    with pytest.raises(XltError, match="time limit"):
+        store.resume(job.id)

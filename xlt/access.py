@@ -6,8 +6,9 @@ Space's owner (`SPACE_AUTHOR_NAME`, set by Spaces, or `XLT_SPACE_OWNER`), member
 organisation, and the users in `XLT_ALLOWED_USERS` may launch, cancel or resume jobs and accept
 submitted records. `XLT_OPEN_TRAINING=1` opens single training runs to every signed-in visitor (the
 owner's choice), within limits: the registry's models and the Space's Hub models only, at most
-`VISITOR_ACTIVE_JOBS` of theirs queued or running at once, control of their own jobs only, and
-their records kept as submitted, unverified (never pushed with the Space's token).
+`VISITOR_ACTIVE_JOBS` of theirs queued or running at once, each stopped after
+`XLT_VISITOR_MAX_MINUTES` of running (default 60, resumes included), control of their own jobs only,
+and their records kept as submitted, unverified (never pushed with the Space's token).
 
 `profile` is whatever Gradio injects for a `gr.OAuthProfile | None` parameter: None for an
 anonymous visitor, else a dict of the user's OpenID claims (`preferred_username`, `orgs`, ...).
@@ -19,6 +20,7 @@ import os
 
 TRUE = {"1", "true", "yes", "on"}
 VISITOR_ACTIVE_JOBS = 2  # with open training: a visitor's jobs queued or running at once
+VISITOR_MAX_MINUTES = 60.0  # with open training: a visitor's job runs at most this long, over all its attempts
 
 
 def on_space() -> bool:
@@ -33,6 +35,17 @@ def sign_in_required() -> bool:
 
 def training_open_to_all() -> bool:
     return os.environ.get("XLT_OPEN_TRAINING", "").strip().lower() in TRUE
+
+
+def visitor_time_limit_s() -> float:
+    """How long one visitor job may run, in seconds (`XLT_VISITOR_MAX_MINUTES`, default 60): the runner stops it
+    there, so a visitor cannot hold the GPU with a run of a thousand epochs."""
+    raw = os.environ.get("XLT_VISITOR_MAX_MINUTES", "")
+    try:
+        minutes = float(raw) if raw.strip() else VISITOR_MAX_MINUTES
+    except ValueError:
+        minutes = VISITOR_MAX_MINUTES
+    return 60.0 * (minutes if minutes > 0 and minutes != float("inf") else VISITOR_MAX_MINUTES)
 
 
 def owners() -> set[str]:

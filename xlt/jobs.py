@@ -92,6 +92,8 @@ class Job:
     sweep: str | None = None  # the grid it is a cell of, when queued from one
     unverified: bool = False  # a visitor's job (open training): its record is a submission, never pushed
     cancel_requested: str | None = None  # when Cancel asked a running job to stop
+    time_limit_s: float | None = None  # a visitor's job: stopped once it has run this long, over all attempts
+    used_s: float = 0.0  # how long its earlier attempts ran
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -112,7 +114,7 @@ class JobStore:
 
     def submit(self, config: ExperimentConfig, push_to_hub: bool = False, launched_by: str | None = None,
                protocol: str | None = None, premise_control: bool = False, sweep: str | None = None,
-               unverified: bool = False) -> Job:
+               unverified: bool = False, time_limit_s: float | None = None) -> Job:
         job_id = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
         folder = self.folder(job_id)
         folder.mkdir(parents=True)
@@ -120,7 +122,7 @@ class JobStore:
         created = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         job = Job(id=job_id, state="queued", created=created, config=config.to_dict(), push_to_hub=push_to_hub,
                   launched_by=launched_by, protocol=protocol, premise_control=premise_control, sweep=sweep,
-                  unverified=unverified)
+                  unverified=unverified, time_limit_s=time_limit_s)
         _write_json(folder / "config.json", config.to_dict())
         self._save(job)
         return job
@@ -209,19 +211,34 @@ class JobStore:
 
     def kill_overdue(self, jobs: list[Job] | None = None, now: datetime | None = None) -> list[str]:
         """SIGKILL the jobs (default: all) asked to stop more than `KILL_AFTER_S` ago whose process still runs
-        (one that ignores SIGTERM must not hold its slot until someone clicks Cancel again). Returns their ids."""
+        (one that ignores SIGTERM must not hold its slot until someone clicks Cancel again), and ask the running
+        jobs past their time limit (a visitor's) to stop, as Cancel does. Returns the ids of the jobs signalled."""
         now = now or datetime.now(timezone.utc)
-        killed = []
+        signalled = []
         for job in self.list() if jobs is None else jobs:
-            if job.state != "cancelling" or not job.pid:
+            if job.state not in ACTIVE or not job.pid:
                 continue
             try:  # one odd job.json must not stop the runner from starting every other job
-                if (now - datetime.fromisoformat(str(job.cancel_requested))).total_seconds() > KILL_AFTER_S:
-                    os.killpg(job.pid, signal.SIGKILL)
-                    killed.append(job.id)
-            except (ValueError, TypeError, ProcessLookupError, PermissionError):
+                if job.state == "cancelling":
+                    if (now - datetime.fromisoformat(str(job.cancel_requested))).total_seconds() > KILL_AFTER_S:
+                        os.killpg(job.pid, signal.SIGKILL)
+                        signalled.append(job.id)
+                elif job.time_limit_s and _ran_s(job, now) >= float(job.time_limit_s):
+                    self._stop_at_limit(job.id)
+                    signalled.append(job.id)
+            except (ValueError, TypeError, ProcessLookupError, PermissionError, XltError):
                 continue
-        return killed
+        return signalled
+
+    def _stop_at_limit(self, job_id: str) -> None:
+        with self._locked(job_id):
+            job = self.get(job_id)
+            if job.state != "running" or not job.pid:
+                return
+            minutes = float(job.time_limit_s) / 60
+            self._update(job_id, state="cancelling", cancel_requested=_now(),
+                         error=f"stopped at its time limit: a visitor's job runs at most {minutes:g} min")
+        os.killpg(job.pid, signal.SIGTERM)
 
     def resume(self, job_id: str) -> Job:
         with self._locked(job_id):
@@ -230,7 +247,12 @@ class JobStore:
                 raise XltError(f"job {job_id} is {job.state}; only interrupted, failed or cancelled jobs resume")
             if job.pid and pid_alive(job.pid):  # two processes of one job would each hold a slot and train twice
                 raise XltError(f"job {job_id}'s process is still stopping; resume it once it has exited")
-            return self._update(job_id, state="queued", error=None, finished=None, pid=None, cancel_requested=None)
+            used = _ran_s(job, datetime.now(timezone.utc)) if job.started else job.used_s
+            if job.time_limit_s and used >= float(job.time_limit_s):
+                raise XltError(f"job {job_id} has used its {float(job.time_limit_s) / 60:g} min; a visitor's job "
+                               "does not resume past its time limit")
+            return self._update(job_id, state="queued", error=None, finished=None, pid=None, cancel_requested=None,
+                                started=None, used_s=used)
 
     def finish(self, job_id: str, **changes) -> Job | None:
         """The job process's last word: written only while the job is still this process's (a job resumed
@@ -247,6 +269,14 @@ class JobStore:
 
     def running(self) -> Job | None:
         return next((j for j in self.list() if j.state in ACTIVE), None)
+
+
+def _ran_s(job: Job, now: datetime) -> float:
+    """How long `job` has run over all its attempts: the earlier ones plus the current (or last) one."""
+    if not job.started:
+        return float(job.used_s or 0)
+    end = datetime.fromisoformat(job.finished) if job.finished else now
+    return float(job.used_s or 0) + max(0.0, (end - datetime.fromisoformat(job.started)).total_seconds())
 
 
 def gpu_count() -> int:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..access import VISITOR_ACTIVE_JOBS, is_owner, training_refusal, username
+from ..access import VISITOR_ACTIVE_JOBS, is_owner, training_refusal, username, visitor_time_limit_s
 from ..config import ExperimentConfig, FieldKind, TrainConfig, convert_value, field_default, field_kind
 from ..errors import XltError
 from ..jobs import ACTIVE, JobStore
@@ -228,10 +228,12 @@ def _submit(store: JobStore, config: ExperimentConfig, push_to_hub: bool, profil
         if not os.environ.get("HF_TOKEN"):
             return "**Not started:** pushing to the Hub needs HF_TOKEN in the app's environment."
     running = store.running()
-    job = store.submit(config, push_to_hub=bool(push_to_hub), launched_by=username(profile),
-                       unverified=not is_owner(profile))
+    visitor = not is_owner(profile)
+    job = store.submit(config, push_to_hub=bool(push_to_hub), launched_by=username(profile), unverified=visitor,
+                       time_limit_s=visitor_time_limit_s() if visitor else None)
     where = "queued behind the running job" if running else "starting"
-    return f"Job `{job.id}` {where}. {device_notice()}"
+    limit = f" It is stopped after {job.time_limit_s / 60:g} min of running." if job.time_limit_s else ""
+    return f"Job `{job.id}` {where}.{limit} {device_notice()}"
 
 
 def jobs_frame(store: JobStore) -> pd.DataFrame:
