@@ -250,3 +250,21 @@ def test_a_visitors_job_is_stopped_at_its_time_limit_and_does_not_resume_past_it
                  finished=later.isoformat())
     with pytest.raises(XltError, match="time limit"):
         store.resume(job.id)
+
+
+def test_a_completed_job_leaves_its_onnx_graph_ready_for_predict(tmp_path, tiny_model_dir, monkeypatch, capsys):
+    """The first Predict request with a model trained in the app must not pay its ONNX export inside the
+    prediction queue: the job process exports it before it reports completion."""
+    from xlt.jobs import run_job
+    from xlt.models.loading import read_classifier_info
+    from xlt.models.onnx_runtime import cached_classifier
+
+    monkeypatch.setenv("XLT_HOME", str(tmp_path))
+    monkeypatch.setenv("XLT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("XLT_ONNX", "1")
+    store = JobStore(tmp_path / "jobs")
+    job = store.submit(tiny_job_config(tiny_model_dir, n=8))
+    assert run_job(store.folder(job.id)) == 0, store.log_tail(job.id)
+    done = store.get(job.id)
+    assert done.state == "completed" and "ONNX graph ready for Predict" in capsys.readouterr().out
+    assert cached_classifier(done.model_dir, read_classifier_info(done.model_dir)) is not None

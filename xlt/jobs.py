@@ -400,6 +400,25 @@ def _progress_callback(folder: Path):
     return ProgressCallback()
 
 
+def _prepare_for_predict(job_id: str, model_dir: str) -> None:
+    """Export the trained model's ONNX graph here, in the job's process, where the app's Predict tab serves CPU
+    predictors from (`XLT_ONNX`): the first visitor to pick the new model then does not wait on the export
+    inside the prediction queue. A failure only costs that wait later."""
+    from .models.onnx_runtime import onnx_default
+
+    if not onnx_default() or not Path(model_dir, "xlt_classifier.json").is_file():
+        return
+    try:
+        from .predict import Predictor
+
+        ready = Predictor(model_dir).onnx
+        print(f"xlt job {job_id}: " + ("ONNX graph ready for Predict" if ready else
+                                       "Predict serves this model with torch (no ONNX graph for it)"), flush=True)
+    except Exception as exc:
+        print(f"xlt job {job_id}: warning: the ONNX graph for Predict was not made now ({type(exc).__name__}: "
+              f"{exc}); the first prediction with this model will make it", flush=True)
+
+
 def run_job(folder: str | Path) -> int:
     """Run one job to the end (the job process's entry point), through the one run-and-file path."""
     from .experiment import run_and_file
@@ -435,6 +454,7 @@ def run_job(folder: str | Path) -> int:
             print(f"xlt job {job_id}: warning: {warning}", flush=True)
         notes = [] if queued.unverified or results.repo == "" or push_status.startswith(("Pushed", "Nothing")) \
             else [push_status]
+        _prepare_for_predict(job_id, record.get("model_location", str(folder / "model")))
         import shutil
 
         # the model is saved in model/: the full training checkpoints (~0.5 GB each) are no longer needed
