@@ -140,6 +140,7 @@ class JobStore:
                 job.state, job.finished = "cancelled", job.finished or _now()
             else:
                 job.state, job.error = "interrupted", "the job's process ended without finishing (app restart or kill)"
+                job.finished = job.finished or _now()  # when that was seen: a time limit counts no longer
             self._save(job)
         return job
 
