@@ -55,6 +55,20 @@ def test_preview_lists_the_cells_and_queueing_makes_one_job_per_cell(grids, stor
         "Queued 1 job(s) for tiny.only")
 
 
+def test_a_visitors_job_of_the_same_config_is_not_taken_for_a_cell_of_the_grid(grids, store, tmp_path):
+    """A visitor's stopped run (unverified, time-limited) must neither be resumed as the owner's cell nor, past its
+    limit, keep the cell from ever running."""
+    from xlt.sweep import prepare
+
+    jobs = JobStore(tmp_path / "jobs")
+    cell = prepare(grids / "tiny.yaml").cells[0]
+    visitors = jobs.submit(cell, launched_by="mallory", protocol="test-v0", unverified=True, time_limit_s=60)
+    jobs.update(visitors.id, state="cancelled", started="2026-01-01T00:00:00+00:00",
+                finished="2026-01-01T02:00:00+00:00")
+    assert sweeps.queue_sweep(jobs, store, "tiny", folder=grids).startswith("Queued 4 job(s)")
+    assert jobs.get(visitors.id).state == "cancelled"
+
+
 def test_a_cell_with_a_verified_record_of_the_protocol_in_the_apps_store_is_done(grids, store, tmp_path):
     from tests.test_records import make_record
 

@@ -252,6 +252,7 @@ def test_a_visitors_job_is_stopped_at_its_time_limit_and_does_not_resume_past_it
         store.resume(job.id)
 
 
+@pytest.mark.slow
 def test_a_completed_job_leaves_its_onnx_graph_ready_for_predict(tmp_path, tiny_model_dir, monkeypatch, capsys):
     """The first Predict request with a model trained in the app must not pay its ONNX export inside the
     prediction queue: the job process exports it before it reports completion."""
@@ -268,3 +269,36 @@ def test_a_completed_job_leaves_its_onnx_graph_ready_for_predict(tmp_path, tiny_
     done = store.get(job.id)
     assert done.state == "completed" and "ONNX graph ready for Predict" in capsys.readouterr().out
     assert cached_classifier(done.model_dir, read_classifier_info(done.model_dir)) is not None
+
+
+def test_a_stop_asked_once_the_record_is_filed_does_not_turn_a_completed_run_into_a_cancelled_one(
+        tmp_path, tiny_model_dir, monkeypatch):
+    """Cancel (or a time limit) arriving while the job pushes its record or prepares its model for Predict came
+    too late: the run is filed, so the job completes (and shows no stop), and nothing more is started."""
+    import xlt.jobs
+    from xlt.jobs import run_job
+
+    monkeypatch.setenv("XLT_HOME", str(tmp_path))
+    store = JobStore(tmp_path / "jobs")
+    job = store.submit(tiny_job_config(tiny_model_dir, n=8))
+    import xlt.results.store as results_store
+
+    prepared = []
+
+    original_push = results_store.ResultsStore.push_pending
+
+    def push_then_stopped(self):
+        store.update(job.id, state="cancelling", cancel_requested="2026-01-01T00:00:00+00:00")
+        os.kill(os.getpid(), signal.SIGTERM)  # Cancel's signal, while the record is being pushed
+        return original_push(self)
+
+    monkeypatch.setattr(results_store.ResultsStore, "push_pending", push_then_stopped)
+    monkeypatch.setattr(xlt.jobs, "_prepare_for_predict", lambda *a: prepared.append(a))
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert run_job(store.folder(job.id)) == 0, store.log_tail(job.id)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    done = store.get(job.id)
+    assert done.state == "completed" and done.cancel_requested is None and done.error is None
+    assert prepared == []  # asked to stop: no ONNX export started after all

@@ -99,12 +99,12 @@ def _has_local_data(task, lang: str, data_root: Path | None) -> bool:
 def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Path | None = None,
                  save_model_to: str | Path | None = None, output_dir: str | Path | None = None,
                  data_dir: str | Path | None = None, callbacks: list | None = None, show_progress: bool = True,
-                 protocol: str | None = None, premise_control: bool = False) -> dict:
+                 protocol: str | None = None, premise_control: bool = False, push: bool = True) -> dict:
     """Train with the configured method, evaluate every target language, build the record and file it.
 
     Args:
         store: a `ResultsStore`: the record is kept in its local folder, queued in its outbox and
-            pushed to the results repo when one is configured.
+            pushed to the results repo when one is configured (and `push`: else the caller pushes it).
         results_dir: instead of a store, write the record into this folder only.
         save_model_to: save the trained artifact here; the record notes where (`model_location`).
         output_dir: checkpoints (default `$XLT_HOME/runs/<config fingerprint>`), for resume.
@@ -158,7 +158,7 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
     if save_model_to:
         record["model_location"] = str(Path(artifact.save(save_model_to)).resolve())
     if store is not None:
-        record["path"] = str(store.add(record))
+        record["path"] = str(store.add(record, push=push))
     elif results_dir:
         record["path"] = str(write_record(record, results_dir))
     return record

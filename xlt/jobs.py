@@ -194,8 +194,8 @@ class JobStore:
         (`KILL_AFTER_S`), kills it (SIGKILL)."""
         with self._locked(job_id):
             job = self.get(job_id)
-            if job.state in ("queued", "interrupted"):
-                return self._update(job_id, state="cancelled", finished=_now())
+            if job.state in ("queued", "interrupted"):  # an interrupted job keeps when its end was seen
+                return self._update(job_id, state="cancelled", finished=job.finished or _now())
             if job.state not in ACTIVE or not job.pid:
                 raise XltError(f"job {job_id} is {job.state}; only queued or running jobs can be cancelled")
             again = job.state == "cancelling"
@@ -402,17 +402,20 @@ def _progress_callback(folder: Path):
 
 
 def _prepare_for_predict(job_id: str, model_dir: str) -> None:
-    """Export the trained model's ONNX graph here, in the job's process, where the app's Predict tab serves CPU
+    """Export the trained classifier's ONNX graph here, in the job's process, where the app's Predict tab serves CPU
     predictors from (`XLT_ONNX`): the first visitor to pick the new model then does not wait on the export
-    inside the prediction queue. A failure only costs that wait later."""
+    inside the prediction queue. Only for a plain classifier served as float32 (a Hub classifier or a
+    translate-test model is served by torch: nothing to export). A failure only costs that wait later."""
+    from .models.loading import read_classifier_info
     from .models.onnx_runtime import onnx_default
+    from .models.quantize import int8_default
 
-    if not onnx_default() or not Path(model_dir, "xlt_classifier.json").is_file():
-        return
     try:
+        if not onnx_default() or int8_default() or read_classifier_info(model_dir).kind != "classifier":
+            return
         from .predict import Predictor
 
-        ready = Predictor(model_dir).onnx
+        ready = Predictor(model_dir, int8=False, onnx=True).onnx
         print(f"xlt job {job_id}: " + ("ONNX graph ready for Predict" if ready else
                                        "Predict serves this model with torch (no ONNX graph for it)"), flush=True)
     except Exception as exc:
@@ -429,8 +432,12 @@ def run_job(folder: str | Path) -> int:
     store = JobStore(folder.parent)
     job_id = folder.name
 
+    stop = {"asked": False, "trained": False}
+
     def on_term(signum, frame):
-        raise KeyboardInterrupt
+        stop["asked"] = True
+        if not stop["trained"]:  # once the record is filed the job completes: a stop asked then is too late
+            raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, on_term)
     try:
@@ -442,11 +449,13 @@ def run_job(folder: str | Path) -> int:
         # from its zero-shot source model (few-shot, translate-test) find and reuse it there
         output_dir = None if queued.sweep else folder / "run"
         # a visitor's job (open training) files its record as a submission the owner may accept, unpushed
+        # (pushed below: once the record is filed, a stop asked comes too late)
         filing = {"results_dir": results.submission_folder(queued.launched_by)} if queued.unverified \
-            else {"store": results}
+            else {"store": results, "push": False}
         record = run_and_file(config, save_model_to=folder / "model", output_dir=output_dir,
                               callbacks=[_progress_callback(folder)], protocol=queued.protocol,
                               premise_control=queued.premise_control, **filing)
+        stop["trained"] = True
         path = Path(record["path"])
         push_status = "Not pushed: a visitor's run waits, unverified, for the owner" if queued.unverified \
             else results.push_pending()
@@ -455,12 +464,15 @@ def run_job(folder: str | Path) -> int:
             print(f"xlt job {job_id}: warning: {warning}", flush=True)
         notes = [] if queued.unverified or results.repo == "" or push_status.startswith(("Pushed", "Nothing")) \
             else [push_status]
-        _prepare_for_predict(job_id, record.get("model_location", str(folder / "model")))
+        if not stop["asked"] and not queued.sweep:  # a grid's cells are compared, not served (nor kept in the
+            # cache of ONNX graphs, whose oldest the default predictors' would then be)
+            _prepare_for_predict(job_id, record.get("model_location", str(folder / "model")))
         import shutil
 
         # the model is saved in model/: the full training checkpoints (~0.5 GB each) are no longer needed
         shutil.rmtree(folder / "run" / "checkpoints", ignore_errors=True)
-        job = store.finish(job_id, state="completed", finished=_now(), record_path=str(path),
+        job = store.finish(job_id, state="completed", finished=_now(), error=None, cancel_requested=None,
+                           record_path=str(path),
                            model_dir=record.get("model_location", str(folder / "model")), summary=record["summary"],
                            notes=notes)
         if job is None:  # no longer this process's job
@@ -475,7 +487,11 @@ def run_job(folder: str | Path) -> int:
         print(f"xlt job {job_id}: completed", flush=True)
         return 0
     except KeyboardInterrupt:
-        store.finish(job_id, state="cancelled", finished=_now())
+        job = store.finish(job_id, state="cancelled", finished=_now())
+        if job is not None and job.time_limit_s and _ran_s(job, datetime.now(timezone.utc)) >= job.time_limit_s:
+            import shutil  # it never resumes: its checkpoints (~0.5 GB each) would only fill the disk
+
+            shutil.rmtree(folder / "run" / "checkpoints", ignore_errors=True)
         print(f"xlt job {job_id}: cancelled", flush=True)
         return 130
     except XltError as exc:

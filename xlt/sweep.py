@@ -389,6 +389,8 @@ def queue_as_jobs(sweep: Sweep, jobs, launched_by: str | None = None,
     for job in sorted(jobs.list(), key=lambda j: j.created):
         if job.protocol != sweep.protocol or bool(job.premise_control) != bool(sweep.premise_control):
             continue
+        if job.unverified:  # a visitor's run (time-limited, filed unverified) is not a cell of the owner's grid
+            continue
         try:
             newest[ExperimentConfig.from_dict(job.config).fingerprint()] = job
         except XltError:
