@@ -248,7 +248,7 @@ class JobStore:
                 raise XltError(f"job {job_id} is {job.state}; only interrupted, failed or cancelled jobs resume")
             if job.pid and pid_alive(job.pid):  # two processes of one job would each hold a slot and train twice
                 raise XltError(f"job {job_id}'s process is still stopping; resume it once it has exited")
-            used = _ran_s(job, datetime.now(timezone.utc)) if job.started else job.used_s
+            used = _ran_s(job, datetime.now(timezone.utc))
             if job.time_limit_s and used >= float(job.time_limit_s):
                 raise XltError(f"job {job_id} has used its {float(job.time_limit_s) / 60:g} min; a visitor's job "
                                "does not resume past its time limit")
@@ -423,6 +423,13 @@ def _prepare_for_predict(job_id: str, model_dir: str) -> None:
               f"{exc}); the first prediction with this model will make it", flush=True)
 
 
+def _drop_checkpoints(folder: Path) -> None:
+    """Remove a job's full training checkpoints (~0.5 GB each) once nothing will resume from them."""
+    import shutil
+
+    shutil.rmtree(folder / "run" / "checkpoints", ignore_errors=True)
+
+
 def run_job(folder: str | Path) -> int:
     """Run one job to the end (the job process's entry point), through the one run-and-file path."""
     from .experiment import run_and_file
@@ -464,16 +471,14 @@ def run_job(folder: str | Path) -> int:
             print(f"xlt job {job_id}: warning: {warning}", flush=True)
         notes = [] if queued.unverified or results.repo == "" or push_status.startswith(("Pushed", "Nothing")) \
             else [push_status]
+        model_dir = record.get("model_location", str(folder / "model"))
         if not stop["asked"] and not queued.sweep:  # a grid's cells are compared, not served (nor kept in the
             # cache of ONNX graphs, whose oldest the default predictors' would then be)
-            _prepare_for_predict(job_id, record.get("model_location", str(folder / "model")))
-        import shutil
-
-        # the model is saved in model/: the full training checkpoints (~0.5 GB each) are no longer needed
-        shutil.rmtree(folder / "run" / "checkpoints", ignore_errors=True)
+            _prepare_for_predict(job_id, model_dir)
+        _drop_checkpoints(folder)  # the model is saved in model/: the training checkpoints are no longer needed
         job = store.finish(job_id, state="completed", finished=_now(), error=None, cancel_requested=None,
                            record_path=str(path),
-                           model_dir=record.get("model_location", str(folder / "model")), summary=record["summary"],
+                           model_dir=model_dir, summary=record["summary"],
                            notes=notes)
         if job is None:  # no longer this process's job
             return 0
@@ -489,9 +494,7 @@ def run_job(folder: str | Path) -> int:
     except KeyboardInterrupt:
         job = store.finish(job_id, state="cancelled", finished=_now())
         if job is not None and job.time_limit_s and _ran_s(job, datetime.now(timezone.utc)) >= job.time_limit_s:
-            import shutil  # it never resumes: its checkpoints (~0.5 GB each) would only fill the disk
-
-            shutil.rmtree(folder / "run" / "checkpoints", ignore_errors=True)
+            _drop_checkpoints(folder)  # it never resumes: its checkpoints would only fill the disk
         print(f"xlt job {job_id}: cancelled", flush=True)
         return 130
     except XltError as exc:
