@@ -79,7 +79,7 @@ def summarise(metrics: dict[str, dict], metric: str, source_languages: Sequence[
 
 def dev_report(task: TaskSpec, source: str, predictions: dict) -> str:
     """One line, `source=… target_avg=… | lang=…`, in the task's metric from `{lang: (probabilities, labels)}`
-    (the recipe-search scripts under leaderboard/ print it)."""
+    (the recipe-search scripts under scripts/ print it)."""
     metrics = {lang: classification_scores(labels, probs.argmax(1), len(task.label_names), n_boot=200,
                                            primary=task.metric)
                for lang, (probs, labels) in predictions.items()}
