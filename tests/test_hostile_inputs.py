@@ -211,6 +211,8 @@ CLI_CASES = [
                                                                      "nosplit", "--languages", "de"],
     ["prepare", "--model", "../../x"], ["prepare", "--model", "xlm-roberta-base"], ["prepare", "--model", ""],
     ["sweep", "/nonexistent.yaml"], ["tasks", "--extra"], ["nonsense-command"], [],
+    ["rank", "--task", "sentiment", "--target", "de", "--top", "0"],
+    ["rank", "--task", "sentiment", "--target", "de", "--top", "-2"],
 ]
 
 
@@ -243,14 +245,99 @@ def test_cli_refuses_with_one_line(argv, capsys):
     # a protocol the records would refuse: once passed --dry-run, then failed as the run began
     ("grid.yaml", "protocol: 2026\nbase: {task: sentiment}", "protocol must be a name"),
     ("grid.yaml", "protocol: [a, b]\nbase: {task: sentiment}", "protocol must be a name"),
+    # a repeated key once dropped the first silently (here: the seeds)
+    ("grid.yaml", "base: {task: sentiment}\ngrid: {seed: [1, 2]}\ngrid: {method: [zero-shot]}",
+     "the key 'grid' is given twice (line 3"),
+    ("grid.yaml", "base: {task: sentiment}\ncells: []", "'cells' is empty"),
+    ("grid.yaml", "base: {task: sentiment, method: zero-shot, method_options: {shots: 5}}",
+     "method 'zero-shot' has no option(s) ['shots']; its options: none"),
+    # split names and result folders are checked by --dry-run, not when the first cell has trained
+    ("grid.yaml", "base: {task: sentiment, eval_split: tset}", "no sentiment/tset/<lang>.jsonl for ar, de"),
+    ("grid.yaml", "base: {task: sentiment, train_split: trian}",
+     "no sentiment/trian/en.jsonl (its sentiment splits: test, train"),
+    ("grid.yaml", "base: {task: sentiment, method: few-shot, target_languages: [de], train_split: validation, "
+                  "method_options: {shots: 10}}\ngrid: {seed: [1]}", None),
+    ("grid.yaml", "results_dir: blocker/inside\nbase: {task: sentiment}", "is a file"),
 ])
 def test_sweep_grid_files(tmp_path, capsys, name, content, message):
     path = tmp_path / name
     path.write_text(content)
+    (tmp_path / "blocker").write_text("x")
     with deadline():
         code = cli.main(["sweep", str(path), "--dry-run"])
     err = capsys.readouterr().err
-    assert code == 2 and message in err and "Traceback" not in err
+    assert "Traceback" not in err
+    if message is None:  # a well-formed grid among the bad ones: the checks refuse only what is wrong
+        assert code == 0, err
+    else:
+        assert code == 2 and message in err, err
+
+
+@pytest.mark.parametrize("setup, message", [
+    ("missing", "does not exist"),  # a typo'd XLT_DATA_DIR once passed --dry-run and skipped few-shot's K check
+    ("partial", "no sentiment/train/de.jsonl"),  # few-shot's target rows checked, not taken for Hub data
+])
+def test_local_data_folder_checked_before_training(tmp_path, monkeypatch, capsys, data_dir, setup, message):
+    import shutil
+
+    root = tmp_path / "data"
+    if setup == "partial":
+        shutil.copytree(data_dir / "sentiment", root / "sentiment")
+        (root / "sentiment" / "train" / "de.jsonl").unlink()
+    monkeypatch.setenv("XLT_DATA_DIR", str(root))
+    with deadline():
+        code = cli.main(_train("--method", "few-shot", "--targets", "de", "--opt-shots", "10",
+                               "--output-dir", str(tmp_path / "run")))
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err, err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("variable", ["XLT_HOME", "XLT_CACHE"])
+def test_home_and_cache_that_are_files(tmp_path, monkeypatch, capsys, variable):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    monkeypatch.setenv(variable, str(blocker))
+    with deadline():
+        code = cli.main(["prepare"] if variable == "XLT_CACHE" else _train())
+    err = capsys.readouterr().err
+    assert code == 2 and f"({variable}) is a file, not a folder" in err.strip().splitlines()[-1], err
+    if variable == "XLT_CACHE":  # the ONNX graph lookup says so too, not "damaged graph, export again"
+        from xlt.models.loading import read_classifier_info
+        from xlt.models.onnx_runtime import cached_classifier
+        from xlt.predict import SHIPPED_DIR
+
+        with pytest.raises(XltError, match="is a file, not a folder"):
+            cached_classifier(SHIPPED_DIR / "sentiment", read_classifier_info(SHIPPED_DIR / "sentiment"))
+
+
+def test_save_model_replaces_only_a_model(tmp_path, capsys):
+    import shutil
+
+    from xlt.experiment import check_model_folder, save_model
+    from xlt.predict import SHIPPED_DIR
+
+    others = tmp_path / "mine"
+    others.mkdir()
+    (others / "thesis.tex").write_text("years of work")
+    with deadline():
+        code = cli.main(_train("--save-model", str(others)))
+    assert code == 2 and "not an xlt model" in capsys.readouterr().err
+    assert (others / "thesis.tex").read_text() == "years of work"
+
+    class Artifact:  # saves like a classifier: an info file and a weights folder
+        def save(self, folder):
+            folder.mkdir(parents=True)
+            shutil.copy(SHIPPED_DIR / "sentiment" / "xlt_classifier.json", folder)
+            (folder / "encoder").mkdir()
+            return folder
+
+    model = tmp_path / "model"
+    shutil.copytree(SHIPPED_DIR / "sentiment", model)
+    check_model_folder(model)  # an earlier model's folder: replaced, as a predictor is retrained
+    assert save_model(Artifact(), model) == model
+    assert sorted(p.name for p in model.iterdir()) == ["encoder", "xlt_classifier.json"]  # no adapter/ left over
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
 
 
 @pytest.mark.parametrize("kind", ["results-dir", "save-model", "output-dir"])

@@ -350,10 +350,14 @@ def cmd_rank(args) -> int:
     from .results.store import ResultsStore
     from .tasks import get_task
 
+    if args.top is not None and args.top < 1:
+        raise XltError(f"--top must be >= 1 (or left out for every source), got {args.top}")
     check_language(args.target, get_task(args.task))  # a typo fails before any reading
     records, _ = ResultsStore().records()
     ranking = rank_sources(records, args.task, args.target, model=args.model, metric=args.metric)
     if args.json:
+        if args.top:
+            ranking.sources = ranking.sources[:args.top]
         print(json.dumps(asdict(ranking), indent=2, ensure_ascii=False))
     else:
         print(ranking_text(ranking, args.top))
@@ -431,7 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "shuffled (how much of the score needs no premise), as premise_shuffled_accuracy")
     train.add_argument("--num-gpus", type=int, default=1, help="train one run on this many GPUs (accelerate launch, "
                        "DDP); only the main process writes the record and the model")
-    train.add_argument("--save-model", help="folder to save the trained classifier (adapter/encoder + head)")
+    train.add_argument("--save-model", help="folder to save the trained classifier (adapter/encoder + head); an "
+                       "earlier model there is replaced, a folder of other files refused")
     train.add_argument("--output-dir", help="checkpoints folder (default: $XLT_HOME/runs/<config hash>)")
     train.add_argument("--skip-existing", action=argparse.BooleanOptionalAction, default=False,
                        help="do nothing when a record of the same settings exists")

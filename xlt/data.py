@@ -13,6 +13,31 @@ def local_split_path(task: TaskSpec, lang: str, split: str, data_dir: Path) -> P
     return Path(data_dir) / task.local_dir / split / f"{lang}.jsonl"
 
 
+def check_local_files(task: TaskSpec, wanted: list[tuple[str, str]], data_dir: str | Path) -> None:
+    """Refuse, in one message, `(lang, split)` pairs (a split may join parts with `+`) whose file the
+    local data folder lacks, naming what is there: a typo in a split name, or a folder laid out
+    otherwise, is caught before any training instead of after it."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise XltError(f"data directory {root} does not exist. Set XLT_DATA_DIR to a folder laid out "
+                       "like shared/data, or unset it to load from the Hub.")
+    missing: dict[str, list[str]] = {}
+    for lang, split in wanted:
+        for part in (p.strip() for p in split.split("+")):
+            if not local_split_path(task, lang, part, root).is_file() and lang not in missing.get(part, []):
+                missing.setdefault(part, []).append(lang)
+    if not missing:
+        return
+    folder = root / task.local_dir
+    splits = sorted(d.name for d in folder.iterdir() if d.is_dir()) if folder.is_dir() else []
+    lacks = "; ".join(f"{task.local_dir}/{part}/{langs[0]}.jsonl" if len(langs) == 1
+                      else f"{task.local_dir}/{part}/<lang>.jsonl for {', '.join(langs)}"
+                      for part, langs in missing.items())
+    there = f"its {task.local_dir} splits: {', '.join(splits)}" if splits else f"no {task.local_dir}/ folder"
+    raise XltError(f"data directory {root} has no {lacks} ({there}). "
+                   "Check the split names, or set XLT_DATA_DIR to a folder laid out like shared/data.")
+
+
 def load_split(task: TaskSpec, lang: str, split: str, data_dir: str | Path | None = None,
                max_samples: int | None = None, seed: int = 0):
     """One language's split of a task as a `datasets.Dataset` with text fields + `label`.
@@ -38,12 +63,7 @@ def load_split(task: TaskSpec, lang: str, split: str, data_dir: str | Path | Non
     if data_dir is not None:
         parts = [part.strip() for part in split.split("+")]
         paths = [local_split_path(task, lang, part, Path(data_dir)) for part in parts]
-        for path, part in zip(paths, parts):
-            if not path.is_file():
-                root = Path(data_dir)
-                why = "does not exist" if not root.is_dir() else f"has no {task.local_dir}/{part}/{lang}.jsonl"
-                raise XltError(f"data directory {root} {why}. Set XLT_DATA_DIR to a folder laid out "
-                               "like shared/data, or unset it to load from the Hub.")
+        check_local_files(task, [(lang, split)], data_dir)
         for path in paths:
             if path.stat().st_size == 0:
                 raise XltError(f"{path} is empty")

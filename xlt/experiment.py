@@ -65,6 +65,13 @@ def validate(config: ExperimentConfig, data_dir: str | Path | None = None) -> Va
         raise XltError(f"train split {config.train_split or task.train_split!r} includes the evaluation split "
                        f"{config.eval_split or task.eval_split!r}: a model must not be scored on rows it trained on "
                        "(few-shot examples included)")
+    if data_root is not None:  # local files: every split the run reads exists (the Hub says so when loading)
+        from .data import check_local_files
+
+        targets = config.target_languages or task.languages
+        check_local_files(task, [(lang, config.eval_split or task.eval_split) for lang in targets]
+                          + [(lang, config.train_split or task.train_split)
+                             for lang in (config.source_languages if method.trains else [])], data_root)
     if config.train.precision in ("fp16", "bf16"):
         from .training import precision_flags
 
@@ -128,10 +135,11 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
     data_root = Path(data_dir) if data_dir else default_data_dir()
     ctx = validated.context(out, data_root, callbacks, show_progress)
     if save_model_to is not None:
-        _check_writable_folder(Path(save_model_to), "--save-model")
+        check_writable_folder(Path(save_model_to), "--save-model")
+        check_model_folder(Path(save_model_to))
     if results_dir is not None:
-        _check_writable_folder(Path(results_dir), "--results-dir")
-    _check_writable_folder(out, "--output-dir")
+        check_writable_folder(Path(results_dir), "--results-dir")
+    check_writable_folder(out, "--output-dir")
     artifact = method.run(ctx)
     seen = method.seen_languages(ctx)
     artifact.info.model_fingerprint = model_fingerprint(validated.model_spec)
@@ -156,7 +164,7 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
     if not is_main_process():  # a multi-GPU run: the other processes trained and evaluated, rank 0 files
         return record
     if save_model_to:
-        record["model_location"] = str(Path(artifact.save(save_model_to)).resolve())
+        record["model_location"] = str(save_model(artifact, Path(save_model_to)).resolve())
     if store is not None:
         record["path"] = str(store.add(record, push=push))
     elif results_dir:
@@ -171,13 +179,41 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _check_writable_folder(path: Path, what: str) -> None:
+def check_writable_folder(path: Path, what: str) -> None:
     """Refuse an output folder that is a file before hours of training, not after."""
     if path.exists() and not path.is_dir():
         raise XltError(f"{what} {path} is a file; give a folder")
     probe = path if path.exists() else next((p for p in path.parents if p.exists()), None)
     if probe is not None and not probe.is_dir():
         raise XltError(f"{what} {path}: {probe} is a file, so the folder cannot be created")
+
+
+def check_model_folder(path: Path) -> None:
+    """`--save-model` replaces an earlier model (how a shipped predictor is retrained), never a folder of
+    anything else: a wrong path must not cost the files there, nor hours of training to find out."""
+    from .models.loading import CLASSIFIER_INFO
+
+    if path.is_dir() and any(path.iterdir()) and not (path / CLASSIFIER_INFO).is_file():
+        raise XltError(f"--save-model {path} holds files that are not an xlt model (no {CLASSIFIER_INFO}); "
+                       "give a new or empty folder, or an earlier model's folder to replace that model")
+
+
+def save_model(artifact, folder: Path) -> Path:
+    """Save into a sibling folder, then put it in place: an earlier model there is replaced whole (no adapter/
+    or encoder/ left over from it), and a crash never leaves a half-written model that later loads."""
+    import os
+    import shutil
+
+    staging = folder.with_name(f".{folder.name}.saving-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    artifact.save(staging)
+    check_model_folder(folder)  # nothing else appeared there during training
+    replaced = folder.with_name(f".{folder.name}.replaced-{os.getpid()}")
+    if folder.exists():
+        os.replace(folder, replaced)
+    os.replace(staging, folder)
+    shutil.rmtree(replaced, ignore_errors=True)
+    return folder
 
 
 def run_experiment(config: ExperimentConfig, *, results_dir: str | Path | None = None,

@@ -17,14 +17,25 @@ def _user_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
 
 
+def _folder(variable: str, default: Path) -> Path:
+    """The folder a variable names (created by whoever writes into it); a file there is refused."""
+    path = Path(os.environ.get(variable) or default).expanduser()
+    if path.exists() and not path.is_dir():
+        from .errors import XltError
+
+        raise XltError(f"{path} ({variable}) is a file, not a folder: set {variable} to a folder "
+                       "(it is created when missing)")
+    return path
+
+
 def cache_dir() -> Path:
     """Where converted models live (`XLT_CACHE`, default `~/.cache/xlt`)."""
-    return Path(os.environ.get("XLT_CACHE") or _user_cache() / "xlt").expanduser()
+    return _folder("XLT_CACHE", _user_cache() / "xlt")
 
 
 def home_dir() -> Path:
     """The app's working home: jobs, new records, outbox (`XLT_HOME`)."""
-    return Path(os.environ.get("XLT_HOME") or Path.home() / ".xlt").expanduser()
+    return _folder("XLT_HOME", Path.home() / ".xlt")
 
 
 def data_dir() -> Path | None:

@@ -84,13 +84,15 @@ def load_grid(path: str | Path) -> dict:
     """Read a grid file (YAML or JSON), with one clear message for anything that is not a grid."""
     import yaml
 
+    from .yaml_files import load_yaml, yaml_problem
+
     path = Path(path)
     if not path.is_file():
         raise XltError(f"grid file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise XltError(f"{path} is not a YAML grid file: {str(exc).splitlines()[0]}") from None
+        raise XltError(f"{path} is not a YAML grid file: {yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise XltError(f"{path} must hold a mapping with 'base' and 'grid' (got {type(data).__name__})")
     unknown = sorted(map(str, set(data) - FILE_KEYS))
@@ -118,6 +120,9 @@ def expand(data: dict, name: str = "grid") -> list[ExperimentConfig]:
     extra = data.get("cells") or []
     if not isinstance(base, dict) or not isinstance(grid, dict) or not isinstance(extra, list):
         raise XltError(f"{name}: 'base' and 'grid' must be mappings and 'cells' a list")
+    if "cells" in data and not extra:  # an emptied list would run the base alone, not nothing
+        raise XltError(f"{name}: 'cells' is empty; list at least one cell, or leave 'cells' out to run the base "
+                       "crossed with 'grid'")
     for key, values in grid.items():
         if not isinstance(values, list) or not values:
             raise XltError(f"{name}: grid key {key!r} must list at least one value")
@@ -199,7 +204,7 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[s
     cannot run left to one that has it. `shard` (K, N) then keeps every N-th cell from the K-th, so N
     processes side by side (one big GPU fits several small trainings) share a grid without running a cell
     twice. `check_cells=False` leaves the cells still to run unchecked (`unrunnable` checks them one by one)."""
-    from .experiment import normalise_options
+    from .experiment import check_writable_folder, normalise_options
 
     data = load_grid(path)
     name = Path(path).stem
@@ -223,6 +228,7 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[s
     results_dir = None
     if data.get("results_dir"):  # relative to the grid file, so a sweep files where it did from any directory
         results_dir = (Path(path).resolve().parent / Path(str(data["results_dir"])).expanduser()).resolve()
+        check_writable_folder(results_dir, f"{name}: results_dir")  # before any cell trains, not after
     premise_control = data.get("premise_control", False)
     if not isinstance(premise_control, bool):
         raise XltError(f"{name}: premise_control must be true or false, got {premise_control!r}")

@@ -100,7 +100,13 @@ class TransferMethod:
         """The options dataclass from a mapping, unknown names and bad types refused."""
         from ..config import from_dict
 
-        return from_dict(self.options_cls, dict(values or {}))
+        values = dict(values or {})
+        known = sorted(f.name for f in fields(self.options_cls))
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise XltError(f"method {self.name!r} has no option(s) {unknown}; "
+                           f"its options: {', '.join(known) or 'none'}")
+        return from_dict(self.options_cls, values)
 
     # --- hooks -------------------------------------------------------------------------------------
     def validate(self, ctx: MethodContext) -> None:

@@ -131,7 +131,10 @@ def read_classifier_info(path: str | Path) -> ClassifierInfo:
     if not info_path.is_file():
         raise XltError(f"{path} is not an xlt classifier folder (no {CLASSIFIER_INFO})")
     try:
-        info = ClassifierInfo(**json.loads(info_path.read_text(encoding="utf-8")))
+        data = json.loads(info_path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise TypeError(f"it holds a JSON {type(data).__name__}, not an object of settings")
+        info = ClassifierInfo(**data)
         if not isinstance(info.label_names, list) or not isinstance(info.text_fields, list) \
                 or not 1 <= len(info.text_fields) <= 2 or not isinstance(info.max_length, int) \
                 or not 8 <= info.max_length <= 100_000 or not isinstance(info.extra, dict):

@@ -24,6 +24,8 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from ..errors import XltError
+
 ONNX_ENV = "XLT_ONNX"
 GRAPHS_ENV = "XLT_ONNX_GRAPHS"  # how many exported graphs the cache keeps (least recently used go first)
 FORMAT = "2"  # bump when the exported graph changes for the same weights and versions
@@ -216,6 +218,8 @@ def cached_classifier(folder: str | Path, info, cache: str | Path | None = None)
         served = OnnxClassifier(path, num_labels=len(info.label_names))
         os.utime(path)  # recently used: the last to be evicted
         return served
+    except XltError:  # a setting the user must fix (XLT_CACHE naming a file), not a damaged graph
+        raise
     except Exception as exc:  # a damaged graph: `onnx_classifier` exports it again from the torch model
         logger.warning("cached ONNX graph not usable (%s: %s)", type(exc).__name__, exc)
         return None

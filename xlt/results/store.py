@@ -173,7 +173,11 @@ class ResultsStore:
         self.repo = repo if repo is not None else os.environ.get("XLT_RESULTS_REPO", "").strip()
         self.token = token if token is not None else os.environ.get("HF_TOKEN") or None
         for folder in (self.local_dir, self.hub_dir, self.submitted_dir, self.outbox):
-            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a file in the way, no permission: XLT_HOME names a folder xlt can write
+                raise XltError(f"cannot create the results folder {folder} (XLT_HOME is {self.home}): "
+                               f"{exc.strerror or exc}") from None
         self._sync_lock = threading.Lock()
         self._schedule: threading.Thread | None = None
         self._stop = threading.Event()

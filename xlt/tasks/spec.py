@@ -95,11 +95,13 @@ def load_task_file(path: str | Path) -> TaskSpec:
     """Read a task spec from a YAML or JSON file and register it (once per name)."""
     import yaml
 
+    from ..yaml_files import load_yaml, yaml_problem
+
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise XltError(f"cannot read task file {path}: {str(exc).splitlines()[0]}") from None
+        raise XltError(f"cannot read task file {path}: {yaml_problem(exc)}") from None
     spec = TaskSpec.from_dict(data)
     return ensure_registered(spec, str(path))
 

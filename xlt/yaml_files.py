@@ -1,0 +1,34 @@
+"""YAML as xlt reads its grid and task files: safe, and a key given twice is an error, not a silent overwrite."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import yaml
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, Hashable) and key != "<<":  # merge keys may repeat; YAML merges them
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while reading a mapping", node.start_mark, f"the key {key!r} is given twice",
+                        key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def load_yaml(text: str):
+    """`yaml.safe_load`, refusing a mapping that repeats a key (raises `yaml.YAMLError`)."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def yaml_problem(exc: Exception) -> str:
+    """One line for a YAML error: what is wrong and on which line."""
+    problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
+    if problem:
+        return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
