@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import signal
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -249,6 +250,8 @@ def test_cli_refuses_with_one_line(argv, capsys):
     ("grid.yaml", "base: {task: sentiment}\ngrid: {seed: [1, 2]}\ngrid: {method: [zero-shot]}",
      "the key 'grid' is given twice (line 3"),
     ("grid.yaml", "base: {task: sentiment}\ncells: []", "'cells' is empty"),
+    ("grid.yaml", "base: &b {task: sentiment}\ncells:\n  - {<<: *b, target_languages: [de]}\n"
+                  "  - {<<: *b, target_languages: [fr]}", None),  # YAML merge keys repeat legitimately
     ("grid.yaml", "base: {task: sentiment, method: zero-shot, method_options: {shots: 5}}",
      "method 'zero-shot' has no option(s) ['shots']; its options: none"),
     # split names and result folders are checked by --dry-run, not when the first cell has trained
@@ -293,6 +296,16 @@ def test_local_data_folder_checked_before_training(tmp_path, monkeypatch, capsys
     assert not (tmp_path / "run").exists()
 
 
+def test_hub_data_cells_are_not_checked_against_the_local_folder(tmp_path):
+    from xlt.sweep import prepare
+
+    grid = tmp_path / "grid.yaml"  # XNLI has a train split on the Hub, not in the local folder
+    grid.write_text(f"results_dir: {tmp_path / 'results'}\nbase: {{task: nli, train_split: train}}")
+    with pytest.raises(XltError, match="no xnli/train/en.jsonl"):
+        prepare(grid)
+    assert len(prepare(grid, hub_data=True).cells) == 1  # `xlt sweep --backend hf-jobs`
+
+
 @pytest.mark.parametrize("variable", ["XLT_HOME", "XLT_CACHE"])
 def test_home_and_cache_that_are_files(tmp_path, monkeypatch, capsys, variable):
     blocker = tmp_path / "file"
@@ -321,9 +334,10 @@ def test_save_model_replaces_only_a_model(tmp_path, capsys):
     others.mkdir()
     (others / "thesis.tex").write_text("years of work")
     with deadline():
-        code = cli.main(_train("--save-model", str(others)))
-    assert code == 2 and "not an xlt model" in capsys.readouterr().err
+        code = cli.main(_train("--save-model", str(others), "--output-dir", str(tmp_path / "run")))
+    assert code == 2 and "not an xlt model's (thesis.tex)" in capsys.readouterr().err
     assert (others / "thesis.tex").read_text() == "years of work"
+    assert not (tmp_path / "run").exists()  # refused before training
 
     class Artifact:  # saves like a classifier: an info file and a weights folder
         def save(self, folder):
@@ -337,7 +351,21 @@ def test_save_model_replaces_only_a_model(tmp_path, capsys):
     check_model_folder(model)  # an earlier model's folder: replaced, as a predictor is retrained
     assert save_model(Artifact(), model) == model
     assert sorted(p.name for p in model.iterdir()) == ["encoder", "xlt_classifier.json"]  # no adapter/ left over
-    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging folder left
+    # through a symlink and as "." (the working folder): the model lands in the folder, the link stays a link
+    link = tmp_path / "link"
+    link.symlink_to(model)
+    assert save_model(Artifact(), link) == model.resolve() and link.is_symlink()
+    assert sorted(p.name for p in model.iterdir()) == ["encoder", "xlt_classifier.json"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(empty)
+        assert save_model(Artifact(), Path(".")) == empty.resolve()
+    assert sorted(p.name for p in empty.iterdir()) == ["encoder", "xlt_classifier.json"]
+    # a model folder that also holds a published model's weights (the pretrained method's reference) is refused
+    (model / "model.safetensors").write_text("weights")
+    with pytest.raises(XltError, match="model.safetensors"):
+        check_model_folder(model)
 
 
 @pytest.mark.parametrize("kind", ["results-dir", "save-model", "output-dir"])

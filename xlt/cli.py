@@ -170,7 +170,7 @@ def cmd_sweep(args) -> int:
     only = parse_only(args.only)
     if shard and args.backend == "hf-jobs":
         raise XltError("--shard splits a grid between local processes; hf-jobs already runs each cell as its own Job")
-    sweep = prepare(args.grid, shard, only)
+    sweep = prepare(args.grid, shard, only, hub_data=args.backend == "hf-jobs")  # Jobs read the Hub's data
     print(describe(sweep), flush=True)
     if args.dry_run:
         return 0

@@ -37,11 +37,12 @@ class Validated:
                              callbacks=list(callbacks or []), show_progress=show_progress)
 
 
-def validate(config: ExperimentConfig, data_dir: str | Path | None = None) -> Validated:
+def validate(config: ExperimentConfig, data_dir: str | Path | None = None, *, hub_data: bool = False) -> Validated:
     """Resolve the task, method and model and check everything that can be checked before training.
 
     The method's options are normalised in place (only non-default values stay), so equal
-    experiments have equal fingerprints however their options were spelled.
+    experiments have equal fingerprints however their options were spelled. `hub_data`: the run will read
+    the Hub's data (a Hugging Face Job), so this machine's data folder is not consulted.
     """
     from .methods import get_method
     from .models.registry import resolve_model
@@ -54,7 +55,7 @@ def validate(config: ExperimentConfig, data_dir: str | Path | None = None) -> Va
     spec = resolve_model(config.model)
     if len(config.source_languages) > 1 and not method.multi_source:
         raise XltError(f"method {config.method!r} takes one source language, got {config.source_languages}")
-    data_root = Path(data_dir) if data_dir else default_data_dir()
+    data_root = None if hub_data else Path(data_dir) if data_dir else default_data_dir()
     unknown = [lang for lang in [*config.source_languages, *(config.target_languages or [])]
                if lang not in task.languages and not _has_local_data(task, lang, data_root)]
     if unknown:
@@ -186,33 +187,56 @@ def check_writable_folder(path: Path, what: str) -> None:
     probe = path if path.exists() else next((p for p in path.parents if p.exists()), None)
     if probe is not None and not probe.is_dir():
         raise XltError(f"{what} {path}: {probe} is a file, so the folder cannot be created")
+    import os
+
+    if probe is not None and not os.access(probe, os.W_OK | os.X_OK):
+        raise XltError(f"{what} {path}: {probe} is not writable")
 
 
 def check_model_folder(path: Path) -> None:
-    """`--save-model` replaces an earlier model (how a shipped predictor is retrained), never a folder of
+    """`--save-model` replaces an earlier model (how a shipped predictor is retrained), never a folder that holds
     anything else: a wrong path must not cost the files there, nor hours of training to find out."""
-    from .models.loading import CLASSIFIER_INFO
+    from .models.loading import CLASSIFIER_INFO, MODEL_ENTRIES
 
-    if path.is_dir() and any(path.iterdir()) and not (path / CLASSIFIER_INFO).is_file():
-        raise XltError(f"--save-model {path} holds files that are not an xlt model (no {CLASSIFIER_INFO}); "
-                       "give a new or empty folder, or an earlier model's folder to replace that model")
+    if not str(path).strip():
+        raise XltError("--save-model needs a folder")
+    if path.is_dir():
+        entries = {entry.name for entry in path.iterdir()}
+        others = sorted(entries - MODEL_ENTRIES) or ([] if CLASSIFIER_INFO in entries else sorted(entries))
+        if entries and others:
+            raise XltError(f"--save-model {path} holds files that are not an xlt model's ({', '.join(others[:5])}); "
+                           "give a new or empty folder, or an earlier model's folder to replace that model")
 
 
 def save_model(artifact, folder: Path) -> Path:
-    """Save into a sibling folder, then put it in place: an earlier model there is replaced whole (no adapter/
-    or encoder/ left over from it), and a crash never leaves a half-written model that later loads."""
+    """Save into a staging folder inside `folder`, then move the files in place: an earlier model there is
+    replaced whole (no adapter/ or encoder/ left over from it). Its info file goes first and the new one comes
+    last, so an interrupted swap leaves a folder that does not load as a model, never a mix of two. Works on a
+    mount point, through a symlink, and without write access to the parent folder."""
     import os
     import shutil
+    import tempfile
 
-    staging = folder.with_name(f".{folder.name}.saving-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    artifact.save(staging)
+    from .models.loading import CLASSIFIER_INFO, MODEL_ENTRIES
+
+    folder = Path(folder).resolve()
     check_model_folder(folder)  # nothing else appeared there during training
-    replaced = folder.with_name(f".{folder.name}.replaced-{os.getpid()}")
-    if folder.exists():
-        os.replace(folder, replaced)
-    os.replace(staging, folder)
-    shutil.rmtree(replaced, ignore_errors=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=folder, prefix=".saving-"))
+    try:
+        saved = Path(artifact.save(staging / "model"))
+        for name in [CLASSIFIER_INFO, *sorted(MODEL_ENTRIES - {CLASSIFIER_INFO})]:
+            old = folder / name
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old)
+            elif old.exists() or old.is_symlink():
+                old.unlink()
+        for entry in sorted(saved.iterdir(), key=lambda e: e.name == CLASSIFIER_INFO):
+            os.replace(entry, folder / entry.name)
+    except OSError as exc:
+        raise XltError(f"could not save the trained model into {folder}: {exc.strerror or exc} (what was saved is "
+                       f"in {staging})") from None
+    shutil.rmtree(staging, ignore_errors=True)
     return folder
 
 

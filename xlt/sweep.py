@@ -197,13 +197,15 @@ def parse_only(items: list[str] | None) -> dict[str, set[str]]:
 
 
 def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[str, set[str]] | None = None,
-            check_cells: bool = True) -> Sweep:
+            check_cells: bool = True, hub_data: bool = False) -> Sweep:
     """Parse and validate every cell before anything runs; find the cells already done.
 
     `only` (from `parse_only`) keeps the cells that match it, e.g. the cells a machine without Apertium
     cannot run left to one that has it. `shard` (K, N) then keeps every N-th cell from the K-th, so N
     processes side by side (one big GPU fits several small trainings) share a grid without running a cell
-    twice. `check_cells=False` leaves the cells still to run unchecked (`unrunnable` checks them one by one)."""
+    twice. `check_cells=False` leaves the cells still to run unchecked (`unrunnable` checks them one by one).
+    `hub_data`: the cells will run on the Hub's data (`--backend hf-jobs`), so they are checked without this
+    machine's data folder."""
     from .experiment import check_writable_folder, normalise_options
 
     data = load_grid(path)
@@ -238,7 +240,7 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[s
     sweep.skipped = done_index(sweep)
     # only the cells still to run: a machine without a cell's translator can still rerun a finished grid, or
     # run part of one
-    if check_cells and (cannot := unrunnable(sweep)):
+    if check_cells and (cannot := unrunnable(sweep, hub_data)):
         i, config = next((i, c) for i, c in enumerate(sweep.cells) if c.fingerprint() in cannot)
         raise XltError(f"{name} cell {i + 1} ({config.method}, {','.join(config.source_languages)}, seed "
                        f"{config.train.seed}): {cannot[config.fingerprint()]}")
@@ -368,7 +370,7 @@ def run_sweep(sweep: Sweep, show_progress: bool = True, log=print) -> list[dict]
     return records
 
 
-def unrunnable(sweep: Sweep) -> dict[str, str]:
+def unrunnable(sweep: Sweep, hub_data: bool = False) -> dict[str, str]:
     """{fingerprint: why} of the cells still to run that this machine cannot run (no translator, dictionary or
     data for them here), checked one by one: the others can still run."""
     from .experiment import validate
@@ -377,7 +379,7 @@ def unrunnable(sweep: Sweep) -> dict[str, str]:
     for config in sweep.cells:
         if config.fingerprint() not in sweep.skipped:
             try:
-                validate(config)
+                validate(config, hub_data=hub_data)
             except XltError as exc:
                 why[config.fingerprint()] = str(exc)
     return why

@@ -11,8 +11,10 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
         seen = set()
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor` may repeat; SafeLoader merges it
+                continue
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, Hashable) and key != "<<":  # merge keys may repeat; YAML merges them
+            if isinstance(key, Hashable):
                 if key in seen:
                     raise yaml.constructor.ConstructorError(
                         "while reading a mapping", node.start_mark, f"the key {key!r} is given twice",

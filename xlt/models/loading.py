@@ -13,6 +13,9 @@ from .registry import ModelSpec, resolve_model
 
 CLASSIFIER_INFO = "xlt_classifier.json"
 HEAD_FILE = "head.safetensors"
+# what a saved model folder holds (README.md: a model card written when it is published); `--save-model`
+# replaces a folder holding only these
+MODEL_ENTRIES = frozenset({CLASSIFIER_INFO, HEAD_FILE, "adapter", "encoder", "README.md"})
 
 
 def checkpoint_location(spec: ModelSpec) -> str:
