@@ -65,3 +65,6 @@ def test_translate_train_has_a_row_per_target():
     record = dict(record, method="translate-train", config=dict(record["config"], target_languages=["es"]))
     assert method_variant(record) == "translate-train → es"
     assert method_variant(dict(record, method="translate-test")) == "translate-test"
+    gold = dict(record["config"], target_languages=None, method_options={"translator": "gold"})
+    assert method_variant(dict(record, method="translate-test", config=gold)) == "translate-test via gold"
+    assert method_variant(dict(record, config=dict(gold, target_languages=["sw"]))) == "translate-train → sw via gold"

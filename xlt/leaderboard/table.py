@@ -18,7 +18,9 @@ def _mean(values: list) -> float | None:
 
 def method_variant(record: dict) -> str:
     """What a run compares as: its method, few-shot split by K, translate-train by its target (one model per
-    target), and the sources when they are not English alone (`multi-source (en+es+de)`)."""
+    target), the translate methods by their translator when one is named (`translate-test via gold`, the human
+    translations' upper bound, apart from MT), and the sources when they are not English alone
+    (`multi-source (en+es+de)`)."""
     method = record["method"]
     config = record.get("config") or {}
     sources = config.get("source_languages") or record.get("source_languages") or []
@@ -29,6 +31,9 @@ def method_variant(record: dict) -> str:
         key = method
     if method == "translate-train":
         key += " → " + ",".join(t for t in config.get("target_languages") or [] if t not in sources)
+    translator = (config.get("method_options") or {}).get("translator")
+    if method.startswith("translate-") and translator:  # gold (human) translations are not MT: never one mean
+        key += f" via {translator}"
     return key if list(sources) == ["en"] else f"{key} ({'+'.join(sources)})"
 
 
