@@ -45,6 +45,9 @@ def test_gold_returns_the_human_translation_rows_of_xnli_by_index(data_dir):
     assert gold.translate([en[5]["hypothesis"]], "en", "es") == [es[5]["hypothesis"]]  # a row found by its text
     de_test, en_test = (load_split(get_task("nli"), lang, "test", data_dir) for lang in ("de", "en"))
     assert gold.translate([de_test[7]["hypothesis"]], "de", "en") == [en_test[7]["hypothesis"]]  # translate-test
+    # a truncated Urdu test premise that also occurs in validation once got validation row 1380's English
+    ur_test = load_split(get_task("nli"), "ur", "test", data_dir)
+    assert gold.translate([ur_test[1029]["premise"]], "ur", "en") == [en_test[1029]["premise"]]
     with pytest.raises(XltError, match="only for rows"):
         gold.translate(["A sentence that is in no XNLI file."], "en", "es")
     with pytest.raises(XltError, match="not parallel"):

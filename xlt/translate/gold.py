@@ -82,10 +82,13 @@ class GoldTranslator(Translator):
         return ds.select_columns(columns)
 
     def _index(self, lang: str) -> dict[str, tuple[str, int, str]]:
-        """Normalised text -> (split, row, field) over the task's training and evaluation splits."""
+        """Normalised text -> (split, row, field) over the task's evaluation and training splits. Texts are
+        looked up (translate-test translates the evaluation texts; translate-train passes row indices), so the
+        evaluation split comes first: a test text that also occurs in the training split (Urdu XNLI has
+        truncated premises that do) gets its own row's translation, not that of another sentence."""
         if lang not in self._indexes:
             index: dict[str, tuple[str, int, str]] = {}
-            for split in dict.fromkeys([self.task.train_split, self.task.eval_split]):
+            for split in dict.fromkeys([self.task.eval_split, self.task.train_split]):
                 ds = self.split_rows(lang, split)
                 for f in self.task.text_fields:
                     for row, text in enumerate(ds[f]):
