@@ -355,12 +355,12 @@ def cmd_rank(args) -> int:
     check_language(args.target, get_task(args.task))  # a typo fails before any reading
     records, _ = ResultsStore().records()
     ranking = rank_sources(records, args.task, args.target, model=args.model, metric=args.metric)
+    if args.top:
+        ranking.sources = ranking.sources[:args.top]
     if args.json:
-        if args.top:
-            ranking.sources = ranking.sources[:args.top]
         print(json.dumps(asdict(ranking), indent=2, ensure_ascii=False))
     else:
-        print(ranking_text(ranking, args.top))
+        print(ranking_text(ranking))
     return 0
 
 

@@ -291,6 +291,15 @@ def _languages(value, what: str) -> list[str] | None:
     return langs or None
 
 
+def check_option_names(cls, values: dict, owner: str) -> None:
+    """Refuse option names that options dataclass `cls` lacks, listing the ones it has (`owner`: "method
+    'few-shot'", "translator 'apertium'")."""
+    known = [f.name for f in fields(cls)]
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise XltError(f"{owner} has no option(s) {unknown}; its options: {', '.join(known) or 'none'}")
+
+
 def from_dict(cls, data: dict):
     """Build dataclass `cls` from a dict, rejecting unknown keys with a clear message."""
     if not isinstance(data, dict):

@@ -6,6 +6,7 @@ trained, evaluated, recorded and filed the same way.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,19 +61,16 @@ def validate(config: ExperimentConfig, data_dir: str | Path | None = None, *, hu
                if lang not in task.languages and not _has_local_data(task, lang, data_root)]
     if unknown:
         raise XltError(f"task {config.task!r} has no language(s) {unknown}; it has: {', '.join(task.languages)}")
-    train_parts = set((config.train_split or task.train_split).split("+"))
-    eval_parts = set((config.eval_split or task.eval_split).split("+"))
-    if method.trains and train_parts & eval_parts:
-        raise XltError(f"train split {config.train_split or task.train_split!r} includes the evaluation split "
-                       f"{config.eval_split or task.eval_split!r}: a model must not be scored on rows it trained on "
-                       "(few-shot examples included)")
+    train_split, eval_split = config.train_split or task.train_split, config.eval_split or task.eval_split
+    if method.trains and set(train_split.split("+")) & set(eval_split.split("+")):
+        raise XltError(f"train split {train_split!r} includes the evaluation split {eval_split!r}: a model must not "
+                       "be scored on rows it trained on (few-shot examples included)")
     if data_root is not None:  # local files: every split the run reads exists (the Hub says so when loading)
         from .data import check_local_files
 
-        targets = config.target_languages or task.languages
-        check_local_files(task, [(lang, config.eval_split or task.eval_split) for lang in targets]
-                          + [(lang, config.train_split or task.train_split)
-                             for lang in (config.source_languages if method.trains else [])], data_root)
+        check_local_files(task, [(lang, eval_split) for lang in config.target_languages or task.languages]
+                          + [(lang, train_split) for lang in (config.source_languages if method.trains else [])],
+                          data_root)
     if config.train.precision in ("fp16", "bf16"):
         from .training import precision_flags
 
@@ -175,8 +173,6 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
 
 def is_main_process() -> bool:
     """True except in the non-zero ranks of a distributed (multi-GPU) run."""
-    import os
-
     return int(os.environ.get("RANK", "0")) == 0
 
 
@@ -187,8 +183,6 @@ def check_writable_folder(path: Path, what: str) -> None:
     probe = path if path.exists() else next((p for p in path.parents if p.exists()), None)
     if probe is not None and not probe.is_dir():
         raise XltError(f"{what} {path}: {probe} is a file, so the folder cannot be created")
-    import os
-
     if probe is not None and not os.access(probe, os.W_OK | os.X_OK):
         raise XltError(f"{what} {path}: {probe} is not writable")
 
@@ -213,7 +207,6 @@ def save_model(artifact, folder: Path) -> Path:
     replaced whole (no adapter/ or encoder/ left over from it). Its info file goes first and the new one comes
     last, so an interrupted swap leaves a folder that does not load as a model, never a mix of two. Works on a
     mount point, through a symlink, and without write access to the parent folder."""
-    import os
     import shutil
     import tempfile
 

@@ -98,14 +98,10 @@ class TransferMethod:
     # --- options -----------------------------------------------------------------------------------
     def options(self, values: dict | None):
         """The options dataclass from a mapping, unknown names and bad types refused."""
-        from ..config import from_dict
+        from ..config import check_option_names, from_dict
 
         values = dict(values or {})
-        known = sorted(f.name for f in fields(self.options_cls))
-        unknown = sorted(set(values) - set(known))
-        if unknown:
-            raise XltError(f"method {self.name!r} has no option(s) {unknown}; "
-                           f"its options: {', '.join(known) or 'none'}")
+        check_option_names(self.options_cls, values, f"method {self.name!r}")
         return from_dict(self.options_cls, values)
 
     # --- hooks -------------------------------------------------------------------------------------

@@ -98,7 +98,7 @@ class FewShot(TransferMethod):
             for lang in langs:
                 rows = 0
                 for part in split.split("+"):
-                    with open(local_split_path(task, lang, part, ctx.data_dir), encoding="utf-8") as fh:
+                    with open(local_split_path(task, lang, part.strip(), ctx.data_dir), encoding="utf-8") as fh:
                         rows += sum(1 for line in fh if line.strip())
                 available = min(rows, opts.pool_rows) if task.parallel else rows
                 if opts.shots > available:

@@ -63,14 +63,12 @@ def get_translator(spec: str, *, task=None, data_dir: str | Path | None = None, 
         data_dir: local data root (MUSE dictionaries, the task's files); default `XLT_DATA_DIR`.
         cache: a `TranslationCache` (default: the one under `$XLT_CACHE/translations`).
     """
-    from ..config import convert_value, field_kind, from_dict
+    from ..config import check_option_names, convert_value, field_kind, from_dict
 
     name, raw = parse_spec(spec)
     cls = TRANSLATORS.get(name)
+    check_option_names(cls.options_cls, raw, f"translator {name!r}")
     known = {f.name: f for f in fields(cls.options_cls)}
-    unknown = sorted(set(raw) - set(known))
-    if unknown:
-        raise XltError(f"translator {name!r} has no option(s) {unknown}; its options: {', '.join(known) or 'none'}")
     values = {k: convert_value(field_kind(known[k]), v, f"translator option {k}") for k, v in raw.items()}
     options = from_dict(cls.options_cls, values)
     if data_dir is None:
