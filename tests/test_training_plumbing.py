@@ -206,6 +206,30 @@ def test_checkpoint_average_survives_a_resume(tiny_model_dir, data_dir, tmp_path
     assert torch_allclose(_trainable(whole.model), _trainable(resumed.model))
 
 
+def test_a_resumed_training_counts_the_time_before_the_kill(tiny_model_dir, data_dir, tmp_path):
+    """`train_seconds` is what the whole training took: the checkpoint carries the time spent before it."""
+    import time
+
+    from transformers import TrainerCallback
+
+    from xlt.training import TrainClock
+
+    class SlowThenKilled(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            time.sleep(0.3)
+            if state.global_step == 5:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _train_tiny(tiny_model_dir, data_dir, tmp_path / "cut", [SlowThenKilled()])
+    saved = TrainClock.from_checkpoint(str(tmp_path / "cut" / "checkpoints" / "checkpoint-4")).before
+    assert saved >= 4 * 0.3  # four slow steps before that checkpoint was written
+    resumed = _train_tiny(tiny_model_dir, data_dir, tmp_path / "cut")
+    assert resumed.stats["resumed_from_checkpoint"] == "checkpoint-4"
+    assert resumed.stats["train_seconds"] == pytest.approx(saved + resumed.stats["train_seconds_this_run"], abs=0.02)
+    assert TrainClock.from_checkpoint(str(tmp_path / "nowhere")).before == 0.0  # no checkpoint: from zero
+
+
 def torch_allclose(a: dict, b: dict, atol: float = 1e-6) -> bool:
     import torch
 

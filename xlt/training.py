@@ -157,6 +157,49 @@ def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
     return None
 
 
+class TrainClock:
+    """Training wall time summed over the runs of one training (a resumed run adds to the killed one's).
+
+    Its `state()` goes into every checkpoint's `trainer_state.json` (the Trainer saves `ExportableState`
+    callbacks there), so a run resumed from that checkpoint starts counting from the time saved with it
+    and a record's `train_seconds` is what the whole training cost, not the last piece (a few-shot
+    learning curve reuses its finished source model: that stage would otherwise take ~0 s).
+    """
+
+    key = "TrainClock"
+
+    def __init__(self, before: float = 0.0) -> None:
+        self.before = float(before)
+        self.started = time.perf_counter()
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: str | None) -> TrainClock:
+        import json
+
+        seconds = 0.0
+        if checkpoint:
+            with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+                state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
+                seconds = float(state["stateful_callbacks"][cls.key]["attributes"]["seconds"])
+        return cls(seconds if math.isfinite(seconds) and seconds >= 0 else 0.0)
+
+    def seconds(self) -> float:
+        return self.before + time.perf_counter() - self.started
+
+    def callback(self):
+        from transformers import TrainerCallback
+        from transformers.trainer_callback import ExportableState
+
+        clock = self
+
+        class _Saved(TrainerCallback, ExportableState):
+            def state(self) -> dict:
+                return {"args": {}, "attributes": {"seconds": round(clock.seconds(), 2)}}
+
+        _Saved.__name__ = _Saved.__qualname__ = self.key
+        return _Saved()
+
+
 def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainConfig, output_dir: str | Path,
                      callbacks: list | None = None, resume: bool = True,
                      languages: list[str] | None = None, encoder=None,
@@ -251,15 +294,17 @@ def _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resum
         from .averaging import CheckpointAverager
 
         averager = CheckpointAverager(model, config.epochs, config.average_last_epochs)
+    last = last_complete_checkpoint(ckpt_dir) if resume else None
+    clock = TrainClock.from_checkpoint(last)
     trainer = Trainer(model=model, args=args, train_dataset=encoded,
                       data_collator=DataCollatorWithPadding(tokenizer),
-                      callbacks=[*(callbacks or []), *([averager] if averager else [])])
-    last = last_complete_checkpoint(ckpt_dir) if resume else None
+                      callbacks=[*(callbacks or []), *([averager] if averager else []), clock.callback()])
     if averager is not None:
         averager.resume_from(last)
     start = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=last)
-    seconds = time.perf_counter() - start
+    this_run = time.perf_counter() - start
+    seconds = clock.before + this_run
     if config.loss == "supcon":  # the encoder learnt an embedding space; the head is fit on it now
         model.eval()
         probe_stats = fit_linear_probe(model, tokenizer, task, train_ds, spec.text_prefix, config.max_length,
@@ -273,7 +318,8 @@ def _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resum
             logger.warning(collapse)
             warnings.append(collapse)
     stats = {
-        "train_seconds": round(seconds, 2),
+        "train_seconds": round(seconds, 2),  # over every run of this training (see TrainClock)
+        **({"train_seconds_this_run": round(this_run, 2)} if last else {}),
         "train_examples": len(encoded),
         "train_examples_per_second": round(examples / seconds, 3) if seconds > 0 else None,
         "train_steps": int(result.global_step),

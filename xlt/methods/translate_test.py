@@ -135,7 +135,9 @@ class TranslateTest(TransferMethod):
         trained = train_classifier(ctx.task, ctx.model_spec, train_ds, ctx.train, zero_shot_run_folder(ctx),
                                    callbacks=ctx.callbacks, languages=self.seen_languages(ctx))
         translator = translator_of(ctx)
-        trained.stats.update(translator.record())
+        source = ctx.experiment.source_languages[0]
+        trained.stats.update(translator.record([(lang, source) for lang in ctx.experiment.target_languages
+                                                or ctx.task.languages]))
         artifact = TranslateTestClassifier(trained, translator.spec, translator.kind,
                                            ctx.experiment.source_languages[0], ctx.data_dir)
         artifact._translator = translator

@@ -120,7 +120,9 @@ class TranslateTrain(TransferMethod):
 
     def fit(self, ctx, train_ds):
         trained = super().fit(ctx, train_ds)
-        trained.stats.update({**translator_of(ctx).record(), "translated_languages": self.translated_languages(ctx)})
+        langs = self.translated_languages(ctx)
+        directions = [(src, tgt) for tgt in langs for src in ctx.experiment.source_languages if src != tgt]
+        trained.stats.update({**translator_of(ctx).record(directions), "translated_languages": langs})
         return trained
 
 

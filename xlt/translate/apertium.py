@@ -66,6 +66,24 @@ def run_mode(mode: str, texts: list[str]) -> list[str]:
 
 
 @lru_cache(maxsize=64)
+def mode_version(mode: str) -> str:
+    """`apertium=VERSION,PAIR-PACKAGE=VERSION` for the Debian packages behind `mode` (dpkg says which package
+    installed its mode file), or "" where dpkg cannot say (another system, a pair built by hand)."""
+    def query(*args: str) -> str:
+        try:
+            done = subprocess.run(["dpkg-query", *args], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return done.stdout if done.returncode == 0 else ""
+
+    owner = query("-S", f"/usr/share/apertium/modes/{mode}.mode").split(":", 1)[0].strip()
+    if not owner:
+        return ""
+    found = query("-W", "-f", "${Package}=${Version}\n", "apertium", owner).split()
+    return ",".join(sorted(dict.fromkeys(found), key=lambda p: not p.startswith("apertium=")))  # the engine first
+
+
+@lru_cache(maxsize=64)
 def mode_fault(mode: str) -> str | None:
     """Why an installed mode does not run here (one short sentence through it, once per process), or None.
 
@@ -115,6 +133,10 @@ class ApertiumTranslator(Translator):
     def serves(self) -> str:
         pairs = sorted(installed_modes())
         return "the installed pairs " + ", ".join(f"{s}->{t}" for s, t in pairs)
+
+    def leg_version(self, src: str, tgt: str) -> str:
+        mode = installed_modes().get((src, tgt))
+        return mode_version(mode) if mode else ""
 
     def _translate_direct(self, texts: list[str], src: str, tgt: str) -> list[str]:
         return run_mode(installed_modes()[(src, tgt)], texts)

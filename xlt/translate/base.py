@@ -10,8 +10,10 @@ batch of one direction; everything else is shared here:
 - `translate(texts, src, tgt)`: whitespace normalised, duplicates translated once, every leg looked
   up in and written to the on-disk cache (`TranslationCache`) by (translator, direction, text).
 - `translate_dataset(ds, task, src, tgt)`: a task's text fields translated, labels kept.
-- `record()`: `{"translator": spec, "translator_kind": kind}`, written into every record that used it
-  (`kind` says what the translations are: `human`, `dictionary`, `rule-based`, `neural`).
+- `record(directions)`: `{"translator": spec, "translator_kind": kind}`, written into every record that
+  used it (`kind` says what the translations are: `human`, `dictionary`, `rule-based`, `neural`), with
+  `translator_versions` (leg -> the package versions that translate it) where the translator can say.
+  The version is part of each leg's cache key, so an upgraded translator never serves the old one's output.
 """
 
 from __future__ import annotations
@@ -74,9 +76,29 @@ class Translator:
         parts = [f"{k}={getattr(self.options, k)}" for k in self.identity_options]
         return self.name + (":" + ",".join(parts) if parts else "")
 
-    def record(self) -> dict:
-        """What a run's record notes about the translations it used."""
-        return {"translator": self.spec, "translator_kind": self.kind}
+    def leg_version(self, src: str, tgt: str) -> str:
+        """What translates the direct step `src -> tgt` here, with versions (`apertium=3.8.3,...`), or ""
+        when the translator cannot say (a lookup, a Hub model named by id)."""
+        return ""
+
+    def _leg_cache_name(self, src: str, tgt: str) -> str:
+        version = self.leg_version(src, tgt)
+        return self.cache_name + (f"@{version}" if version else "")
+
+    def record(self, directions: Sequence[tuple[str, str]] = ()) -> dict:
+        """What a run's record notes about the translations it used (`directions`: the (src, tgt) it
+        translated, for the versions of their legs)."""
+        out = {"translator": self.spec, "translator_kind": self.kind}
+        versions = {}
+        for src, tgt in dict.fromkeys(directions):
+            route = self.route(src, tgt)
+            for a, b in zip(route, route[1:]):
+                version = self.leg_version(a, b)
+                if version:
+                    versions[f"{a}-{b}"] = version
+        if versions:
+            out["translator_versions"] = dict(sorted(versions.items()))
+        return out
 
     # --- what it serves ----------------------------------------------------------------------------
     def unavailable(self) -> str | None:
@@ -146,7 +168,8 @@ class Translator:
         unique = [t for t in dict.fromkeys(texts) if t]
         direction = f"{src}-{tgt}"
         cache = self.cache if self.cached else None
-        done = cache.get_many(self.cache_name, direction, unique) if cache is not None else {}
+        key = self._leg_cache_name(src, tgt) if cache is not None else ""
+        done = cache.get_many(key, direction, unique) if cache is not None else {}
         if progress is not None and done:
             progress(sum(1 for t in texts if t in done))
         missing = [t for t in unique if t not in done]
@@ -159,7 +182,7 @@ class Translator:
                                f"{len(chunk)} texts ({direction})")
             new = dict(zip(chunk, translated))
             if cache is not None:
-                cache.put_many(self.cache_name, direction, new)
+                cache.put_many(key, direction, new)
             done.update(new)
             if progress is not None:
                 progress(sum(1 for t in texts if t in new))

