@@ -142,6 +142,24 @@ def test_a_published_classifier_maps_labels_by_name_and_lands_on_the_leaderboard
     runs, errors = board.load_runs(store)
     assert list(runs["method"]) == ["pretrained"] and not errors
     assert runs.iloc[0]["n_targets"] == 2  # nothing known about its training languages: all are targets
+    # its model card says it saw English labels: English is then its source, not a target of transfer (a
+    # declared language that is no source stays a target, flagged as seen); the premise control runs too
+    assert cli.main(["evaluate", "--model-dir", str(folder), "--languages", "en,de", "--max-samples", "20",
+                     "--trained-languages", "EN", "--premise-control", "--json",
+                     "--results-dir", str(tmp_path / "r2")]) == 0
+    (path,) = (tmp_path / "r2").rglob("*.json")
+    record = json.loads(path.read_text())
+    assert record["seen_languages"] == ["en"] and record["summary"]["target_languages"] == ["de"]
+    assert record["summary"]["source_score"] is not None
+    assert record["config"]["method_options"] == {"trained_languages": ["EN"]}
+    assert "premise_shuffled_accuracy" in record["metrics"]["de"]
+    capsys.readouterr()
+    for bad, message in ((["--trained-languages", "english"], "unknown language code 'english'"),
+                         (["--int8"], "evaluated as published")):
+        assert cli.main(["evaluate", "--model-dir", str(folder), "--languages", "en", "--max-samples", "4", *bad,
+                         "--results-dir", str(tmp_path / "r3")]) == 2
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "r3").exists()  # refused before anything was evaluated or filed
 
 
 def test_unmappable_labels_are_refused_with_the_way_out(tiny_model_dir, tmp_path):

@@ -244,7 +244,13 @@ def cmd_evaluate(args) -> int:
         raise XltError(f"the model was trained for task {model_task.name!r} ({', '.join(model_task.label_names)}); "
                        f"it cannot be evaluated on {task.name!r} ({', '.join(task.label_names)})")
     if predictor.info.kind == "hub-classifier":
+        if args.int8:
+            raise XltError("--int8 scores an xlt classifier's int8 form; a published classifier is evaluated as "
+                           "published (leave out --int8)")
         return _evaluate_as_record(args, task, languages)
+    if args.trained_languages:
+        raise XltError("--trained-languages is for published classifiers; an xlt classifier knows its own "
+                       f"({', '.join(predictor.info.languages_trained) or 'none recorded'})")
     metrics = evaluate_languages(predictor, task, languages, split=args.split,
                                  max_samples=args.max_samples, seed=args.seed, batch_size=args.batch_size,
                                  premise_control=args.premise_control)
@@ -265,11 +271,13 @@ def _evaluate_as_record(args, task, languages) -> int:
     from .experiment import run_and_file
     from .results.store import ResultsStore
 
+    trained = _split_langs(args.trained_languages)
     config = ExperimentConfig(task=task.name, method="pretrained", model=args.model_dir, target_languages=languages,
                               eval_split=args.split,
+                              method_options={"trained_languages": trained} if trained else {},
                               train=TrainConfig(max_eval_samples=args.max_samples, eval_batch_size=args.batch_size))
     store = None if args.results_dir else ResultsStore()
-    record = run_and_file(config, store=store, results_dir=args.results_dir)
+    record = run_and_file(config, store=store, results_dir=args.results_dir, premise_control=args.premise_control)
     if args.json:
         print(json.dumps({"metrics": record["metrics"], "summary": record["summary"]}, indent=2))
     else:
@@ -475,6 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "instead of the float32 model as trained")
     ev.add_argument("--results-dir", help="published classifiers: write their record here (default: your results "
                     "store)")
+    ev.add_argument("--trained-languages", help="published classifiers: the languages it was trained on with "
+                    "labels, from its model card (comma-separated; they count as seen, not as zero-shot transfer)")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_evaluate)
 
