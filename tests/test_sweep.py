@@ -60,6 +60,12 @@ def test_time_estimate_comes_from_records_of_the_same_method_and_sources(monkeyp
     assert sweep_module._similar_records(records + [dict(records[2], task="nli")], cell) == [records[2]]
     resumed = dict(records[2], training={"train_examples": 1839, "resumed_from_checkpoint": "checkpoint-690"})
     assert sweep_module._similar_records([resumed, records[1]], cell) == [records[1]]  # 1 s of a finished run
+    # since training time is kept in checkpoints, a resumed run's train_seconds is the whole training's
+    timed = dict(records[2], training={"train_examples": 1839, "resumed_from_checkpoint": "checkpoint-690",
+                                       "train_seconds_this_run": 1.0})
+    assert sweep_module._similar_records([timed, records[1]], cell) == [timed]
+    partial = dict(timed, training={**timed["training"], "train_seconds_partial": True})  # an older checkpoint
+    assert sweep_module._similar_records([partial, records[1]], cell) == [records[1]]
 
 
 def test_time_estimate_takes_the_least_disturbed_record(monkeypatch, tmp_path):

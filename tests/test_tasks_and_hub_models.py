@@ -151,7 +151,7 @@ def test_a_published_classifier_maps_labels_by_name_and_lands_on_the_leaderboard
     record = json.loads(path.read_text())
     assert record["seen_languages"] == ["en"] and record["summary"]["target_languages"] == ["de"]
     assert record["summary"]["source_score"] is not None
-    assert record["config"]["method_options"] == {"trained_languages": ["EN"]}
+    assert record["config"]["method_options"] == {"trained_languages": ["en"]}  # as every other spelling of it
     assert "premise_shuffled_accuracy" in record["metrics"]["de"]
     capsys.readouterr()
     for bad, message in ((["--trained-languages", "english"], "unknown language code 'english'"),
@@ -160,6 +160,22 @@ def test_a_published_classifier_maps_labels_by_name_and_lands_on_the_leaderboard
                          "--results-dir", str(tmp_path / "r3")]) == 2
         assert message in capsys.readouterr().err
     assert not (tmp_path / "r3").exists()  # refused before anything was evaluated or filed
+
+
+def test_a_saved_published_classifier_keeps_its_declared_training_languages_for_predict(tiny_model_dir, tmp_path):
+    from xlt.config import ExperimentConfig, TrainConfig
+    from xlt.experiment import run_and_file
+    from xlt.predict import Predictor
+
+    folder = tmp_path / "hub-sentiment"
+    save_tiny_sequence_classifier(folder, tiny_model_dir, {0: "negative", 1: "neutral", 2: "positive"})
+    config = ExperimentConfig(task="sentiment", method="pretrained", model=str(folder), target_languages=["de"],
+                              method_options={"trained_languages": ["en"]}, train=TrainConfig(max_eval_samples=4))
+    record = run_and_file(config, results_dir=tmp_path / "r", save_model_to=tmp_path / "saved", show_progress=False)
+    answer = Predictor(tmp_path / "saved").predict("Das Essen war heute wirklich sehr gut und das Wetter auch.")
+    assert answer.language == "de" and answer.transfer == "zero-shot"  # from the saved reference, not the run
+    assert any("trained on en" in notice for notice in answer.notices)
+    assert Predictor(tmp_path / "saved").info.run_id == record["run_id"]
 
 
 def test_unmappable_labels_are_refused_with_the_way_out(tiny_model_dir, tmp_path):

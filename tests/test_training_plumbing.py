@@ -228,6 +228,30 @@ def test_a_resumed_training_counts_the_time_before_the_kill(tiny_model_dir, data
     assert resumed.stats["resumed_from_checkpoint"] == "checkpoint-4"
     assert resumed.stats["train_seconds"] == pytest.approx(saved + resumed.stats["train_seconds_this_run"], abs=0.02)
     assert TrainClock.from_checkpoint(str(tmp_path / "nowhere")).before == 0.0  # no checkpoint: from zero
+    assert "train_seconds_partial" not in resumed.stats
+
+
+def test_a_checkpoint_from_before_the_clock_resumes_and_says_its_time_is_partial(tiny_model_dir, data_dir,
+                                                                                  tmp_path):
+    import json
+
+    from transformers import TrainerCallback
+
+    class KilledAtStep5(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 5:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _train_tiny(tiny_model_dir, data_dir, tmp_path / "cut", [KilledAtStep5()], epochs=4)
+    for state_file in (tmp_path / "cut" / "checkpoints").glob("checkpoint-*/trainer_state.json"):
+        state = json.loads(state_file.read_text())
+        del state["stateful_callbacks"]["TrainClock"]  # as an older xlt wrote it
+        state_file.write_text(json.dumps(state))
+    resumed = _train_tiny(tiny_model_dir, data_dir, tmp_path / "cut", epochs=4)  # saves again at steps 6-8
+    assert resumed.stats["resumed_from_checkpoint"] == "checkpoint-4" and resumed.stats["train_steps"] == 8
+    assert resumed.stats["train_seconds_partial"] is True
+    assert resumed.stats["train_seconds"] == resumed.stats["train_seconds_this_run"]
 
 
 def torch_allclose(a: dict, b: dict, atol: float = 1e-6) -> bool:

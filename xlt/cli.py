@@ -269,9 +269,10 @@ def cmd_evaluate(args) -> int:
 def _evaluate_as_record(args, task, languages) -> int:
     from .config import ExperimentConfig
     from .experiment import run_and_file
+    from .ranking.features import check_language
     from .results.store import ResultsStore
 
-    trained = _split_langs(args.trained_languages)
+    trained = [check_language(code, task) for code in _split_langs(args.trained_languages) or []]
     config = ExperimentConfig(task=task.name, method="pretrained", model=args.model_dir, target_languages=languages,
                               eval_split=args.split,
                               method_options={"trained_languages": trained} if trained else {},

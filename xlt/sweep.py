@@ -294,14 +294,23 @@ def _low_quartile(values: list[float]) -> float:
     return sorted(values)[(len(values) - 1) // 4]
 
 
+def _whole_training_timed(training: dict) -> bool:
+    """Whether a record's `train_seconds` covers its whole training: runs since the TrainClock always say
+    (`train_seconds_this_run`; `train_seconds_partial` when resumed from an older checkpoint), older ones
+    only when they were not resumed."""
+    if "train_seconds_this_run" in training:
+        return not training.get("train_seconds_partial")
+    return not training.get("resumed_from_checkpoint")
+
+
 def _similar_records(records: list[dict], config) -> list[dict]:
     """Finished records of the cell's task on this kind of device, the closest first: same method and
     sources, else same method, else zero-shot from the same sources (plain training on them), else same
     sources, else any (a few-shot record's 70 examples say nothing about a zero-shot cell's size).
-    Resumed runs are left out: their time is the resumed part only."""
+    Runs resumed before training time was kept in checkpoints are left out: they timed the resumed part only."""
     usable = [r for r in records if r["task"] == config.task and r.get("hardware", {}).get("device") == _device()
               and r.get("train_seconds") and (r.get("training") or {}).get("train_examples")
-              and not (r.get("training") or {}).get("resumed_from_checkpoint")]  # a resumed run timed only its tail
+              and _whole_training_timed(r.get("training") or {})]
     sources = list(config.source_languages)
     for keep in (lambda r: r["method"] == config.method and r["config"]["source_languages"] == sources,
                  lambda r: r["method"] == config.method,
@@ -362,7 +371,8 @@ def run_sweep(sweep: Sweep, show_progress: bool = True, log=print) -> list[dict]
         sweep.skipped[config.fingerprint()] = record
         avg = record["summary"].get("target_average")
         elapsed = time.time() - start
-        log(f"[{i}/{len(todo)}] done in {record['train_seconds']:.0f}s training: target average "
+        spent = (record.get("training") or {}).get("train_seconds_this_run", record["train_seconds"])
+        log(f"[{i}/{len(todo)}] done in {spent:.0f}s training: target average "
             f"{avg if avg is None else round(avg, 4)}; record {record.get('path')}; "
             f"{elapsed / 60:.1f} min so far, ~{elapsed / i * (len(todo) - i) / 60:.0f} min left")
     if failures:

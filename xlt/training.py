@@ -171,17 +171,22 @@ class TrainClock:
     def __init__(self, before: float = 0.0) -> None:
         self.before = float(before)
         self.started = time.perf_counter()
+        self.partial = False
 
     @classmethod
     def from_checkpoint(cls, checkpoint: str | None) -> TrainClock:
         import json
 
-        seconds = 0.0
+        seconds, known = 0.0, False
         if checkpoint:
-            with contextlib.suppress(OSError, ValueError, TypeError, AttributeError):
+            with contextlib.suppress(OSError, ValueError, TypeError, AttributeError, LookupError):
                 state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
                 seconds = float(state["stateful_callbacks"][cls.key]["attributes"]["seconds"])
-        return cls(seconds if math.isfinite(seconds) and seconds >= 0 else 0.0)
+                known = math.isfinite(seconds) and seconds >= 0
+        clock = cls(seconds if known else 0.0)
+        # a checkpoint saved before the clock existed: the time before it is unknown (the record says so)
+        clock.partial = bool(checkpoint) and not known
+        return clock
 
     def seconds(self) -> float:
         return self.before + time.perf_counter() - self.started
@@ -195,6 +200,11 @@ class TrainClock:
         class _Saved(TrainerCallback, ExportableState):
             def state(self) -> dict:
                 return {"args": {}, "attributes": {"seconds": round(clock.seconds(), 2)}}
+
+            def on_train_begin(self, args, state, control, **kwargs):
+                # the Trainer saves ExportableState callbacks by updating entries its state already has; a
+                # state loaded from a checkpoint written before the clock existed has none for it
+                state.stateful_callbacks.setdefault(clock.key, self.state())
 
         _Saved.__name__ = _Saved.__qualname__ = self.key
         return _Saved()
@@ -319,7 +329,8 @@ def _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resum
             warnings.append(collapse)
     stats = {
         "train_seconds": round(seconds, 2),  # over every run of this training (see TrainClock)
-        **({"train_seconds_this_run": round(this_run, 2)} if last else {}),
+        "train_seconds_this_run": round(this_run, 2),
+        **({"train_seconds_partial": True} if clock.partial else {}),
         "train_examples": len(encoded),
         "train_examples_per_second": round(examples / seconds, 3) if seconds > 0 else None,
         "train_steps": int(result.global_step),

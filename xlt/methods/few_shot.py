@@ -193,8 +193,14 @@ class FewShot(TransferMethod):
         if hasattr(trained.model.encoder, "merge_and_unload"):  # the adapter sits on the source model, not on
             trained.model.encoder = trained.model.encoder.merge_and_unload()  # the base: save the whole encoder
             trained.info.finetune = "full"
+        # train_seconds: what the model cost, its source stage included even when an earlier cell trained it;
+        # train_seconds_this_run: what this run spent (a learning curve pays for its source stage once)
+        both = (source.stats, trained.stats)
         trained.stats = {**trained.stats, "source_stage": {k: v for k, v in source.stats.items() if k != "loss_curve"},
-                         "train_seconds": source.stats["train_seconds"] + trained.stats["train_seconds"]}
+                         "train_seconds": sum(s["train_seconds"] for s in both),
+                         "train_seconds_this_run": sum(s.get("train_seconds_this_run", 0.0) for s in both),
+                         **({"train_seconds_partial": True} if any(s.get("train_seconds_partial") for s in both)
+                            else {})}
         return trained
 
 

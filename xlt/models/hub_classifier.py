@@ -129,8 +129,13 @@ def load(folder: Path) -> HubClassifier:
     from .loading import read_classifier_info
 
     info = read_classifier_info(folder)
-    return HubClassifier(info.extra["source"], task_for_model(info), info.extra.get("label_map") or {},
-                         info.max_length)
+    classifier = HubClassifier(info.extra["source"], task_for_model(info), info.extra.get("label_map") or {},
+                               info.max_length)
+    # what the reference was saved with: the declared training languages (Predict's seen / zero-shot note)
+    # and the run that evaluated it (Predict's measured scores)
+    classifier.info.languages_trained = list(info.languages_trained or [])
+    classifier.info.run_id = info.run_id
+    return classifier
 
 
 register_artifact_kind(ArtifactKind("hub-classifier", load, "a published AutoModelForSequenceClassification"))

