@@ -82,7 +82,7 @@ def main() -> None:
         sel, _ = comparison_runs(runs[runs["task"] == task])
         sel = sel.drop_duplicates(["variant", "seed"], keep="last")  # a rerun of a cell replaces it
         compared += len(sel)
-        zero = sel[sel["method"] == "zero-shot"].set_index("seed")
+        zero = sel[sel["method"] == "zero-shot"].set_index(["seed", "hardware"])  # pairs never cross machines
         for key in sorted(sel["variant"].unique(), key=lambda k: (k != "zero-shot", natural(k))):
             part = sel[sel["variant"] == key]
             values = part["target_avg"].tolist()
@@ -90,14 +90,14 @@ def main() -> None:
             std = statistics.stdev(values) if len(values) > 1 else 0.0
             pairs = []
             for _, run in part.iterrows() if key != "zero-shot" else ():
-                z = baseline_on(zero.loc[run["seed"]], run["targets"].split(",")) if run["seed"] in zero.index \
-                    else None
+                pair = (run["seed"], run["hardware"])
+                z = baseline_on(zero.loc[pair], run["targets"].split(",")) if pair in zero.index else None
                 if z is not None:
                     pairs.append((run["target_avg"], z))
             if pairs:
                 z = statistics.mean(b for _, b in pairs)
                 d = statistics.mean(a - b for a, b in pairs)
-                zero_text, diff = f"{z:.3f} ({len(pairs)})", f"{d:+.3f}"
+                zero_text, diff = f"{z:.3f} ({len(pairs)})", f"{round(d, 3) + 0.0:+.3f}"  # never "-0.000"
             else:
                 zero_text, diff = "", ""
             method = part["method"].iloc[0]

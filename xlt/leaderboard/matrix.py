@@ -14,18 +14,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..errors import XltError
+from .table import hardware_label
 
 MATRIX_METHOD = "zero-shot"
 CELL_COLUMNS = ["task", "model", "setting", "setting_label", "protocol", "source", "target", "seed", "run_id",
                 "accuracy", "macro_f1", "n", "hardware"]
-
-
-def hardware_label(record: dict) -> str:
-    """Where a run trained, short: the GPU's name, or CPU (runs of one setting may come from both)."""
-    hardware = record.get("hardware") or {}
-    if hardware.get("device") == "cuda":
-        return str(hardware.get("gpu") or "GPU").replace("NVIDIA ", "")
-    return "CPU"
 
 
 def _setting(record: dict) -> tuple[str, str]:

@@ -6,8 +6,8 @@ import pandas as pd
 
 BASE_COLUMNS = ["status", "task", "method", "recipe", "model", "source", "metric", "target_avg", "target_ci95",
                 "premise_shuffled_avg",
-                "transfer_gap", "source_score", "seed", "n_targets", "eval_n", "flags", "run_id", "created",
-                "command"]
+                "transfer_gap", "source_score", "seed", "hardware", "n_targets", "eval_n", "flags", "run_id",
+                "created", "command"]
 STATUS_BADGES = {"verified": "✓ verified", "submitted, unverified": "⚠ submitted, unverified"}
 
 
@@ -16,11 +16,21 @@ def _mean(values: list) -> float | None:
     return sum(values) / len(values) if values and all(v is not None for v in values) else None
 
 
+def hardware_label(record: dict) -> str:
+    """Where a run trained, short: the GPU's name, or CPU (runs of one setting may come from both)."""
+    hardware = record.get("hardware") or {}
+    if hardware.get("device") == "cuda":
+        return str(hardware.get("gpu") or "GPU").replace("NVIDIA ", "")
+    return "CPU"
+
+
 def method_variant(record: dict) -> str:
     """What a run compares as: its method, few-shot split by K, translate-train by its target (one model per
     target), the translate methods by their translator when one is named (`translate-test via gold`, the human
     translations' upper bound, apart from MT), and the sources when they are not English alone
-    (`multi-source (en+es+de)`)."""
+    (`multi-source (en+es+de)`). A run trained on a GPU is its own variant (`zero-shot [H100 80GB HBM3]`): with
+    bf16 mixed precision there, one NLI cell scored 1.6 points below the same cell on the CPU
+    (`leaderboard/hardware-check/`), so runs from the two are never averaged together."""
     method = record["method"]
     config = record.get("config") or {}
     sources = config.get("source_languages") or record.get("source_languages") or []
@@ -34,7 +44,10 @@ def method_variant(record: dict) -> str:
     translator = (config.get("method_options") or {}).get("translator")
     if method.startswith("translate-") and translator:  # gold (human) translations are not MT: never one mean
         key += f" via {translator}"
-    return key if list(sources) == ["en"] else f"{key} ({'+'.join(sources)})"
+    if list(sources) != ["en"]:
+        key += f" ({'+'.join(sources)})"
+    hardware = hardware_label(record)
+    return key if hardware == "CPU" else f"{key} [{hardware}]"
 
 
 def runs_frame(records: list[dict]) -> pd.DataFrame:
@@ -60,7 +73,7 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
             "premise_shuffled_avg": _mean([r["metrics"].get(t, {}).get("premise_shuffled_accuracy")
                                            for t in targets]),
             "transfer_gap": summary.get("transfer_gap"), "source_score": summary.get("source_score"),
-            "seed": r["seed"], "n_targets": len(targets),
+            "seed": r["seed"], "hardware": hardware_label(r), "n_targets": len(targets),
             # the smallest per-language sample: a 100-example debug run does not pass for a full one
             "eval_n": min((m.get("n") or 0 for m in r["metrics"].values()), default=0),
             "flags": " ".join(flag for flag, on in (("⚠ collapsed", r.get("collapsed")),
