@@ -229,6 +229,7 @@ def test_a_resumed_training_counts_the_time_before_the_kill(tiny_model_dir, data
     assert resumed.stats["train_seconds"] == pytest.approx(saved + resumed.stats["train_seconds_this_run"], abs=0.02)
     assert TrainClock.from_checkpoint(str(tmp_path / "nowhere")).before == 0.0  # no checkpoint: from zero
     assert "train_seconds_partial" not in resumed.stats
+    assert resumed.stats["precision"] == "fp32"  # 'auto' on a CPU
 
 
 def test_a_checkpoint_from_before_the_clock_resumes_and_says_its_time_is_partial(tiny_model_dir, data_dir,

@@ -328,6 +328,9 @@ def _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resum
             logger.warning(collapse)
             warnings.append(collapse)
     stats = {
+        # what `precision` resolved to here ('auto' is bf16 on most GPUs, fp32 on a CPU): it moves transfer
+        # scores (leaderboard/hardware-check/), and the config alone does not say it
+        "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
         "train_seconds": round(seconds, 2),  # over every run of this training (see TrainClock)
         "train_seconds_this_run": round(this_run, 2),
         **({"train_seconds_partial": True} if clock.partial else {}),
