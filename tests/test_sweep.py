@@ -2,6 +2,7 @@
 
 import time
 
+import pytest
 import yaml
 
 from xlt import cli
@@ -76,18 +77,47 @@ def test_time_estimate_takes_the_least_disturbed_record(monkeypatch, tmp_path):
     def record(seconds, evaluation):
         return {"task": "sentiment", "method": "zero-shot", "hardware": {"device": "cpu"}, "train_seconds": seconds,
                 "training": {"train_examples": 1000, "eval_seconds": evaluation},
-                "config": {"source_languages": ["en"], "train": {"epochs": 2.0}}}
+                "config": {"task": "sentiment", "method": "zero-shot", "source_languages": ["en"],
+                           "train": {"epochs": 2.0, "max_train_samples": 1000}}}
 
     monkeypatch.setattr(sweep_module, "_device", lambda: "cpu")
     monkeypatch.setattr("xlt.results.records.read_records", lambda folder: ([record(6000.0, 900.0),
                                                                              record(600.0, 60.0),
                                                                              record(3000.0, 80.0)], []))
     cell = ExperimentConfig(task="sentiment", method="zero-shot", source_languages=["en"])
-    cell.train.epochs = 4.0
+    cell.train.epochs, cell.train.max_train_samples = 4.0, 1000
     sweep = sweep_module.Sweep("grid", [cell], "test-v0", tmp_path, "")
     sweep.skipped = {}
     # 0.3 s per example-epoch (the fastest run) × 1,000 examples × 4 epochs, plus its 60 s of evaluation
-    assert sweep_module.estimate_seconds(sweep) == 0.3 * 1000 * 4 + 60.0
+    assert sweep_module.estimate_seconds(sweep) == pytest.approx(0.3 * 1000 * 4 + 60.0)
+    # a cell that trains on more: English plus its translations into four languages, five times the rows
+    bigger = ExperimentConfig(task="sentiment", method="translate-train-all", source_languages=["en"],
+                              target_languages=["en", "es", "fr", "it", "pt"],
+                              method_options={"translator": "apertium"})
+    bigger.train.epochs, bigger.train.max_train_samples = 4.0, 1000
+    sweep = sweep_module.Sweep("grid", [bigger], "test-v0", tmp_path, "")
+    sweep.skipped = {}
+    assert sweep_module.estimate_seconds(sweep) == pytest.approx(0.3 * 5 * 1000 * 4 + 60.0)
+
+
+def test_each_method_counts_its_training_size_without_building_the_data(data_dir):
+    from xlt.config import ExperimentConfig
+    from xlt.sweep import train_size
+
+    def size(method, sources=("en",), targets=None, **options):
+        config = ExperimentConfig(task="nli", method=method, source_languages=list(sources), target_languages=targets,
+                                  method_options=options)
+        config.train.epochs = 2.0
+        return train_size(config, data_dir)
+
+    rows = sum(1 for line in open(data_dir / "xnli" / "validation" / "en.jsonl") if line.strip())
+    assert size("zero-shot") == rows * 2 and size("multi-source", ("en", "de")) == 2 * rows * 2
+    assert size("translate-train-all") == 15 * rows * 2  # English and its 14 translations
+    assert size("translate-train", targets=["de", "sw"]) == 2 * rows * 2  # the translations only
+    assert size("code-switch", copies=2) == 3 * rows * 2  # the original and two switched copies
+    # few-shot: the source without the shots' pool, every epoch, then K × 14 languages for shot_epochs
+    assert size("few-shot", shots=100) == (rows - 500) * 2 + 100 * 14 * 10
+    assert size("pretrained") == 0.0
 
 
 def test_shards_split_a_grid_without_overlap(tiny_model_dir, tmp_path, capsys):

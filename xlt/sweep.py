@@ -21,8 +21,10 @@ config fingerprint) are skipped, an interrupted cell resumes from its checkpoint
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -267,11 +269,14 @@ def estimate_seconds(sweep: Sweep) -> float | None:
     """Rough CPU/GPU time of the cells still to run, from finished records of the same task and method (and
     the grid's protocol where it has records: the same recipe): seconds per training example-epoch, plus their
     evaluation time. A low quartile sets each: a record's time is wall-clock, so a run that shared the machine
-    or was paused only ever took longer."""
+    or was paused only ever took longer. Example-epochs come from each method's `train_size` (translate-train-all
+    trains on the source and every translation of it; few-shot's shots have their own epochs), for the
+    records as for the cells, so a cell of another size scales by its own."""
     from .results.records import read_records
 
     folder = sweep.results_dir if sweep.results_dir else _store().local_dir
     records, _ = read_records(folder) if Path(folder).is_dir() else ([], [])
+    sizes: dict[str, float | None] = {}
     total, known = 0.0, False
     for config in sweep.cells:
         if config.fingerprint() in sweep.skipped:
@@ -281,13 +286,67 @@ def estimate_seconds(sweep: Sweep) -> float | None:
         similar = same_protocol or similar
         if not similar:
             continue
-        rates = [r["train_seconds"] / (r["training"]["train_examples"] * r["config"]["train"]["epochs"])
-                 for r in similar]
-        examples = (config.train.max_train_samples or similar[0]["training"]["train_examples"])
+        rates = [rate for r in similar if (rate := _seconds_per_example_epoch(r, sizes)) is not None]
+        size = train_size(config)
+        if size is None:  # data that cannot be counted here (the Hub's): the size of the closest record
+            size = similar[0]["training"]["train_examples"] * config.train.epochs
         evals = [r["training"]["eval_seconds"] for r in similar if r["training"].get("eval_seconds") is not None]
-        total += _low_quartile(rates) * examples * config.train.epochs + (_low_quartile(evals) if evals else 0.0)
+        total += (_low_quartile(rates) * size if rates else 0.0) + (_low_quartile(evals) if evals else 0.0)
         known = True
     return total if known else None
+
+
+def _seconds_per_example_epoch(record: dict, sizes: dict) -> float | None:
+    key = json.dumps(record.get("config"), sort_keys=True, default=str)
+    if key not in sizes:
+        try:
+            sizes[key] = train_size(ExperimentConfig.from_dict(record["config"]))
+        except (XltError, KeyError, TypeError, ValueError):
+            sizes[key] = None
+    size = sizes[key] or record["training"]["train_examples"] * record["config"]["train"]["epochs"]
+    return record["train_seconds"] / size if size else None
+
+
+def train_size(config: ExperimentConfig, data_root: Path | None = None) -> float | None:
+    """Training example-epochs of `config` (its method's `train_size` from the source rows of the local data
+    files, counted, nothing loaded), or None where those files are not here."""
+    from .data import local_split_path
+    from .methods import MethodContext, get_method
+    from .settings import data_dir
+    from .tasks import get_task
+
+    try:
+        task, method = get_task(config.task), get_method(config.method)
+        options = method.options(config.method_options)
+    except XltError:
+        return None
+    root = Path(data_root) if data_root is not None else data_dir()
+    split = config.train_split or task.train_split
+    rows = 0
+    for lang in config.source_languages if method.trains else []:
+        for part in split.split("+"):
+            path = local_split_path(task, lang, part.strip(), root)
+            try:
+                count = _line_count(str(path), os.stat(path).st_mtime_ns)
+            except OSError:
+                return None
+            if count is None:
+                return None
+            rows += count
+    if config.train.max_train_samples is not None:
+        rows = min(rows, config.train.max_train_samples)
+    ctx = MethodContext(experiment=config, task=task, model_spec=None, options=options, output_dir=Path("."),
+                        data_dir=root, show_progress=False)
+    return method.train_size(ctx, rows)
+
+
+@functools.lru_cache(maxsize=256)
+def _line_count(path: str, mtime_ns: int) -> int | None:  # keyed by the file's mtime too: an edit recounts
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return sum(1 for line in fh if line.strip())
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def _low_quartile(values: list[float]) -> float:

@@ -103,6 +103,10 @@ class CodeSwitch(TransferMethod):
         if missing:
             raise XltError(f"no MUSE dictionary for {missing}; dictionaries exist for en, {available}")
 
+    def train_size(self, ctx, source_rows: int) -> float:
+        copies = ctx.options.copies + (1 if ctx.options.keep_original else 0)
+        return float(source_rows * copies * ctx.train.epochs)
+
     def seen_languages(self, ctx) -> list[str]:
         return list(ctx.experiment.source_languages)  # code-switched text is not labelled target data
 

@@ -109,6 +109,17 @@ class FewShot(TransferMethod):
         extra = shot_languages(ctx) if ctx.options.shots else []
         return list(dict.fromkeys([*ctx.experiment.source_languages, *extra]))
 
+    def train_size(self, ctx, source_rows: int) -> float:
+        opts = ctx.options
+        if not opts.shots:
+            return super().train_size(ctx, source_rows)
+        if ctx.task.parallel:  # the shots' pool is held out of every source
+            source_rows = max(0, source_rows - opts.pool_rows * len(ctx.experiment.source_languages))
+        shots = opts.shots * len(shot_languages(ctx))
+        if opts.mode == "joint":
+            return float((source_rows + shots * opts.joint_repeat) * ctx.train.epochs)
+        return float(source_rows * ctx.train.epochs + shots * opts.shot_epochs)
+
     def _shot_split(self, ctx) -> str:
         return ctx.experiment.train_split or ctx.task.train_split
 

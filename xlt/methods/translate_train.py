@@ -67,6 +67,10 @@ class TranslateTrain(TransferMethod):
     def keeps_source(self, ctx) -> bool:
         return ctx.options.keep_source
 
+    def train_size(self, ctx, source_rows: int) -> float:
+        copies = len(self.translated_languages(ctx)) + (1 if self.keeps_source(ctx) else 0)
+        return float(source_rows * copies * ctx.train.epochs)
+
     def validate(self, ctx) -> None:
         langs = self.translated_languages(ctx)
         if len(langs) != 1:
