@@ -69,30 +69,37 @@ def test_translate_train_has_a_row_per_target():
     assert method_variant(dict(record, method="translate-test", config=gold)) == "translate-test via gold"
     assert method_variant(dict(record, config=dict(gold, target_languages=["sw"]))) == "translate-train → sw via gold"
 
-def test_runs_from_a_gpu_are_their_own_row_and_never_paired_with_cpu_runs(tmp_path, monkeypatch, capsys):
-    """bf16 training on a GPU moved one NLI cell by 1.6 points (leaderboard/hardware-check/): a GPU run of a
-    method is compared with the zero-shot run of its own seed and machine, and not averaged with CPU runs."""
+def test_runs_trained_in_bf16_are_their_own_row_and_never_paired_with_fp32_runs(tmp_path, monkeypatch, capsys):
+    """bf16 training on a GPU moved one NLI cell by 1.6 points (leaderboard/hardware-check/): such a run is
+    compared with the zero-shot run of its own seed and precision, and not averaged with fp32 runs; an fp32
+    run on a GPU sits beside the CPU ones."""
     script = _script()
     folder = tmp_path / "sentiment"
     folder.mkdir()
     zero = _committed_zero_shot(42)
     (folder / "zero.json").write_text(json.dumps(zero))
     gpu = {"device": "cuda", "gpu": "NVIDIA H100 80GB HBM3", "gpu_count": 1}
-    code_switch = copy.deepcopy(zero)
+    code_switch = copy.deepcopy(zero)  # 'auto' on a GPU, from before records named their precision: bf16
     code_switch.update(method="code-switch", run_id="cs0000000000-20261126T000000", hardware=gpu)
     code_switch["config"]["method"] = "code-switch"
     (folder / "cs.json").write_text(json.dumps(code_switch))
-    monkeypatch.setattr("sys.argv", ["methods_table.py", "--results", str(tmp_path)])
-    script.main()
-    rows = {line.split(" | ")[1]: line for line in capsys.readouterr().out.splitlines()
-            if line.startswith("| sentiment |")}
-    row = rows["code-switch [H100 80GB HBM3]"]
-    assert "(1 seed, no spread) |  |  |" in row  # no zero-shot of seed 42 on that machine: no difference
+
+    def table():
+        monkeypatch.setattr("sys.argv", ["methods_table.py", "--results", str(tmp_path)])
+        script.main()
+        return {line.split(" | ")[1]: line for line in capsys.readouterr().out.splitlines()
+                if line.startswith("| sentiment |")}
+
+    rows = table()
+    assert "(1 seed, no spread) |  |  |" in rows["code-switch [bf16 on H100 80GB HBM3]"]  # no bf16 zero-shot yet
     gpu_zero = copy.deepcopy(zero)
     gpu_zero.update(run_id="zz0000000000-20261126T000000", hardware=gpu)
     (folder / "gpu-zero.json").write_text(json.dumps(gpu_zero))
-    script.main()
-    rows = {line.split(" | ")[1]: line for line in capsys.readouterr().out.splitlines()
-            if line.startswith("| sentiment |")}
-    assert "| +0.000 |" in rows["code-switch [H100 80GB HBM3]"]  # paired with the H100 zero-shot
-    assert "(1 seed, no spread)" in rows["zero-shot"] and "zero-shot [H100 80GB HBM3]" in rows
+    rows = table()
+    assert "| +0.000 |" in rows["code-switch [bf16 on H100 80GB HBM3]"]  # paired with the bf16 zero-shot
+    assert rows["zero-shot [bf16 on H100 80GB HBM3]"].endswith("|  |  | the baseline |")  # not with itself
+    fp32 = copy.deepcopy(code_switch)  # trained in fp32 on the GPU: beside the CPU runs, paired with them
+    fp32.update(run_id="cs1111111111-20261126T000000", training={**fp32["training"], "precision": "fp32"})
+    (folder / "cs-fp32.json").write_text(json.dumps(fp32))
+    rows = table()
+    assert "| +0.000 |" in rows["code-switch"]

@@ -118,6 +118,35 @@ def test_each_method_counts_its_training_size_without_building_the_data(data_dir
     # few-shot: the source without the shots' pool, every epoch, then K × 14 languages for shot_epochs
     assert size("few-shot", shots=100) == (rows - 500) * 2 + 100 * 14 * 10
     assert size("pretrained") == 0.0
+    # the cap applies where training applies it: few-shot after holding out the pool, multi-source after balancing
+    capped = ExperimentConfig(task="nli", method="few-shot", source_languages=["en"], method_options={"shots": 100})
+    capped.train.epochs, capped.train.max_train_samples = 2.0, 1000
+    assert train_size(capped, data_dir) == 1000 * 2 + 100 * 14 * 10
+    balanced = ExperimentConfig(task="sentiment", method="multi-source", source_languages=["en", "de"],
+                                method_options={"sampling": "balanced", "budget": 1000})
+    balanced.train.epochs = 1.0
+    assert train_size(balanced, data_dir) == 1000
+
+
+def test_without_local_data_the_estimate_falls_back_instead_of_failing(monkeypatch, tmp_path):
+    from xlt import sweep as sweep_module
+    from xlt.config import ExperimentConfig
+
+    monkeypatch.setenv("XLT_DATA_DIR", "")  # a Space reading the Hub's data
+    monkeypatch.setattr("xlt.settings.data_dir", lambda: None)
+    cell = ExperimentConfig(task="sentiment", method="translate-train-all", source_languages=["en"],
+                            method_options={"translator": "apertium"})
+    assert sweep_module.train_size(cell) is None
+    record = {"task": "sentiment", "method": "zero-shot", "hardware": {"device": "cpu"}, "train_seconds": 600.0,
+              "training": {"train_examples": 1000, "eval_seconds": 60.0},
+              "config": {"task": "sentiment", "method": "zero-shot", "source_languages": ["en"],
+                         "train": {"epochs": 2.0}}}
+    monkeypatch.setattr(sweep_module, "_device", lambda: "cpu")
+    monkeypatch.setattr("xlt.results.records.read_records", lambda folder: ([record], []))
+    sweep = sweep_module.Sweep("grid", [cell], "test-v0", tmp_path, "")
+    sweep.skipped = {}
+    cell.train.epochs = 2.0
+    assert sweep_module.estimate_seconds(sweep) == pytest.approx(600.0 + 60.0)  # sized like the closest record
 
 
 def test_shards_split_a_grid_without_overlap(tiny_model_dir, tmp_path, capsys):

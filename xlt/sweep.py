@@ -287,7 +287,10 @@ def estimate_seconds(sweep: Sweep) -> float | None:
         if not similar:
             continue
         rates = [rate for r in similar if (rate := _seconds_per_example_epoch(r, sizes)) is not None]
-        size = train_size(config)
+        try:  # a plugin method's hook runs without a model spec: whatever it raises, fall back
+            size = train_size(config)
+        except Exception:  # noqa: BLE001
+            size = None
         if size is None:  # data that cannot be counted here (the Hub's): the size of the closest record
             size = similar[0]["training"]["train_examples"] * config.train.epochs
         evals = [r["training"]["eval_seconds"] for r in similar if r["training"].get("eval_seconds") is not None]
@@ -301,7 +304,7 @@ def _seconds_per_example_epoch(record: dict, sizes: dict) -> float | None:
     if key not in sizes:
         try:
             sizes[key] = train_size(ExperimentConfig.from_dict(record["config"]))
-        except (XltError, KeyError, TypeError, ValueError):
+        except Exception:  # noqa: BLE001 - an unparsable record or a plugin's hook: size it by its own count
             sizes[key] = None
     size = sizes[key] or record["training"]["train_examples"] * record["config"]["train"]["epochs"]
     return record["train_seconds"] / size if size else None
@@ -321,9 +324,12 @@ def train_size(config: ExperimentConfig, data_root: Path | None = None) -> float
     except XltError:
         return None
     root = Path(data_root) if data_root is not None else data_dir()
+    if root is None and method.trains:  # the Hub's data: nothing to count here
+        return None
     split = config.train_split or task.train_split
-    rows = 0
+    rows: dict[str, int] = {}
     for lang in config.source_languages if method.trains else []:
+        rows[lang] = 0
         for part in split.split("+"):
             path = local_split_path(task, lang, part.strip(), root)
             try:
@@ -332,9 +338,7 @@ def train_size(config: ExperimentConfig, data_root: Path | None = None) -> float
                 return None
             if count is None:
                 return None
-            rows += count
-    if config.train.max_train_samples is not None:
-        rows = min(rows, config.train.max_train_samples)
+            rows[lang] += count
     ctx = MethodContext(experiment=config, task=task, model_spec=None, options=options, output_dir=Path("."),
                         data_dir=root, show_progress=False)
     return method.train_size(ctx, rows)

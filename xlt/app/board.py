@@ -16,7 +16,7 @@ ALL = "All"
 MATRIX_METRICS = [("the task's metric", "default"), ("accuracy", "accuracy"), ("macro-F1", "macro_f1")]
 MATRIX_VIEWS = [("score", "score"), ("transfer gap (cell − in-language)", "gap")]
 SUMMARY_COLUMNS = ["status", "task", "method", "recipe", "model", "source", "metric", "target_avg", "target_ci95",
-                   "premise_shuffled_avg", "transfer_gap", "seed", "hardware", "eval_n", "flags", "run_id",
+                   "premise_shuffled_avg", "transfer_gap", "seed", "hardware", "precision", "eval_n", "flags", "run_id",
                    "command"]
 
 

@@ -156,7 +156,7 @@ def per_language_bars(runs: pd.DataFrame, run_ids: list[str] | None = None, task
     for _, row in sel.iterrows():
         langs = [c for c in _lang_columns(sel) if pd.notna(row[c])]
         fig.add_trace(go.Bar(x=[c.split(":", 1)[1] for c in langs], y=[row[c] for c in langs],
-                             name=f"{row['method']} · {row['model']} · {row['source']}"))
+                             name=f"{row.get('variant') or row['method']} · {row['model']} · {row['source']}"))
     fig.update_layout(title="per-language scores", yaxis_title=sel["metric"].iloc[0], barmode="group", height=360)
     return fig
 
@@ -170,6 +170,11 @@ def learning_curve(runs: pd.DataFrame, task: str) -> go.Figure:
     if few.empty:
         raise ValueError(f"no few-shot runs for task {task!r} yet")
     sel, note = comparison_runs(sel[sel["method"].isin(["few-shot", "zero-shot"])])
+    if "precision" in sel and sel["precision"].nunique() > 1:  # one curve never mixes bf16 and fp32 training
+        common = sel["precision"].value_counts().idxmax()
+        left_out = int((sel["precision"] != common).sum())
+        sel = sel[sel["precision"] == common]
+        note = "; ".join(x for x in (note, f"{common} training only ({left_out} other run(s) left out)") if x)
     few, zero = sel[sel["method"] == "few-shot"], sel[sel["method"] == "zero-shot"]
     if few.empty:
         raise ValueError(f"no few-shot runs of {note or 'one setting'} for task {task!r} yet")

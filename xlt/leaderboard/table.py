@@ -6,8 +6,8 @@ import pandas as pd
 
 BASE_COLUMNS = ["status", "task", "method", "recipe", "model", "source", "metric", "target_avg", "target_ci95",
                 "premise_shuffled_avg",
-                "transfer_gap", "source_score", "seed", "hardware", "n_targets", "eval_n", "flags", "run_id",
-                "created", "command"]
+                "transfer_gap", "source_score", "seed", "hardware", "precision", "n_targets", "eval_n", "flags",
+                "run_id", "created", "command"]
 STATUS_BADGES = {"verified": "✓ verified", "submitted, unverified": "⚠ submitted, unverified"}
 
 
@@ -24,13 +24,29 @@ def hardware_label(record: dict) -> str:
     return "CPU"
 
 
+def training_precision(record: dict) -> str:
+    """What a run trained in: the precision it recorded; for older records the configured one, `auto` being
+    bf16 on a GPU (what it resolved to on the H100 that ran them) and fp32 on a CPU. A run that trained
+    nothing (a published model, evaluated in float32) counts as fp32."""
+    if not record.get("train_seconds"):
+        return "fp32"
+    recorded = (record.get("training") or {}).get("precision")
+    if recorded:
+        return recorded
+    configured = ((record.get("config") or {}).get("train") or {}).get("precision") or "auto"
+    if configured != "auto":
+        return configured
+    return "bf16" if (record.get("hardware") or {}).get("device") == "cuda" else "fp32"
+
+
 def method_variant(record: dict) -> str:
     """What a run compares as: its method, few-shot split by K, translate-train by its target (one model per
     target), the translate methods by their translator when one is named (`translate-test via gold`, the human
     translations' upper bound, apart from MT), and the sources when they are not English alone
-    (`multi-source (en+es+de)`). A run trained on a GPU is its own variant (`zero-shot [H100 80GB HBM3]`): with
-    bf16 mixed precision there, one NLI cell scored 1.6 points below the same cell on the CPU
-    (`leaderboard/hardware-check/`), so runs from the two are never averaged together."""
+    (`multi-source (en+es+de)`). A run trained in half precision is its own variant (`zero-shot [bf16 on H100
+    80GB HBM3]`): with bf16 mixed precision on a GPU, one NLI cell scored 1.6 points below the same cell in
+    fp32 on the CPU (`leaderboard/hardware-check/`), so the two are never averaged together; fp32 runs on a
+    GPU sit beside CPU ones."""
     method = record["method"]
     config = record.get("config") or {}
     sources = config.get("source_languages") or record.get("source_languages") or []
@@ -46,8 +62,8 @@ def method_variant(record: dict) -> str:
         key += f" via {translator}"
     if list(sources) != ["en"]:
         key += f" ({'+'.join(sources)})"
-    hardware = hardware_label(record)
-    return key if hardware == "CPU" else f"{key} [{hardware}]"
+    precision = training_precision(record)
+    return key if precision == "fp32" else f"{key} [{precision} on {hardware_label(record)}]"
 
 
 def runs_frame(records: list[dict]) -> pd.DataFrame:
@@ -73,7 +89,8 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
             "premise_shuffled_avg": _mean([r["metrics"].get(t, {}).get("premise_shuffled_accuracy")
                                            for t in targets]),
             "transfer_gap": summary.get("transfer_gap"), "source_score": summary.get("source_score"),
-            "seed": r["seed"], "hardware": hardware_label(r), "n_targets": len(targets),
+            "seed": r["seed"], "hardware": hardware_label(r), "precision": training_precision(r),
+            "n_targets": len(targets),
             # the smallest per-language sample: a 100-example debug run does not pass for a full one
             "eval_n": min((m.get("n") or 0 for m in r["metrics"].values()), default=0),
             "flags": " ".join(flag for flag, on in (("⚠ collapsed", r.get("collapsed")),
@@ -142,7 +159,8 @@ def filter_runs(runs: pd.DataFrame, task: str | None = None, method: str | None 
         out = out[out["status"] == STATUS_BADGES["verified"]]
     if search and search.strip() and not out.empty:
         needle = search.strip().lower()
-        columns = [c for c in ("task", "method", "recipe", "model", "source", "flags", "command") if c in out]
+        columns = [c for c in ("task", "method", "variant", "recipe", "model", "source", "hardware", "precision",
+                               "flags", "command") if c in out]
         text = out[columns].astype(str).agg(" ".join, axis=1).str.lower()
         # a target language is found by its code: rows that have a score for it
         langs = [c for c in out.columns if c.startswith("lang:")]

@@ -13,9 +13,9 @@ default that gives plain zero-shot fine-tuning, so a method overrides only what 
   on; summaries count only the others as zero-shot targets.
 - `training_data(ctx)`: the *data* hook: the labelled set to train on (few-shot, translate-train,
   code-switching and multi-source change only this).
-- `train_size(ctx, source_rows)`: the example-epochs the run will train, counted from the source rows it
-  reads without building the data (translations, switched copies, shots): `xlt sweep --dry-run`'s
-  time estimate scales each cell by it.
+- `train_size(ctx, source_rows)`: the example-epochs the run will train, counted from the rows of each
+  source language it reads, without building the data (translations, switched copies, shots):
+  `xlt sweep --dry-run`'s time estimate scales each cell by it.
 - `fit(ctx, train_ds)`: the *fit* hook: the training loop; the default is the shared Trainer loop
   (checkpoints, resume, progress, stats). Returns an artifact (see `xlt.models.artifacts`).
 - `artifact_kind`: how the trained model is saved and loaded (`classifier` by default); the
@@ -86,6 +86,12 @@ def zero_shot_run_folder(ctx: MethodContext) -> Path:
     return next((folder for folder in folders if folder.is_dir()), folders[0])
 
 
+def capped(ctx: MethodContext, rows: int) -> int:
+    """`rows` after the run's `max_train_samples`."""
+    cap = ctx.train.max_train_samples
+    return rows if cap is None else min(rows, cap)
+
+
 class TransferMethod:
     """Base class of transfer methods; the defaults are zero-shot fine-tuning on the source languages."""
 
@@ -121,10 +127,11 @@ class TransferMethod:
 
         return load_source_training_data(ctx)
 
-    def train_size(self, ctx: MethodContext, source_rows: int) -> float:
-        """Training examples × epochs of the run, from the `source_rows` its source languages' training split
-        has (after `max_train_samples`); only counted, nothing loaded. Default: the source rows, every epoch."""
-        return float(source_rows * ctx.train.epochs) if self.trains else 0.0
+    def train_size(self, ctx: MethodContext, source_rows: dict[str, int]) -> float:
+        """Training examples × epochs of the run, from the rows of each source language's training split
+        (`{lang: rows}`, before `max_train_samples`); only counted, nothing loaded. Default: the source
+        rows up to the cap, every epoch."""
+        return float(capped(ctx, sum(source_rows.values())) * ctx.train.epochs) if self.trains else 0.0
 
     def fit(self, ctx: MethodContext, train_ds):
         """Train and return the artifact (default: the shared Trainer loop, one classifier)."""

@@ -25,7 +25,7 @@ import random
 from dataclasses import dataclass, field
 
 from ..errors import XltError
-from .base import TransferMethod
+from .base import TransferMethod, capped
 from .registry import register_method
 
 
@@ -103,9 +103,9 @@ class CodeSwitch(TransferMethod):
         if missing:
             raise XltError(f"no MUSE dictionary for {missing}; dictionaries exist for en, {available}")
 
-    def train_size(self, ctx, source_rows: int) -> float:
+    def train_size(self, ctx, source_rows: dict[str, int]) -> float:
         copies = ctx.options.copies + (1 if ctx.options.keep_original else 0)
-        return float(source_rows * copies * ctx.train.epochs)
+        return float(capped(ctx, sum(source_rows.values())) * copies * ctx.train.epochs)
 
     def seen_languages(self, ctx) -> list[str]:
         return list(ctx.experiment.source_languages)  # code-switched text is not labelled target data

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..errors import XltError
-from .base import TransferMethod, zero_shot_run_folder
+from .base import TransferMethod, capped, zero_shot_run_folder
 from .registry import register_method
 
 POOL_SEED = 0  # the parallel-row pool is the same for every run, whatever its seed
@@ -109,16 +109,18 @@ class FewShot(TransferMethod):
         extra = shot_languages(ctx) if ctx.options.shots else []
         return list(dict.fromkeys([*ctx.experiment.source_languages, *extra]))
 
-    def train_size(self, ctx, source_rows: int) -> float:
+    def train_size(self, ctx, source_rows: dict[str, int]) -> float:
+        """An upper bound for a learning curve over K: on non-parallel tasks the source stage is the zero-shot
+        run's, trained once for all K, but every cell counts it."""
         opts = ctx.options
         if not opts.shots:
             return super().train_size(ctx, source_rows)
-        if ctx.task.parallel:  # the shots' pool is held out of every source
-            source_rows = max(0, source_rows - opts.pool_rows * len(ctx.experiment.source_languages))
+        held = opts.pool_rows if ctx.task.parallel else 0  # the shots' pool is held out of every source
+        source = capped(ctx, sum(max(0, rows - held) for rows in source_rows.values()))
         shots = opts.shots * len(shot_languages(ctx))
         if opts.mode == "joint":
-            return float((source_rows + shots * opts.joint_repeat) * ctx.train.epochs)
-        return float(source_rows * ctx.train.epochs + shots * opts.shot_epochs)
+            return float((source + shots * opts.joint_repeat) * ctx.train.epochs)
+        return float(source * ctx.train.epochs + shots * opts.shot_epochs)
 
     def _shot_split(self, ctx) -> str:
         return ctx.experiment.train_split or ctx.task.train_split

@@ -44,6 +44,17 @@ class MultiSource(TransferMethod):
         if ctx.options.budget is not None and ctx.options.budget < len(ctx.experiment.source_languages):
             raise XltError(f"budget must be at least one row per source language, got {ctx.options.budget}")
 
+    def train_size(self, ctx, source_rows: dict[str, int]) -> float:
+        opts = ctx.options
+        total = sum(source_rows.values())
+        if opts.sampling == "balanced" and source_rows:
+            each = min(source_rows.values())
+            if opts.budget is not None:
+                each = min(each, opts.budget // len(source_rows))
+            total = each * len(source_rows)
+        total = min(x for x in (opts.budget, ctx.train.max_train_samples, total) if x is not None)
+        return float(total * ctx.train.epochs)
+
     def training_data(self, ctx):
         import datasets
 

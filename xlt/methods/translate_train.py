@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from ..errors import XltError
 from ..translate.registry import SHIPPED
-from .base import TransferMethod
+from .base import TransferMethod, capped
 from .data import translator_of
 from .registry import register_method
 
@@ -67,9 +67,9 @@ class TranslateTrain(TransferMethod):
     def keeps_source(self, ctx) -> bool:
         return ctx.options.keep_source
 
-    def train_size(self, ctx, source_rows: int) -> float:
+    def train_size(self, ctx, source_rows: dict[str, int]) -> float:
         copies = len(self.translated_languages(ctx)) + (1 if self.keeps_source(ctx) else 0)
-        return float(source_rows * copies * ctx.train.epochs)
+        return float(capped(ctx, sum(source_rows.values())) * copies * ctx.train.epochs)
 
     def validate(self, ctx) -> None:
         langs = self.translated_languages(ctx)
