@@ -13,6 +13,16 @@ def local_split_path(task: TaskSpec, lang: str, split: str, data_dir: Path) -> P
     return Path(data_dir) / task.local_dir / split / f"{lang}.jsonl"
 
 
+def local_row_count(task: TaskSpec, lang: str, split: str, data_dir: Path) -> int:
+    """Non-empty lines (rows) of a language's local split, its `+`-joined parts summed; `OSError` when a
+    file is missing or unreadable."""
+    rows = 0
+    for part in split.split("+"):
+        with open(local_split_path(task, lang, part.strip(), data_dir), encoding="utf-8") as fh:
+            rows += sum(1 for line in fh if line.strip())
+    return rows
+
+
 def check_local_files(task: TaskSpec, wanted: list[tuple[str, str]], data_dir: str | Path) -> None:
     """Refuse, in one message, `(lang, split)` pairs (a split may join parts with `+`) whose file the
     local data folder lacks, naming what is there: a typo in a split name, or a folder laid out

@@ -329,28 +329,23 @@ def train_size(config: ExperimentConfig, data_root: Path | None = None) -> float
     split = config.train_split or task.train_split
     rows: dict[str, int] = {}
     for lang in config.source_languages if method.trains else []:
-        rows[lang] = 0
-        for part in split.split("+"):
-            path = local_split_path(task, lang, part.strip(), root)
-            try:
-                count = _line_count(str(path), os.stat(path).st_mtime_ns)
-            except OSError:
-                return None
-            if count is None:
-                return None
-            rows[lang] += count
+        try:  # counted once per file version: an edit recounts
+            stamps = tuple(os.stat(local_split_path(task, lang, part.strip(), root)).st_mtime_ns
+                           for part in split.split("+"))
+            rows[lang] = _row_count(task.name, lang, split, root, stamps)
+        except (OSError, UnicodeDecodeError):
+            return None
     ctx = MethodContext(experiment=config, task=task, model_spec=None, options=options, output_dir=Path("."),
                         data_dir=root, show_progress=False)
     return method.train_size(ctx, rows)
 
 
 @functools.lru_cache(maxsize=256)
-def _line_count(path: str, mtime_ns: int) -> int | None:  # keyed by the file's mtime too: an edit recounts
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return sum(1 for line in fh if line.strip())
-    except (OSError, UnicodeDecodeError):
-        return None
+def _row_count(task_name: str, lang: str, split: str, root: Path, stamps: tuple) -> int:
+    from .data import local_row_count
+    from .tasks import get_task
+
+    return local_row_count(get_task(task_name), lang, split, root)
 
 
 def _low_quartile(values: list[float]) -> float:

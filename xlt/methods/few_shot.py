@@ -91,15 +91,12 @@ class FewShot(TransferMethod):
             raise XltError(f"shots={opts.shots} is more than the held-out pool of {opts.pool_rows} parallel rows "
                            "(raise pool_rows)")
         if opts.shots and ctx.data_dir is not None:
-            from ..data import check_local_files, local_split_path
+            from ..data import check_local_files, local_row_count
 
             split = self._shot_split(ctx)  # Hub data is checked when the shots are drawn
             check_local_files(task, [(lang, split) for lang in langs], ctx.data_dir)
             for lang in langs:
-                rows = 0
-                for part in split.split("+"):
-                    with open(local_split_path(task, lang, part.strip(), ctx.data_dir), encoding="utf-8") as fh:
-                        rows += sum(1 for line in fh if line.strip())
+                rows = local_row_count(task, lang, split, ctx.data_dir)
                 available = min(rows, opts.pool_rows) if task.parallel else rows
                 if opts.shots > available:
                     raise XltError(f"shots={opts.shots} is more than the {available} labelled {lang} rows "
