@@ -197,8 +197,62 @@ def test_marian_generation_plumbing_with_a_tiny_model(tiny_marian):
     assert marian.translate(SENTENCES[:2], "en", "es") == out and marian.backend_calls == 1  # cached
     assert marian.record() == {"translator": f"marian:max_new_tokens=6,model={tiny_marian}/opus-mt-{{src}}-{{tgt}}",
                                "translator_kind": "neural"}
+    version = marian.record([("en", "es")])["translator_versions"]["en-es"]
+    assert version.startswith("folder-") and ",transformers=" in version
     with pytest.raises(XltError, match="cannot translate en -> de"):  # no opus-mt-en-de folder
         marian.check("en", "de")
+
+
+def test_new_weights_in_a_marian_folder_are_a_new_version_and_translate_afresh(tiny_marian, tmp_path):
+    import torch
+    from transformers import MarianMTModel
+
+    folder = tmp_path / "opus-mt-en-es"
+    shutil.copytree(tiny_marian / "opus-mt-en-es", folder)
+    spec = f"marian:model={tmp_path}/opus-mt-{{src}}-{{tgt}},max_new_tokens=6"
+    first = get_translator(spec)
+    first.translate(SENTENCES[:1], "en", "es")
+    before = first.leg_version("en", "es")
+    again = get_translator(spec)
+    again.translate(SENTENCES[:1], "en", "es")
+    assert again.backend_calls == 0 and again.leg_version("en", "es") == before  # same files: cached
+    model = MarianMTModel.from_pretrained(str(folder))
+    torch.manual_seed(1)
+    with torch.no_grad():  # retrained weights of the same shape under the same name
+        for weight in model.parameters():
+            weight.add_(torch.randn_like(weight))
+    model.save_pretrained(str(folder))
+    retrained = get_translator(spec)
+    retrained.translate(SENTENCES[:1], "en", "es")
+    assert retrained.leg_version("en", "es") != before and retrained.backend_calls == 1
+
+
+def test_a_hub_model_is_versioned_by_the_commit_it_resolved_to_and_loaded_at(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    from xlt.translate import hub
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    snapshot = tmp_path / "models--Helsinki-NLP--opus-mt-en-de" / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda repo, name, **kw: str(snapshot / name))
+    marian = get_translator("marian")
+    assert marian.route("en", "de") == ["en", "de"]
+    assert marian.record([("en", "de")])["translator_versions"] == {
+        "en-de": f"{commit},transformers={hub.package_version('transformers')}"}
+    loaded = {}
+
+    def from_pretrained(name, **kwargs):
+        loaded[name] = kwargs
+        raise OSError("not downloaded in this test")
+
+    import transformers
+
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", from_pretrained)
+    with pytest.raises(XltError, match="could not load translation model"):
+        marian.load("Helsinki-NLP/opus-mt-en-de")
+    assert loaded == {"Helsinki-NLP/opus-mt-en-de": {"revision": commit}}
 
 
 def test_nllb_generation_plumbing_forces_the_target_language_token(tmp_path):

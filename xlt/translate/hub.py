@@ -10,12 +10,19 @@ Both load with `AutoTokenizer` + `AutoModelForSeq2SeqLM` and generate in batches
 `beams` for beam search) on a GPU when there is one. The `model` option points at another checkpoint
 or a local folder (`marian:model=/models/opus-mt-{src}-{tgt}`). Offline (no Hub, no local copy) both
 report themselves unavailable with the Hub's reason.
+
+A leg's version (in records' `translator_versions` and in the cache key) is the model's revision and the
+transformers version: the Hub commit the model resolved to (and is then loaded at), or `folder-<hash>`
+of a local folder's files, so new weights under the same name never serve the old weights' cached output.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 from ..errors import XltError
@@ -62,20 +69,46 @@ class NllbOptions(TranslatorOptions):
     max_new_tokens: int = field(default=256, metadata={"help": "longest translation in tokens"})
 
 
-def _reachable(model: str) -> str | None:
-    """None when `model` is a folder with a config or a Hub repository whose config can be fetched; else why not."""
-    if Path(model).expanduser().is_dir():
-        return None if (Path(model).expanduser() / "config.json").is_file() else f"{model} has no config.json"
+def _reachable(model: str) -> tuple[str | None, str]:
+    """(why `model` cannot be used here or None, its revision): a folder with a config (revision: a hash
+    of its files' contents) or a Hub repository whose config can be fetched (revision: the commit the
+    config came from)."""
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            return f"{model} has no config.json", ""
+        return None, ""  # hashed only when a record or the cache asks (`folder_revision`)
     if "{" in model or model.startswith((".", "/", "~")):
-        return f"{model} is not a folder"
+        return f"{model} is not a folder", ""
     try:
         from huggingface_hub import hf_hub_download
 
-        hf_hub_download(model, "config.json", etag_timeout=10)
-        return None
+        path = Path(hf_hub_download(model, "config.json", etag_timeout=10))
+        commit = path.parent.name if path.parent.parent.name == "snapshots" else ""
+        return None, commit
     except Exception as exc:  # offline, missing repository, auth: all mean "cannot use it here"
         first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ""
-        return f"{model} is not reachable ({type(exc).__name__}{': ' + first if first else ''})"
+        return f"{model} is not reachable ({type(exc).__name__}{': ' + first if first else ''})", ""
+
+
+@lru_cache(maxsize=16)
+def _hash_files(files: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for name, _size, _mtime in files:
+        digest.update(Path(name).name.encode() + b"\0")
+        with open(name, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()[:12]
+
+
+def folder_revision(folder: str | Path) -> str:
+    """`folder-<sha256 of its files' contents, 12 hex>`: a local model's version (retrained weights of the
+    same shape change it); hashed once per process while the files stay unchanged."""
+    root = Path(folder).expanduser()
+    files = tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in sorted(root.rglob("*"))
+                  if f.is_file() and not any(part.startswith(".") for part in f.relative_to(root).parts))
+    return "folder-" + _hash_files(files)
 
 
 class HubSeq2SeqTranslator(Translator):
@@ -88,7 +121,7 @@ class HubSeq2SeqTranslator(Translator):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._models: OrderedDict[str, tuple] = OrderedDict()
-        self._reasons: dict[str, str | None] = {}
+        self._reasons: dict[str, tuple[str | None, str]] = {}
 
     def check_options(self) -> None:
         opts = self.options
@@ -98,7 +131,18 @@ class HubSeq2SeqTranslator(Translator):
     def reachable(self, model: str) -> str | None:
         if model not in self._reasons:
             self._reasons[model] = _reachable(model)
-        return self._reasons[model]
+        return self._reasons[model][0]
+
+    def revision(self, model: str) -> str:
+        """The Hub commit `model` resolves to, or `folder-<hash>` for a local folder ("" when unknown)."""
+        if self.reachable(model) is not None:
+            return ""
+        return self._reasons[model][1] or (folder_revision(model) if Path(model).expanduser().is_dir() else "")
+
+    def leg_version(self, src: str, tgt: str) -> str:
+        """`<model's revision>,transformers=<version>`: new weights or a new generate give new translations."""
+        revision = self.revision(self.model_for(src, tgt))
+        return f"{revision},transformers={package_version('transformers')}" if revision else ""
 
     def load(self, model: str):
         """(tokenizer, model, device), the last `LOADED_MODELS` kept."""
@@ -110,9 +154,10 @@ class HubSeq2SeqTranslator(Translator):
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()  # a weight-loading bar per direction is noise in a run's log
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(model)
-            network = AutoModelForSeq2SeqLM.from_pretrained(model).eval()
+        pinned = {"revision": self._reasons[model][1]} if self._reasons.get(model, (None, ""))[1] else {}
+        try:  # a Hub model at the commit its reachability check resolved: the one its records name
+            tokenizer = AutoTokenizer.from_pretrained(model, **pinned)
+            network = AutoModelForSeq2SeqLM.from_pretrained(model, **pinned).eval()
         except (OSError, ValueError) as exc:
             raise XltError(f"could not load translation model {model!r}: {type(exc).__name__}: "
                            f"{str(exc).splitlines()[0][:160] if str(exc) else ''}") from None
@@ -163,7 +208,7 @@ class MarianTranslator(HubSeq2SeqTranslator):
         return self.reachable(self.model_for(src, tgt)) is None
 
     def serves(self) -> str:
-        last = [r for r in self._reasons.values() if r]
+        last = [r for r, _ in self._reasons.values() if r]
         return (f"the directions with a model at {self.options.model}"
                 + (f" (last lookup: {last[-1]}; offline, give a local folder)" if last else ""))
 
