@@ -245,3 +245,167 @@ def test_default_options_spelled_out_are_the_same_cell(tiny_model_dir, tmp_path,
     grid.write_text(yaml.safe_dump(data))
     assert cli.main(["sweep", str(grid), "--dry-run"]) == 2
     assert "grid cell 1 (few-shot)" in capsys.readouterr().err
+
+
+def record_of(config, run_id):
+    """A valid record of a cell, as another process or a Job would have filed it (no training)."""
+    from tests.test_records import make_record
+
+    return make_record(task=config.task, method=config.method, config=config.to_dict(), seed=config.train.seed,
+                       config_fingerprint=config.fingerprint(), source_languages=config.source_languages,
+                       run_id=f"{config.fingerprint()}-{run_id}")
+
+
+def plain_grid(path, **settings):
+    path.write_text(yaml.safe_dump({"base": {"task": "sentiment", "train": {"epochs": 1.0}},
+                                    "grid": {"seed": [1, 2]}, **settings}))
+    return path
+
+
+def test_records_committed_or_pulled_from_the_results_repo_count_as_done(tmp_path, monkeypatch):
+    """Without results_dir every folder the results store reads verified records from counts; with Jobs, the copy
+    pulled from the results repo counts beside results_dir."""
+    from xlt import sweep as sweep_module
+    from xlt.results.records import write_record
+    from xlt.results.store import ResultsStore
+
+    store = ResultsStore(committed_dir=tmp_path / "committed")
+    monkeypatch.setattr(sweep_module, "_store", lambda: store)
+    grid = plain_grid(tmp_path / "grid.yaml")
+    first, second = sweep_module.prepare(grid).cells
+    write_record(record_of(first, "20260101T000000"), store.committed_dir)
+    write_record(record_of(second, "20260101T000001"), store.hub_dir)  # what `store.sync()` pulled
+    write_record(record_of(second, "20260101T000002"), store.submitted_dir / "anonymous")  # unverified: not it
+    assert set(sweep_module.prepare(grid).skipped) == {first.fingerprint(), second.fingerprint()}
+    filed = plain_grid(tmp_path / "filed.yaml", results_dir="results")
+    assert set(sweep_module.prepare(filed).skipped) == set()
+    assert set(sweep_module.prepare(filed, hub_data=True).skipped) == {second.fingerprint()}
+
+
+def fake_run(ran, fail=()):
+    """A stand-in for `run_and_file`: notes the seed it was asked for, raises for the seeds in `fail`."""
+    def run_and_file(config, **kwargs):
+        ran.append(config.train.seed)
+        if config.train.seed in fail:
+            raise fail[config.train.seed]
+        record = record_of(config, "20260101T000009")
+        return {**record, "summary": {"target_average": 0.5}, "train_seconds": 1.0, "path": "x"}
+    return run_and_file
+
+
+def test_a_cell_filed_by_another_process_while_the_sweep_runs_is_not_trained_again(tmp_path, monkeypatch):
+    from xlt.results.records import write_record
+    from xlt.sweep import prepare, run_sweep
+
+    sweep = prepare(plain_grid(tmp_path / "grid.yaml", results_dir="results"))
+    write_record(record_of(sweep.cells[0], "20260101T000000"), tmp_path / "results")  # a second sweep filed it
+    ran, lines = [], []
+    monkeypatch.setattr("xlt.experiment.run_and_file", fake_run(ran))
+    run_sweep(sweep, log=lines.append)
+    assert ran == [2] and len(sweep.skipped) == 2
+    assert any("filed while this sweep ran" in line for line in lines)
+
+
+def test_an_unexpected_error_in_one_cell_is_logged_and_the_next_cells_still_run(tmp_path, monkeypatch, capsys):
+    grid = plain_grid(tmp_path / "grid.yaml", results_dir="results")
+    data = yaml.safe_load(grid.read_text())
+    grid.write_text(yaml.safe_dump({**data, "grid": {"seed": [1, 2, 3]}}))
+    ran = []
+    monkeypatch.setattr("xlt.experiment.run_and_file", fake_run(ran, {1: RuntimeError("CUDA out of memory"),
+                                                                      2: OSError(28, "No space left on device")}))
+    assert cli.main(["sweep", str(grid), "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert ran == [1, 2, 3]
+    assert "failed: RuntimeError: CUDA out of memory" in captured.out and "2 cell(s) failed" in captured.out
+    assert "seed=1" in captured.out.split("2 cell(s) failed")[1] and "seed=2" in captured.out.split("failed;")[1]
+    assert "Traceback" in captured.err and "1 of 3 cells done" in captured.out
+    monkeypatch.setattr("xlt.experiment.run_and_file", fake_run([], {1: KeyboardInterrupt()}))
+    assert cli.main(["sweep", str(grid), "--no-progress"]) == 130  # an interrupt still stops the whole sweep
+
+
+@pytest.mark.parametrize("options", ["null", "[1]", "x"])
+def test_options_added_to_method_options_that_are_not_a_mapping_are_refused(tmp_path, capsys, options):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(f"base: {{task: sentiment, method: few-shot, method_options: {options}}}\n"
+                    "grid: {method_options.shots: [3, 5]}\n")
+    assert cli.main(["sweep", str(grid), "--dry-run"]) == 2
+    assert "method_options.shots cannot be added to it" in capsys.readouterr().err
+
+
+def test_grid_keys_that_set_one_setting_are_refused_and_a_list_of_mappings_crosses_its_keys(tmp_path, capsys):
+    from xlt.sweep import prepare
+
+    grid = tmp_path / "grid.yaml"
+    for crossed, setting in (("{seed: [1, 2, 3], train: [{seed: 5, epochs: 1.0}]}", "train.seed"),
+                             ("{seed: [1, 2], train.seed: [3]}", "train.seed"),
+                             ("{method_options: [{shots: 3}], method_options.shots: [5]}", "method_options.shots")):
+        grid.write_text(f"base: {{task: sentiment, method: few-shot}}\ngrid: {crossed}\n")
+        assert cli.main(["sweep", str(grid), "--dry-run"]) == 2
+        assert f"both set {setting}; cross it in one key" in capsys.readouterr().err
+    grid.write_text("base: {task: sentiment}\ngrid: {train: [{epochs: 1.0}, {epochs: 2.0}]}\n"
+                    "cells: [{train: {lora_r: 4}}]\n")  # the cell sets lora_r, the grid only epochs
+    assert [(c.train.epochs, c.train.lora_r) for c in prepare(grid).cells] == [(1.0, 4), (2.0, 4)]
+    grid.write_text("base: {task: sentiment}\ngrid: {train: [{epochs: 1.0}, {seed: 5}]}\n"
+                    "cells: [{seed: 7}]\n")
+    assert cli.main(["sweep", str(grid), "--dry-run"]) == 2
+    assert "cell 1 sets train.seed, which 'grid' also crosses" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["5", "[a]", "false", "0", "''", '"/tmp/a\\0b"'])
+def test_results_dir_must_name_a_usable_folder(tmp_path, capsys, value):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(f"results_dir: {value}\nbase: {{task: sentiment}}\n")
+    assert cli.main(["sweep", str(grid), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "results_dir must name a folder" in err or "is not a usable folder" in err
+
+
+def test_only_compares_option_values_and_names_the_options_that_exist(tmp_path, capsys):
+    from xlt.sweep import parse_only, prepare
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("base: {task: sentiment, method: code-switch}\n"
+                    "grid: {method_options.ratio: [0.5, 1], method_options.languages: [[de, fr], [de]]}\n")
+    for item, count in (("option.ratio=1", 2), ("option.ratio=1.0", 2), ("option.ratio=0.5,1", 4),
+                        ("option.languages=de+fr", 2), ("option.languages=de", 2)):
+        assert len(prepare(grid, only=parse_only([item])).cells) == count, item
+    assert cli.main(["sweep", str(grid), "--only", "option.nosuch=1", "--dry-run"]) == 2
+    assert "no method of grid has an option 'nosuch' (options: code-switch: languages, ratio" in \
+        capsys.readouterr().err
+    assert cli.main(["sweep", str(grid), "--only", "option.ratio=half", "--dry-run"]) == 2
+    assert "--only option.ratio: ratio: 'half' is not a float" in capsys.readouterr().err
+
+
+def test_an_odd_record_in_the_results_folder_does_not_stop_the_time_estimate(tmp_path, monkeypatch, capsys):
+    from xlt import sweep as sweep_module
+    from xlt.config import ExperimentConfig
+    from xlt.results.records import write_record
+
+    monkeypatch.setattr(sweep_module, "_device", lambda: "cpu")
+    grid = plain_grid(tmp_path / "grid.yaml", results_dir="results")
+    done = ExperimentConfig(task="sentiment", source_languages=["en"])
+    done.train.seed = 9
+    for i, (section, key) in enumerate((("train", "epochs"), (None, "source_languages"))):
+        record = record_of(done, f"2026010{i}T000000")
+        record.update(hardware={"device": "cpu"}, training={"train_examples": 100, "eval_seconds": 1.0})
+        (record["config"][section] if section else record["config"]).pop(key)
+        write_record(record, tmp_path / "results")
+    assert cli.main(["sweep", str(grid), "--dry-run"]) == 0
+    assert "estimated time for 2 cell(s): unknown" in capsys.readouterr().out
+
+
+def test_a_grid_file_too_deep_or_unreadable_is_one_clear_error(tmp_path, capsys, monkeypatch):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("base: {task: sentiment}\ndescription: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert cli.main(["sweep", str(grid), "--dry-run"]) == 2
+    assert "is not a YAML grid file: the document is nested too deeply" in capsys.readouterr().err
+    real = type(grid).read_text
+
+    def read_text(path, *args, **kwargs):
+        if path == grid:
+            raise PermissionError(13, "Permission denied")
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(type(grid), "read_text", read_text)  # root reads any file: the refusal is simulated
+    assert cli.main(["sweep", str(grid), "--dry-run"]) == 2
+    assert f"cannot read grid file {grid}: Permission denied" in capsys.readouterr().err

@@ -187,9 +187,11 @@ def cmd_sweep(args) -> int:
 
 
 def _sweep_on_hf_jobs(sweep, args) -> int:
-    """Submit the cells not done as Hugging Face Jobs, report their stages, pull the records they filed."""
+    """Submit the cells not done as Hugging Face Jobs, report their stages, pull the records they filed. A cell
+    is done when its record was pulled: a Job that completed without filing one has its cell submitted again."""
     from .hf_jobs import FAILED, JobsQueue, JobsSettings
     from .results.store import ResultsStore
+    from .sweep import done_index
 
     store = ResultsStore()
     if not store.repo:
@@ -203,6 +205,12 @@ def _sweep_on_hf_jobs(sweep, args) -> int:
         for line in queue.state[fingerprint].get("log_tail", []):
             print(f"      | {line}")
     print(store.sync())
+    if not store.pull_failing():  # else the copy may lack records the repo has: nothing is judged lost
+        sweep.skipped = done_index(sweep)
+        for fingerprint in queue.confirm(set(sweep.skipped)):
+            print(f"  {fingerprint}: the Job completed but its record is not in {store.repo}; submitted again on "
+                  "the next run")
+    print(f"sweep {sweep.name}: {len(sweep.skipped)} of {len(sweep.cells)} cells done (records in the results repo)")
     return 0
 
 

@@ -27,7 +27,8 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+import traceback
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .config import ExperimentConfig, TrainConfig
@@ -50,6 +51,7 @@ class Sweep:
     description: str = ""
     skipped: dict[str, dict] = field(default_factory=dict)  # fingerprint -> existing record
     premise_control: bool = False  # pair tasks: each record also scores premise-shuffled inputs
+    hub_jobs: bool = False  # cells run as Hugging Face Jobs: their records arrive by pulling the results repo
 
 
 def _apply(settings: dict, key: str, value, where: str) -> None:
@@ -71,15 +73,25 @@ def _apply(settings: dict, key: str, value, where: str) -> None:
         settings.setdefault("train", {})[name] = value
         return
     if key.startswith("method_options."):
-        settings.setdefault("method_options", {})[key.split(".", 1)[1]] = value
+        _options_to_merge(settings, key, where)[key.split(".", 1)[1]] = value
         return
     if key not in EXPERIMENT_KEYS:
         raise XltError(f"{where}: unknown grid key {key!r}; use {', '.join(sorted(EXPERIMENT_KEYS))}, seed, "
                        "train.<setting> or method_options.<option>")
     if key == "method_options" and isinstance(value, dict):
-        settings.setdefault("method_options", {}).update(value)
+        _options_to_merge(settings, key, where).update(value)
         return
     settings[key] = value
+
+
+def _options_to_merge(settings: dict, key: str, where: str) -> dict:
+    """The method options set so far, which `key` adds to: a `method_options` that is not a mapping (null, a
+    list) has nothing to add an option to."""
+    options = settings.setdefault("method_options", {})
+    if not isinstance(options, dict):
+        raise XltError(f"{where}: method_options is {options!r}, so {key} cannot be added to it; give "
+                       "method_options as a mapping of option names to values (or leave it out)")
+    return options
 
 
 def load_grid(path: str | Path) -> dict:
@@ -92,8 +104,14 @@ def load_grid(path: str | Path) -> dict:
     if not path.is_file():
         raise XltError(f"grid file {path} does not exist")
     try:
-        data = load_yaml(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:  # no permission, a folder in the way
+        raise XltError(f"cannot read grid file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise XltError(f"{path} is not a YAML grid file: {yaml_problem(exc)}") from None
+    try:
+        data = load_yaml(text)
+    except yaml.YAMLError as exc:
         raise XltError(f"{path} is not a YAML grid file: {yaml_problem(exc)}") from None
     if not isinstance(data, dict):
         raise XltError(f"{path} must hold a mapping with 'base' and 'grid' (got {type(data).__name__})")
@@ -115,6 +133,26 @@ def _flat_keys(settings: dict) -> set[str]:
     return keys
 
 
+def _overlap(a: str, b: str) -> bool:
+    """Whether two flat keys set the same setting (`method_options` covers `method_options.shots`)."""
+    return a == b or a.startswith(b + ".") or b.startswith(a + ".")
+
+
+def _grid_settings(grid: dict, name: str) -> set[str]:
+    """The flat settings `grid` crosses (a list of mappings, `train: [{epochs: 1}, {seed: 5}]`, crosses the
+    union of its items' keys). Two grid keys that set one setting (`seed` and `train.seed`) are refused: one
+    would silently override the other and drop cells."""
+    owners: dict[str, object] = {}
+    for key, values in grid.items():
+        for flat in set().union(*(_flat_keys({key: value}) for value in values)):
+            other = next((k for k, owner in owners.items() if owner != key and _overlap(flat, k)), None)
+            if other is not None:
+                raise XltError(f"{name}: grid keys {owners[other]!r} and {key!r} both set {min(flat, other)}; "
+                               "cross it in one key (one would override the other and drop cells)")
+            owners[flat] = key
+    return set(owners)
+
+
 def expand(data: dict, name: str = "grid") -> list[ExperimentConfig]:
     """The cells of a grid: `base` crossed with every combination of `grid`, then `cells`."""
     base = data.get("base") or {}
@@ -130,22 +168,21 @@ def expand(data: dict, name: str = "grid") -> list[ExperimentConfig]:
             raise XltError(f"{name}: grid key {key!r} must list at least one value")
     crossed = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
     # each explicit cell is a variant crossed with the grid (e.g. every method with every seed)
-    grid_keys = _flat_keys(grid)
+    grid_keys = _grid_settings(grid, name)
     for i, variant in enumerate(extra):
         mine = _flat_keys(variant) if isinstance(variant, dict) else set()
-        clash = sorted({a for a in mine for b in grid_keys  # `method_options` covers `method_options.shots`
-                        if a == b or a.startswith(b + ".") or b.startswith(a + ".")})
+        clash = sorted({a for a in mine for b in grid_keys if _overlap(a, b)})
         if clash:
             raise XltError(f"{name}: cell {i + 1} sets {', '.join(clash)}, which 'grid' also crosses; set it in one "
                            "place (a cell's value would be overridden)")
-    combos = [{**variant, **point} if isinstance(variant, dict) else variant
-              for variant in (extra or [{}]) for point in crossed]
+    # set one key at a time, so a cell's `train: {lora_r}` and the grid's `train: {epochs}` both hold
+    combos = [(variant, point) for variant in (extra or [{}]) for point in crossed]
     configs = []
-    for i, combo in enumerate(combos):
-        if not isinstance(combo, dict):
+    for i, (variant, point) in enumerate(combos):
+        if not isinstance(variant, dict):
             raise XltError(f"{name}: cell {i + 1} must be a mapping of settings")
         settings: dict = {}
-        for key, value in [*base.items(), *combo.items()]:
+        for key, value in [*base.items(), *variant.items(), *point.items()]:
             _apply(settings, key, copy.deepcopy(value), f"{name} cell {i + 1}")
         try:
             configs.append(ExperimentConfig.from_dict(settings))
@@ -172,19 +209,46 @@ ONLY_KEYS = {
 }
 
 
-def _only_value(config, key: str) -> str:
-    if key.startswith("option."):  # the option's effective value: a default the grid leaves out matches too
-        from .methods import get_method
+def _only_matches(config, key: str, accepted: set[str]) -> bool:
+    """Whether a cell matches one `--only` key. An option is compared by value, its effective one (a default
+    the grid leaves out matches too), each accepted text parsed as the option's type: `1` matches 1.0,
+    `de+fr` the list [de, fr]. A cell whose method has no such option does not match."""
+    if not key.startswith("option."):
+        return ONLY_KEYS[key](config) in accepted
+    from .config import convert_value, field_kind
+    from .methods import get_method
 
-        value = getattr(get_method(config.method).options(config.method_options), key[7:], None)
-        return "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-    return ONLY_KEYS[key](config)
+    method = get_method(config.method)
+    option = next((f for f in fields(method.options_cls) if f.name == key[7:]), None)
+    if option is None:
+        return False
+    kind = field_kind(option)
+    value = getattr(method.options(config.method_options), option.name)
+    try:
+        wanted = [convert_value(kind, text.replace("+", ",") if kind.base == "list" else text, option.name)
+                  for text in accepted]
+    except XltError as exc:
+        raise XltError(f"--only {key}: {exc}") from None
+    return value in wanted
+
+
+def _check_only_options(cells: list[ExperimentConfig], only: dict[str, set[str]], name: str) -> None:
+    """Refuse an `option.<name>` that no method of the grid has (a typo would otherwise read as "no cell
+    matches"), naming the options that exist."""
+    from .methods import get_method
+
+    methods = {c.method: get_method(c.method) for c in cells}
+    options = {m: [f.name for f in fields(method.options_cls)] for m, method in methods.items()}
+    for key in only:
+        if key.startswith("option.") and not any(key[7:] in names for names in options.values()):
+            have = "; ".join(f"{m}: {', '.join(names) or 'no options'}" for m, names in sorted(options.items()))
+            raise XltError(f"--only {key}: no method of {name} has an option {key[7:]!r} (options: {have})")
 
 
 def parse_only(items: list[str] | None) -> dict[str, set[str]]:
     """`["method=translate-train,translate-train-all", "seed=42"]` -> {key: accepted values}; a cell runs when
     it matches every key (any of a key's values). Languages are joined with `+` (`source=en+es+de`);
-    `option.<name>` matches a method option as the grid sets it (`option.translator=gold`)."""
+    `option.<name>` matches a method option's value (`option.translator=gold`, `option.languages=de+fr`)."""
     only: dict[str, set[str]] = {}
     for item in items or []:
         key, sep, values = str(item).partition("=")
@@ -208,7 +272,7 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[s
     twice. `check_cells=False` leaves the cells still to run unchecked (`unrunnable` checks them one by one).
     `hub_data`: the cells will run on the Hub's data (`--backend hf-jobs`), so they are checked without this
     machine's data folder."""
-    from .experiment import check_writable_folder, normalise_options
+    from .experiment import normalise_options
 
     data = load_grid(path)
     name = Path(path).stem
@@ -221,7 +285,8 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[s
         seen.setdefault(config.fingerprint(), config)
     cells = list(seen.values())
     if only:
-        cells = [c for c in cells if all(_only_value(c, key) in accepted for key, accepted in only.items())]
+        _check_only_options(cells, only, name)
+        cells = [c for c in cells if all(_only_matches(c, key, accepted) for key, accepted in only.items())]
         if not cells:
             wanted = " ".join(f"{key}={','.join(sorted(v))}" for key, v in sorted(only.items()))
             raise XltError(f"no cell of {name} matches --only {wanted}")
@@ -229,16 +294,13 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[s
     if shard:
         cells = cells[shard[0] - 1::shard[1]]
         name = f"{name}.shard{shard[0]}of{shard[1]}"
-    results_dir = None
-    if data.get("results_dir"):  # relative to the grid file, so a sweep files where it did from any directory
-        results_dir = (Path(path).resolve().parent / Path(str(data["results_dir"])).expanduser()).resolve()
-        check_writable_folder(results_dir, f"{name}: results_dir")  # before any cell trains, not after
+    results_dir = _results_dir(data, path, name) if "results_dir" in data else None
     premise_control = data.get("premise_control", False)
     if not isinstance(premise_control, bool):
         raise XltError(f"{name}: premise_control must be true or false, got {premise_control!r}")
     protocol = check_protocol(data.get("protocol"), f"{name}: protocol")
     sweep = Sweep(name, cells, protocol, results_dir, data.get("description", ""),
-                  premise_control=premise_control)
+                  premise_control=premise_control, hub_jobs=hub_data)
     sweep.skipped = done_index(sweep)
     # only the cells still to run: a machine without a cell's translator can still rerun a finished grid, or
     # run part of one
@@ -249,14 +311,56 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[s
     return sweep
 
 
-def done_index(sweep: Sweep) -> dict[str, dict]:
-    """Existing records by config fingerprint: read once, not once per cell."""
+def _results_dir(data: dict, path: str | Path, name: str) -> Path:
+    """The grid's `results_dir`, relative to the grid file (a sweep files where it did from any directory),
+    checked before any cell trains, not after."""
+    from .experiment import check_writable_folder
+
+    value = data["results_dir"]
+    if not isinstance(value, str) or not value.strip():
+        raise XltError(f"{name}: results_dir must name a folder (a path, relative to the grid file), got {value!r}; "
+                       "leave it out to file into your results store")
+    try:
+        folder = (Path(path).resolve().parent / Path(value).expanduser()).resolve()
+        check_writable_folder(folder, f"{name}: results_dir")
+    except (ValueError, OSError) as exc:  # a NUL byte, a name too long, a loop of links
+        raise XltError(f"{name}: results_dir {value!r} is not a usable folder: {exc}") from None
+    return folder
+
+
+def _record_folders(sweep: Sweep) -> list[Path]:
+    """Where this sweep's records may already be: its `results_dir`, else every folder the results store reads
+    verified records from (committed, this installation's, pulled from the results repo; a visitor's
+    unverified upload does not stand for a cell); with Jobs, also what was pulled from the results repo."""
+    if sweep.results_dir and not sweep.hub_jobs:
+        return [sweep.results_dir]
+    from .results.store import VERIFIED
+
+    store = _store()
+    if sweep.results_dir:
+        return [sweep.results_dir, store.hub_dir]
+    return [folder for folder, status in store.sources() if status == VERIFIED]
+
+
+def _existing_records(sweep: Sweep) -> list[dict]:
+    """The records in `_record_folders`, each run once (a pushed record is also in the pulled copy)."""
     from .results.records import read_records
 
-    folder = sweep.results_dir if sweep.results_dir else _store().local_dir
-    records, _ = read_records(folder) if Path(folder).is_dir() else ([], [])
-    wanted = {c.fingerprint() for c in sweep.cells}
-    return {r["config_fingerprint"]: r for r in records if r.get("config_fingerprint") in wanted}
+    seen, records = set(), []
+    for folder in _record_folders(sweep):
+        for record in read_records(folder)[0] if Path(folder).is_dir() else []:
+            key = record.get("run_id") or id(record)
+            if key not in seen:
+                seen.add(key)
+                records.append(record)
+    return records
+
+
+def done_index(sweep: Sweep, fingerprints: set[str] | None = None) -> dict[str, dict]:
+    """Existing records by config fingerprint, of the sweep's cells (or of `fingerprints`): read once for the
+    whole grid, not once per cell."""
+    wanted = fingerprints if fingerprints is not None else {c.fingerprint() for c in sweep.cells}
+    return {r["config_fingerprint"]: r for r in _existing_records(sweep) if r.get("config_fingerprint") in wanted}
 
 
 def _store():
@@ -272,10 +376,7 @@ def estimate_seconds(sweep: Sweep) -> float | None:
     or was paused only ever took longer. Example-epochs come from each method's `train_size` (translate-train-all
     trains on the source and every translation of it; few-shot's shots have their own epochs), for the
     records as for the cells, so a cell of another size scales by its own."""
-    from .results.records import read_records
-
-    folder = sweep.results_dir if sweep.results_dir else _store().local_dir
-    records, _ = read_records(folder) if Path(folder).is_dir() else ([], [])
+    records = _existing_records(sweep)
     sizes: dict[str, float | None] = {}
     total, known = 0.0, False
     for config in sweep.cells:
@@ -368,7 +469,7 @@ def _similar_records(records: list[dict], config) -> list[dict]:
     Runs resumed before training time was kept in checkpoints are left out: they timed the resumed part only."""
     usable = [r for r in records if r["task"] == config.task and r.get("hardware", {}).get("device") == _device()
               and r.get("train_seconds") and (r.get("training") or {}).get("train_examples")
-              and _whole_training_timed(r.get("training") or {})]
+              and _whole_training_timed(r.get("training") or {}) and _sized(r)]
     sources = list(config.source_languages)
     for keep in (lambda r: r["method"] == config.method and r["config"]["source_languages"] == sources,
                  lambda r: r["method"] == config.method,
@@ -378,6 +479,15 @@ def _similar_records(records: list[dict], config) -> list[dict]:
         if closest:
             return closest
     return usable
+
+
+def _sized(record: dict) -> bool:
+    """Whether a record says what the estimate reads (its sources, its epochs): a hand-made or odd record in the
+    results folder is left out, never the reason a sweep cannot start."""
+    config = record.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("train"), dict):
+        return False
+    return isinstance(config.get("source_languages"), list) and isinstance(config["train"].get("epochs"), (int, float))
 
 
 def _device() -> str:
@@ -409,7 +519,10 @@ def describe(sweep: Sweep) -> str:
 
 
 def run_sweep(sweep: Sweep, show_progress: bool = True, log=print) -> list[dict]:
-    """Run every cell that is not done, one at a time; returns the new records."""
+    """Run every cell that is not done, one at a time; returns the new records. A cell filed meanwhile by
+    another process (a second sweep, the app's queue) is skipped. A cell that fails, for any reason (bad input,
+    out of memory, a full disk), is logged and the next one runs; the failed cells are named at the end and
+    stay to run (the caller exits non-zero)."""
     from .experiment import run_and_file
 
     store = None if sweep.results_dir else _store()
@@ -418,12 +531,20 @@ def run_sweep(sweep: Sweep, show_progress: bool = True, log=print) -> list[dict]
     start = time.time()
     for i, config in enumerate(todo, 1):
         log(f"[{i}/{len(todo)}] {config.to_command(sweep.protocol, sweep.premise_control)}")
+        filed = done_index(sweep, {config.fingerprint()}).get(config.fingerprint())
+        if filed is not None:
+            sweep.skipped[config.fingerprint()] = filed
+            log(f"[{i}/{len(todo)}] already done ({filed['run_id']}, filed while this sweep ran): skipped")
+            continue
         try:
             record = run_and_file(config, store=store, results_dir=sweep.results_dir, protocol=sweep.protocol,
                                   show_progress=show_progress, premise_control=sweep.premise_control)
-        except XltError as exc:
-            failures.append((config, str(exc)))
-            log(f"[{i}/{len(todo)}] failed: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one cell's failure must not cost the cells after it
+            why = str(exc) if isinstance(exc, XltError) else f"{type(exc).__name__}: {exc}"
+            if not isinstance(exc, XltError):  # not the user's input: the whole story, for the log
+                traceback.print_exc(file=sys.stderr)
+            failures.append(f"[{i}/{len(todo)}] {_cell_name(config)}: {why}")
+            log(f"[{i}/{len(todo)}] failed: {why}")
             continue
         records.append(record)
         sweep.skipped[config.fingerprint()] = record
@@ -434,8 +555,17 @@ def run_sweep(sweep: Sweep, show_progress: bool = True, log=print) -> list[dict]
             f"{avg if avg is None else round(avg, 4)}; record {record.get('path')}; "
             f"{elapsed / 60:.1f} min so far, ~{elapsed / i * (len(todo) - i) / 60:.0f} min left")
     if failures:
-        log(f"{len(failures)} cell(s) failed; run the sweep again to retry them")
+        log(f"{len(failures)} cell(s) failed; run the sweep again to retry them:")
+        for failure in failures:
+            log(f"  {failure}")
     return records
+
+
+def _cell_name(config: ExperimentConfig) -> str:
+    """A cell as a person finds it in the grid: method, options, sources, seed, fingerprint."""
+    options = json.dumps(config.method_options, sort_keys=True) if config.method_options else ""
+    return (f"{config.method} {options} src={','.join(config.source_languages)} seed={config.train.seed} "
+            f"({config.fingerprint()})").replace("  ", " ")
 
 
 def unrunnable(sweep: Sweep, hub_data: bool = False) -> dict[str, str]:

@@ -24,8 +24,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 def load_yaml(text: str):
-    """`yaml.safe_load`, refusing a mapping that repeats a key (raises `yaml.YAMLError`)."""
-    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    """`yaml.safe_load`, refusing a mapping that repeats a key (raises `yaml.YAMLError`). A document nested
+    deeper than the parser's recursion can follow is a `yaml.YAMLError` too, not a RecursionError."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except RecursionError:
+        raise yaml.YAMLError("the document is nested too deeply") from None
 
 
 def yaml_problem(exc: Exception) -> str:

@@ -206,16 +206,20 @@ class ResultsStore:
 
     # --- reading -------------------------------------------------------------------------------
 
+    def sources(self) -> tuple[tuple[Path, str], ...]:
+        """The folders records are read from, in order of precedence, each with the status of its records:
+        committed, local, pulled from the Hub, then submitted uploads."""
+        return ((self.committed_dir, VERIFIED), (self.local_dir, VERIFIED), (self.hub_dir, VERIFIED),
+                (self.submitted_dir, UNVERIFIED))
+
     def records(self) -> tuple[list[dict], list[str]]:
-        """Every valid record (committed, local, pulled from the Hub, then submitted uploads), each run id
-        once, with `status` set to "verified" or "submitted, unverified" and the summary recomputed from
-        the per-language metrics (a stored summary is never trusted)."""
+        """Every valid record of `sources()`, each run id once, with `status` set to "verified" or
+        "submitted, unverified" and the summary recomputed from the per-language metrics (a stored summary
+        is never trusted)."""
         from .submissions import recompute_summary
 
         seen, merged, errors = set(), [], []
-        sources = ((self.committed_dir, VERIFIED), (self.local_dir, VERIFIED), (self.hub_dir, VERIFIED),
-                   (self.submitted_dir, UNVERIFIED))
-        for folder, status in sources:
+        for folder, status in self.sources():
             if not folder.is_dir():
                 continue
             records, errs = read_records(folder)
@@ -301,6 +305,10 @@ class ResultsStore:
             return self.hub_status()
         self._save_state(pulled=_now(), failing_since=None, error=None)
         return f"Pulled results from {self.repo} at {self._state()['pulled']}."
+
+    def pull_failing(self) -> bool:
+        """Whether the last pull of the results repo failed (its copy may be missing what the repo holds)."""
+        return bool(self._state().get("failing_since"))
 
     def sync(self) -> str:
         """Pull, then push what waits; one sync at a time (a second caller gets the current status)."""
