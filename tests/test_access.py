@@ -186,3 +186,52 @@ def test_resuming_counts_towards_a_visitors_jobs_at_once(on_space, monkeypatch, 
     assert finetune.resume_job(store, first.id, VISITOR).startswith("**Refused:**")
     assert store.get(first.id).state == "cancelled"
     assert "queued again" in finetune.resume_job(store, first.id, OWNER)  # the owner is not limited
+
+
+def _slow_count(monkeypatch):
+    """Widen the gap between counting a visitor's jobs and queueing one, as a slow disk or validation does."""
+    import time
+
+    real = finetune._job_limit_refusal
+    monkeypatch.setattr(finetune, "_job_limit_refusal", lambda *a: (real(*a), time.sleep(0.05))[0])
+
+
+def _at_once(calls):
+    import threading
+
+    barrier, out = threading.Barrier(len(calls)), []
+
+    def run(call):
+        barrier.wait()
+        out.append(call())
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    return out
+
+
+def test_parallel_launches_of_a_visitor_stay_within_their_jobs_at_once(on_space, monkeypatch, tmp_path):
+    """The count and the queueing were two steps: six launches sent together each counted none of the others and
+    all were queued, beyond the limit of two."""
+    import json
+
+    monkeypatch.setenv("XLT_OPEN_TRAINING", "1")
+    _slow_count(monkeypatch)
+    store = JobStore(tmp_path / "jobs")
+    config = json.dumps(finetune.build_config(form()).to_dict())
+    out = _at_once([lambda: finetune.launch_config(store, config, profile=VISITOR)] * 6)
+    assert sum("Not started" not in m for m in out) == access.VISITOR_ACTIVE_JOBS, out
+    assert len(store.list()) == access.VISITOR_ACTIVE_JOBS
+
+
+def test_parallel_resumes_of_a_visitor_stay_within_their_jobs_at_once(on_space, monkeypatch, tmp_path):
+    monkeypatch.setenv("XLT_OPEN_TRAINING", "1")
+    store = JobStore(tmp_path / "jobs")
+    for _ in range(access.VISITOR_ACTIVE_JOBS + 1):  # queued one after another, within the limit, then cancelled
+        finetune.launch_job(store, form(), profile=VISITOR)
+        finetune.cancel_job(store, next(j.id for j in store.list() if j.state == "queued"), VISITOR)
+    _slow_count(monkeypatch)
+    out = _at_once([lambda job_id=j.id: finetune.resume_job(store, job_id, VISITOR) for j in store.list()])
+    assert sum("queued again" in m for m in out) == access.VISITOR_ACTIVE_JOBS, out
+    assert sum(j.state == "queued" for j in store.list()) == access.VISITOR_ACTIVE_JOBS

@@ -247,3 +247,30 @@ def test_warming_loads_the_default_predictors_once_in_the_background(monkeypatch
     thread = callbacks.warm_in_background(("sentiment", "nli"))  # a failure is logged, and the next is loaded
     thread.join(10)
     assert not thread.is_alive() and loaded[2:] == ["sentiment", "nli"]
+
+
+def test_job_detail_of_a_run_with_no_target_language(tmp_path):
+    """A run whose only evaluated language was its source has no target average (None): the detail view broke."""
+    store = JobStore(tmp_path)
+    job = store.submit(finetune.build_config(form(targets=["en"]), check=False))
+    store.update(job.id, state="completed", summary={"metric": "macro_f1", "target_languages": [],
+                                                     "target_average": None, "source_score": 0.8})
+    text, _, _ = finetune.job_detail(store, job.id)
+    assert "completed" in text and "target average" not in text
+    store.update(job.id, summary={"metric": "macro_f1", "target_average": 0.61234})
+    assert "target average macro_f1: 0.6123" in finetune.job_detail(store, job.id)[0]
+
+
+def test_the_csv_download_never_holds_a_formula(tmp_path):
+    """An uploaded record's text (its GPU name `=HYPERLINK(...)`) ran as a formula in the spreadsheet that
+    opened the leaderboard's CSV."""
+    import csv
+
+    table = pd.DataFrame({"hardware": ['=HYPERLINK("http://evil.example","H100")', "+1+1", "-2+3", "@SUM(A1)",
+                                       "\tx", "H100 80GB"],
+                          "transfer_gap": [-0.05, 0.1, -1.0, 0.0, 2.0, 3.0]})
+    with open(board.csv_file(table), newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["hardware"] for r in rows] == ['\'=HYPERLINK("http://evil.example","H100")', "'+1+1", "'-2+3",
+                                             "'@SUM(A1)", "'\tx", "H100 80GB"]
+    assert [r["transfer_gap"] for r in rows][:3] == ["-0.05", "0.1", "-1.0"]  # numbers stay numbers

@@ -444,7 +444,9 @@ def test_app_launch_form(tmp_path, name, value):
 @pytest.mark.parametrize("payload", ["", "not json", "[]", "{}", '{"task": "sentiment", "evil": 1}',
                                      "[" * 100_000, '{"task": "sentiment", "train": {"epochs": -1}}',
                                      '{"task": "sentiment", "source_languages": ["xx"]}', "x" * 60_000, None,
-                                     '{"task": "sentiment", "train": {"seed": 1.5}}'])
+                                     '{"task": "sentiment", "train": {"seed": 1.5}}',
+                                     '{"task": "sentiment", "train": {"seed": ' + "9" * 4500 + "}}"],
+                         ids=lambda v: repr(v)[:30])
 def test_app_launch_api(tmp_path, payload):
     from xlt.app import finetune
     from xlt.jobs import JobStore
@@ -453,6 +455,55 @@ def test_app_launch_api(tmp_path, payload):
     with deadline():
         message = finetune.launch_config(store, payload)
     assert message.startswith("**Not started:**") and store.list() == []
+
+
+TRAVERSING_CODES = ["../../../../tmp/x", "/etc/x", "en/../../x", "..", "en/", "e n", "EN", "en\x00", "x" * 50]
+
+
+@pytest.mark.parametrize("code", TRAVERSING_CODES, ids=repr)
+def test_language_codes_that_would_name_a_file_elsewhere_are_refused(tmp_path, monkeypatch, code):
+    """A visitor's `target_languages=["../../tmp/x"]` through the launch API read (or probed for) any .jsonl file
+    on the server: every language list of a config, and a task file's, holds codes only."""
+    from xlt.app import finetune
+    from xlt.config import ExperimentConfig
+    from xlt.jobs import JobStore
+    from xlt.tasks.spec import TaskSpec
+
+    monkeypatch.setenv("XLT_OAUTH", "1")
+    monkeypatch.setenv("XLT_OPEN_TRAINING", "1")
+    monkeypatch.setenv("XLT_SPACE_OWNER", "owner")
+    store = JobStore(tmp_path / "jobs")
+    for key in ("source_languages", "target_languages"):
+        data = {"task": "sentiment", "source_languages": ["en"], key: [code]}
+        with pytest.raises(XltError, match="not language codes"):
+            ExperimentConfig.from_dict(data)
+        message = finetune.launch_config(store, json.dumps(data), profile={"preferred_username": "eve"})
+        assert message.startswith("**Not started:**") and "not language codes" in message, message
+    assert store.list() == []
+    spec = {"name": "mytask", "text_fields": ["text"], "label_names": ["a", "b"], "languages": ["en", code]}
+    with pytest.raises(XltError, match="not language codes"):
+        TaskSpec.from_dict(spec)
+
+
+def test_a_data_file_path_never_leaves_the_data_folder(tmp_path):
+    """The last guard, below every config check: whatever names reach it, no file outside the data folder is
+    named (a task spec's `local_dir`, a language given to a library function directly)."""
+    from xlt.data import load_split, local_split_path
+    from xlt.tasks import get_task
+
+    task = get_task("sentiment")
+    (tmp_path / "secret.jsonl").write_text('{"text": "secret", "label": 0}\n')
+    data = tmp_path / "data"
+    (data / "sentiment" / "test").mkdir(parents=True)
+    assert local_split_path(task, "en", "test", data) == data / "sentiment" / "test" / "en.jsonl"
+    for lang in ("../../../secret", str(tmp_path / "secret")):
+        with pytest.raises(XltError, match="outside the data folder"):
+            local_split_path(task, lang, "test", data)
+        with pytest.raises(XltError, match="outside the data folder"):
+            load_split(task, lang, "test", data_dir=data)
+    escaping = type(task)(**{**task.to_dict(), "name": "escaping", "local_dir": "../elsewhere"})
+    with pytest.raises(XltError, match="outside the data folder"):
+        local_split_path(escaping, "en", "test", data)
 
 
 @pytest.mark.parametrize("job_id", ["", " ", "../../etc/passwd", "x" * 10_000, "a/b", None, "\x00", "nope"])

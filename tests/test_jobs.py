@@ -302,3 +302,139 @@ def test_a_stop_asked_once_the_record_is_filed_does_not_turn_a_completed_run_int
     done = store.get(job.id)
     assert done.state == "completed" and done.cancel_requested is None and done.error is None
     assert prepared == []  # asked to stop: no ONNX export started after all
+
+
+def plain_config():
+    """A config for bookkeeping tests that start no training (nothing reads its model)."""
+    return ExperimentConfig(task="sentiment", source_languages=["en"])
+
+
+def test_a_job_cancelled_while_the_runner_starts_it_stays_cancelled_and_its_process_is_stopped(tmp_path, monkeypatch):
+    """The runner marked a job running after starting its process, over a Cancel that landed meanwhile: the job
+    ran unseen as "running" with its cancel time as its end, so its time limit never counted."""
+    import subprocess
+
+    import xlt.jobs
+
+    store = JobStore(tmp_path / "jobs")
+    job = store.submit(plain_config(), launched_by="eve", unverified=True, time_limit_s=60)
+    real, started = subprocess.Popen, []
+
+    def popen(*args, **kwargs):  # the visitor's Cancel lands while the runner starts the job's process
+        store.cancel(job.id)
+        started.append(real(["sleep", "30"], start_new_session=True))
+        return started[-1]
+
+    monkeypatch.setattr(xlt.jobs.subprocess, "Popen", popen)
+    runner = JobRunner(store, gpus=0)
+    try:
+        assert runner.step() is None
+        cancelled = store.get(job.id)
+        assert cancelled.state == "cancelled" and cancelled.pid is None and cancelled.attempts == 0
+        assert started[0].wait(timeout=10) is not None and runner._procs == {}  # stopped, not left running
+    finally:
+        for proc in started:
+            proc.kill()
+
+
+def test_a_started_job_leaves_what_an_earlier_stop_wrote_behind(tmp_path, monkeypatch):
+    """A job started with `finished` (or a cancel's request) still set from before counted no running time."""
+    import subprocess
+
+    import xlt.jobs
+
+    store = JobStore(tmp_path / "jobs")
+    job = store.submit(plain_config(), time_limit_s=60)
+    store.update(job.id, finished="2026-01-01T00:00:00+00:00", cancel_requested="2026-01-01T00:00:00+00:00")
+    real, started = subprocess.Popen, []
+    monkeypatch.setattr(xlt.jobs.subprocess, "Popen",
+                        lambda *a, **k: started.append(real(["sleep", "30"], start_new_session=True)) or started[-1])
+    try:
+        running = JobRunner(store, gpus=0).step()
+        assert running.state == "running" and running.pid == started[0].pid and running.attempts == 1
+        assert running.finished is None and running.cancel_requested is None
+    finally:
+        for proc in started:
+            proc.kill()
+
+
+def test_a_job_that_ends_while_it_is_read_keeps_its_last_word(tmp_path, monkeypatch):
+    """`get` saw a running job whose process was gone and wrote "interrupted" from that stale read, over the
+    "completed" the job's process had written in between."""
+    import xlt.jobs
+
+    store = JobStore(tmp_path / "jobs")
+    job = store.submit(plain_config())
+    store.update(job.id, state="running", pid=123456)
+    ends = [True]
+
+    def process_gone(pid):
+        if ends:  # the job's process writes its last word just as its exit is noticed
+            ends.clear()
+            store.update(job.id, state="completed", finished="2026-01-01T00:00:00+00:00")
+        return False
+
+    monkeypatch.setattr(xlt.jobs, "pid_alive", process_gone)
+    assert store.get(job.id).state == "completed"
+    assert store.get(job.id).state == "completed" and store.get(job.id).error is None
+
+
+def _filing_stub(monkeypatch, after_filing=lambda: None):
+    """`run_and_file` replaced by one that files a record at once (no training), then calls `after_filing`."""
+    import xlt.experiment
+    import xlt.jobs
+    from tests.test_records import make_record
+
+    def run_and_file(config, *, store=None, before_filing=lambda: None, **kwargs):
+        record = make_record()
+        before_filing()
+        record["path"] = str(store.add(record, push=False))
+        after_filing()
+        return record
+
+    monkeypatch.setattr(xlt.experiment, "run_and_file", run_and_file)
+    monkeypatch.setattr(xlt.jobs, "_progress_callback", lambda folder: None)
+    monkeypatch.setattr(xlt.jobs, "_prepare_for_predict", lambda *a: None)
+
+
+def test_a_stop_arriving_just_after_the_record_is_filed_does_not_cancel_the_run(tmp_path, monkeypatch):
+    """The job set its "too late to stop" flag only after `run_and_file` returned: a SIGTERM between the record's
+    write and that line made a filed run "cancelled"."""
+    from xlt.jobs import run_job
+
+    monkeypatch.setenv("XLT_HOME", str(tmp_path))
+    store = JobStore(tmp_path / "jobs")
+    job = store.submit(plain_config())
+    _filing_stub(monkeypatch, after_filing=lambda: os.kill(os.getpid(), signal.SIGTERM))
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert run_job(store.folder(job.id)) == 0, store.log_tail(job.id)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    done = store.get(job.id)
+    assert done.state == "completed" and done.record_path and os.path.isfile(done.record_path)
+
+
+def test_a_push_that_fails_after_filing_leaves_the_job_completed_with_a_note(tmp_path, monkeypatch, capsys):
+    """A push raising (a full disk while moving the pushed file) marked a job failed although its record was
+    filed and waits in the outbox."""
+    from xlt.jobs import run_job
+    from xlt.results.store import ResultsStore
+
+    monkeypatch.setenv("XLT_HOME", str(tmp_path))
+    monkeypatch.setenv("XLT_RESULTS_REPO", f"file://{tmp_path / 'remote'}")
+    monkeypatch.setenv("HF_TOKEN", "hf_SECRET_job_token")
+
+    def full_disk(self):
+        raise OSError("No space left on device (hf_SECRET_job_token)")
+
+    monkeypatch.setattr(ResultsStore, "push_pending", full_disk)
+    store = JobStore(tmp_path / "jobs")
+    job = store.submit(plain_config())
+    _filing_stub(monkeypatch)
+    assert run_job(store.folder(job.id)) == 0
+    done = store.get(job.id)
+    assert done.state == "completed" and done.error is None
+    assert len(done.notes) == 1 and "No space left" in done.notes[0] and "hf_SECRET" not in done.notes[0]
+    assert "hf_SECRET" not in capsys.readouterr().out
+    assert len(ResultsStore(home=tmp_path).pending()) == 1  # still queued for the next sync

@@ -41,7 +41,8 @@ def upload(store, tmp_path, record, name="upload.json", **kwargs):
 
 
 def files_under(folder):
-    return sorted(p for p in folder.rglob("*") if p.is_file())
+    """The files under `folder`, without the stores' lock files (`<home>/.locks/`): they hold no data."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and ".locks" not in p.parts)
 
 
 TRAVERSAL = ["../../../tmp/x", "..", "/etc/passwd", "a/../../b", "..\\..\\x", "nli/../../x", "~root", "x\x00y"]
@@ -176,7 +177,8 @@ def test_a_record_of_a_capped_evaluation_is_accepted(space):
     ('{"seed": NaN}', "not a number"),
     ("not json", "not valid JSON"),
     ("[]", "JSON object"),
-])
+    ('{"seed": ' + "9" * 5000 + "}", "number too long"),  # Python's json refuses ints of over 4,300 digits
+], ids=lambda v: repr(v)[:30])
 def test_malformed_json_is_refused(space, text, message):
     store, _, tmp_path = space
     with pytest.raises(XltError, match=message):
@@ -294,3 +296,54 @@ def test_uploads_waiting_for_review_are_capped_per_uploader(space, monkeypatch):
         "alice-0001", "bob-00001", "spam-0000", "spam-0001"]
     store.accept("spam-0000")  # a reviewed upload frees its place
     upload(store, tmp_path, make("spam-0002"))
+
+
+def test_accepting_a_run_never_takes_another_upload_whose_file_name_ends_the_same(space):
+    """Accept matched submitted files by the name's ending `__<run id>.json`: an anonymous upload with run id
+    `evil__victim` blocked (or, listed first, was moved instead of) the signed-in user's record `victim`."""
+    store, _, tmp_path = space
+    victim = make_upload(run_id="victim")
+    victim["metrics"]["en"]["accuracy"] = 0.5
+    upload(store, tmp_path, victim, user="alice")
+    upload(store, tmp_path, make_upload(run_id="evil__victim"))
+    target = store.accept("victim")
+    assert json.loads(target.read_text())["run_id"] == "victim"
+    left = [json.loads(p.read_text())["run_id"] for p in files_under(store.submitted_dir)]
+    assert left == ["evil__victim"]  # the look-alike is neither accepted nor deleted
+    with pytest.raises(XltError, match="no submitted record"):
+        store.accept("victim")
+
+
+def test_parallel_uploads_stay_within_the_waiting_cap(space, monkeypatch):
+    """The count of waiting uploads and the write of a new one were two steps: uploads arriving together all
+    counted the same number and all passed the cap."""
+    import threading
+    import time
+
+    from xlt.results import store as store_module
+    from xlt.results import submissions
+
+    store, _, tmp_path = space
+    monkeypatch.setattr(store_module, "MAX_WAITING_ANONYMOUS", 2)
+    real = submissions.validate_submission
+    monkeypatch.setattr(submissions, "validate_submission", lambda record: (time.sleep(0.05), real(record))[1])
+    paths = []
+    for i in range(5):
+        record = make_upload(run_id=f"spam-{i:04d}")
+        record["metrics"]["en"]["accuracy"] = (i + 1) / 100
+        paths.append(tmp_path / f"up{i}.json")
+        paths[-1].write_text(json.dumps(record))
+    barrier, outcomes = threading.Barrier(len(paths)), []
+
+    def send(path):
+        barrier.wait()
+        try:
+            store.import_upload(path)
+            outcomes.append("kept")
+        except XltError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=send, args=(p,)) for p in paths]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert outcomes.count("kept") == 2 and len(files_under(store.submitted_dir)) == 2, outcomes

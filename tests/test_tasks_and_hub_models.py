@@ -280,3 +280,25 @@ def test_offline_a_hub_model_already_in_the_cache_is_used_and_a_missing_one_is_n
     assert set(labels) == {"entailment", "neutral", "contradiction"}, note
     _, note = callbacks.predict_nli("A man plays.", "Nobody plays.", "someone/elsewhere")
     assert "not downloaded and the Hub is off" in note
+
+
+def test_a_failed_hub_fetch_is_shown_without_the_spaces_token(tmp_path, monkeypatch):
+    """The failure of a background Hub download is shown to the next visitor who asks for the model: a library
+    message quoting the Space's token showed it."""
+    import huggingface_hub
+
+    from xlt.models import hub_fetch
+
+    monkeypatch.setenv("XLT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("HF_TOKEN", "hf_SpaceSecretToken123")
+    monkeypatch.setattr(hub_fetch, "_STATE", {})
+
+    def refuse(self, repo_id):
+        raise RuntimeError("401 Client Error for token hf_SpaceSecretToken123: unauthorized")
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_files", refuse)
+    hub_fetch._download("someone/private-nli")  # the background thread's work, here in the test's thread
+    with pytest.raises(XltError, match="could not be downloaded") as failure:
+        hub_fetch.local_copy("someone/private-nli")
+    assert "hf_SpaceSecretToken123" not in str(failure.value) and "***" in str(failure.value)

@@ -1,7 +1,9 @@
-"""One way to replace a file atomically, for every JSON file xlt writes (records, jobs, caches, state)."""
+"""One way to replace a file atomically, for every JSON file xlt writes (records, jobs, caches, state), and one way
+to hold a lock file around a read-check-write of several of them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -24,3 +26,16 @@ def write_atomic(path: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextlib.contextmanager
+def locked(path: str | Path):
+    """Hold lock file `path`: one holder at a time across threads and processes (the app's request and background
+    threads, a job's process, a second app worker). Re-entrant in one thread: a locked step may call another that
+    takes the same lock."""
+    from filelock import FileLock
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path), is_singleton=True):  # one object per path: nested holds count, never deadlock
+        yield

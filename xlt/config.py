@@ -17,6 +17,9 @@ from .errors import XltError
 
 DEFAULT_MODEL = "multilingual-e5-small"
 SPLIT = re.compile(r"^[A-Za-z0-9_.-]+(\+[A-Za-z0-9_.-]+)*$")
+# a language code: ISO 639-1/-3 (en, zh, ast), optionally a region or script (pt-BR, zh-Hans). It becomes a file
+# name (`<data>/<task>/<split>/<lang>.jsonl`), so nothing else: no '/', '.', or spaces
+LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 
 FINETUNE_MODES = ("full", "lora")
 HEAD_INITS = ("random", "linear-probe")
@@ -288,7 +291,17 @@ def _languages(value, what: str) -> list[str] | None:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise XltError(f"{what} must be a list of language codes")
     langs = list(dict.fromkeys(v.strip() for v in value if v.strip()))
+    check_language_codes(langs, what)
     return langs or None
+
+
+def check_language_codes(codes, what: str) -> None:
+    """Refuse values that are not language codes (`LANGUAGE`): a code names a data file, so `../../tmp/x` in a
+    target list would read (or probe for) any `.jsonl` file on the machine."""
+    bad = [str(code)[:20] for code in codes if not isinstance(code, str) or not LANGUAGE.match(code)]
+    if bad:
+        raise XltError(f"{what} holds values that are not language codes: {bad[:5]} (give codes such as en, zh, "
+                       "ast or pt-BR)")
 
 
 def check_option_names(cls, values: dict, owner: str) -> None:

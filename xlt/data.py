@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .errors import XltError
@@ -10,7 +11,18 @@ from .tasks import TaskSpec
 
 
 def local_split_path(task: TaskSpec, lang: str, split: str, data_dir: Path) -> Path:
-    return Path(data_dir) / task.local_dir / split / f"{lang}.jsonl"
+    """`<data_dir>/<local_dir>/<split>/<lang>.jsonl`, or `XltError` when the names would lead out of `data_dir`.
+
+    Configs refuse such names first (language codes, split names); this is the last guard, for every caller: a
+    language `../../tmp/x` must never read or probe a file elsewhere. The check is on the path as written (`..`
+    and `/` resolved), so a data folder whose files the owner linked from elsewhere keeps working.
+    """
+    root = os.path.abspath(data_dir)
+    path = Path(data_dir) / task.local_dir / split / f"{lang}.jsonl"
+    if os.path.commonpath([root, os.path.abspath(path)]) != root:
+        raise XltError(f"language {str(lang)[:40]!r} with split {str(split)[:40]!r} names a file outside the data "
+                       "folder; give a language code such as en or zh")
+    return path
 
 
 def local_row_count(task: TaskSpec, lang: str, split: str, data_dir: Path) -> int:

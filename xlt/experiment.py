@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,7 +106,8 @@ def _has_local_data(task, lang: str, data_root: Path | None) -> bool:
 def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Path | None = None,
                  save_model_to: str | Path | None = None, output_dir: str | Path | None = None,
                  data_dir: str | Path | None = None, callbacks: list | None = None, show_progress: bool = True,
-                 protocol: str | None = None, premise_control: bool = False, push: bool = True) -> dict:
+                 protocol: str | None = None, premise_control: bool = False, push: bool = True,
+                 before_filing: Callable[[], None] | None = None) -> dict:
     """Train with the configured method, evaluate every target language, build the record and file it.
 
     Args:
@@ -117,6 +119,8 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
         protocol: the comparison protocol the run follows (recorded).
         premise_control: pair tasks: also score each language with premises shuffled (the hypothesis-only
             control), as `premise_shuffled_accuracy` in the metrics.
+        before_filing: called once training and evaluation are done, just before the model is saved and the
+            record filed (a job's process: from then on a stop signal comes too late to cancel the run).
 
     Returns the record (with `path` where it was written).
     """
@@ -162,6 +166,8 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
     artifact.info.run_id = record["run_id"]
     if not is_main_process():  # a multi-GPU run: the other processes trained and evaluated, rank 0 files
         return record
+    if before_filing is not None:
+        before_filing()
     if save_model_to:
         record["model_location"] = str(save_model(artifact, Path(save_model_to)).resolve())
     if store is not None:

@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .atomic import write_atomic
+from .atomic import locked, write_atomic
 from .config import ExperimentConfig
-from .errors import XltError
+from .errors import XltError, redact
 from .settings import home_dir
 
 ACTIVE = ("running", "cancelling")  # states whose process may still be alive, holding a slot
@@ -105,7 +105,7 @@ class JobStore:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root else home_dir() / "jobs"
         self.root.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # re-entrant: `get` marks an ended job under the lock its callers hold
 
     def folder(self, job_id: str) -> Path:
         if not job_id or len(job_id) > 64 or not all(c.isalnum() or c in "-_" for c in job_id):
@@ -130,18 +130,27 @@ class JobStore:
     def _save(self, job: Job) -> None:
         _write_json(self.folder(job.id) / "job.json", job.to_dict())
 
-    def get(self, job_id: str) -> Job:
+    def _read(self, job_id: str) -> Job:
         data = _read_json(self.folder(job_id) / "job.json")
         if not data:
             raise XltError(f"no job {job_id!r}")
-        job = Job(**data)
-        if job.state in ACTIVE and not pid_alive(job.pid):
-            if job.state == "cancelling":  # stopped without writing its last state (killed)
-                job.state, job.finished = "cancelled", job.finished or _now()
-            else:
-                job.state, job.error = "interrupted", "the job's process ended without finishing (app restart or kill)"
-                job.finished = job.finished or _now()  # when that was seen: a time limit counts no longer
-            self._save(job)
+        return Job(**data)
+
+    def get(self, job_id: str) -> Job:
+        """A job, marked cancelled or interrupted when its process has ended without saying so."""
+        job = self._read(job_id)
+        if not _ended_unannounced(job):
+            return job
+        with self._locked(job_id):  # re-read: it may have completed or been resumed since the read above
+            job = self._read(job_id)
+            if _ended_unannounced(job):
+                if job.state == "cancelling":  # stopped without writing its last state (killed)
+                    job.state, job.finished = "cancelled", job.finished or _now()
+                else:
+                    job.state = "interrupted"
+                    job.error = "the job's process ended without finishing (app restart or kill)"
+                    job.finished = job.finished or _now()  # when that was seen: a time limit counts no longer
+                self._save(job)
         return job
 
     def list(self) -> list[Job]:
@@ -158,11 +167,14 @@ class JobStore:
     def _locked(self, job_id: str):
         """One writer of a job's state at a time, across threads and processes (the app, its runner and the
         job's own process): a read-check-write of job.json inside it sees no other write in between."""
-        from filelock import FileLock
+        with self._lock, locked(self.root / ".locks" / f"{self.folder(job_id).name}.lock"):
+            yield
 
-        locks = self.root / ".locks"  # beside the job folders, whose content stays the job's own files
-        locks.mkdir(exist_ok=True)
-        with self._lock, FileLock(str(locks / f"{self.folder(job_id).name}.lock")):
+    @contextlib.contextmanager
+    def admitting(self):
+        """Hold while counting someone's jobs and queueing one more (a launch, a resume): parallel launches of one
+        visitor, from request threads or a second app process, each see the jobs the others queued."""
+        with locked(self.root / ".locks" / "admit.lock"):
             yield
 
     def update(self, job_id: str, **changes) -> Job:
@@ -264,12 +276,28 @@ class JobStore:
                 return None
             return self._update(job_id, **changes)
 
+    def mark_started(self, job_id: str, pid: int, device: str) -> Job | None:
+        """Mark a queued job running in process `pid`; None, with nothing written, when it is no longer queued
+        (a Cancel that landed while the runner started it). What a run before it left (`finished`, a cancel's
+        request) is cleared: a time limit counts from this start."""
+        with self._locked(job_id):
+            job = self._read(job_id)
+            if job.state != "queued":
+                return None
+            return self._update(job_id, state="running", pid=pid, started=_now(), finished=None, cancel_requested=None,
+                                attempts=job.attempts + 1, device=device)
+
     def next_queued(self) -> Job | None:
         queued = [j for j in self.list() if j.state == "queued"]
         return min(queued, key=lambda j: j.created) if queued else None
 
     def running(self) -> Job | None:
         return next((j for j in self.list() if j.state in ACTIVE), None)
+
+
+def _ended_unannounced(job: Job) -> bool:
+    """Whether `job` shows as running (or stopping) while its process is gone (killed, or the app restarted)."""
+    return job.state in ACTIVE and not pid_alive(job.pid)
 
 
 def _ran_s(job: Job, now: datetime) -> float:
@@ -334,17 +362,29 @@ class JobRunner:
         device = "cpu"
         if self.gpus:
             busy = {j.device for j in running}
+            # fewer running jobs than GPUs: some index is free (a device another machine's run left, "cuda:7" or
+            # "cpu", takes none of them), so `next` always finds one
             free = next(i for i in range(self.gpus) if f"cuda:{i}" not in busy)
             env["CUDA_VISIBLE_DEVICES"] = str(free)
             device = f"cuda:{free}"
+        return self._start(job, device, env)
+
+    def _start(self, job: Job, device: str, env: dict) -> Job | None:
+        """Start `job`'s process and mark the job running, unless it stopped being queued meanwhile (a Cancel
+        between `next_queued` and now): then the process just started is killed before it does anything, and
+        the cancelled job stays cancelled instead of running unseen, past any time limit."""
         folder = self.store.folder(job.id)
-        log = open(folder / "log.txt", "ab")
-        proc = subprocess.Popen([sys.executable, "-m", "xlt.jobs", str(folder)], stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env)
-        log.close()
+        with open(folder / "log.txt", "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "xlt.jobs", str(folder)], stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        started = self.store.mark_started(job.id, proc.pid, device)
+        if started is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return None
         self._procs[job.id] = proc
-        return self.store.update(job.id, state="running", pid=proc.pid, started=_now(), attempts=job.attempts + 1,
-                                 device=device)
+        return started
 
     def _loop(self) -> None:
         while not self._stop.is_set():
@@ -430,6 +470,16 @@ def _drop_checkpoints(folder: Path) -> None:
     shutil.rmtree(folder / "run" / "checkpoints", ignore_errors=True)
 
 
+def _push(results, job_id: str) -> str:
+    """Push the outbox after a job filed its record; any failure is logged and returned as the status: the record
+    is filed and waits in the outbox, so the job still completes (the next sync pushes it)."""
+    try:
+        return results.push_pending()
+    except Exception as exc:  # noqa: BLE001 - a full disk, a broken outbox: the run itself succeeded
+        print(f"xlt job {job_id}: warning: pushing the record failed ({redact(exc)})", flush=True)
+        return f"Not pushed ({redact(exc)}); the record waits in the outbox for the next sync"
+
+
 def run_job(folder: str | Path) -> int:
     """Run one job to the end (the job process's entry point), through the one run-and-file path."""
     from .experiment import run_and_file
@@ -439,12 +489,15 @@ def run_job(folder: str | Path) -> int:
     store = JobStore(folder.parent)
     job_id = folder.name
 
-    stop = {"asked": False, "trained": False}
+    stop = {"asked": False, "filing": False}
 
     def on_term(signum, frame):
         stop["asked"] = True
-        if not stop["trained"]:  # once the record is filed the job completes: a stop asked then is too late
+        if not stop["filing"]:  # once the record is being filed the job completes: a stop asked then is too late
             raise KeyboardInterrupt
+
+    def filing() -> None:  # set by the filing step itself: no moment where a filed run can still be cancelled
+        stop["filing"] = True
 
     signal.signal(signal.SIGTERM, on_term)
     try:
@@ -457,15 +510,14 @@ def run_job(folder: str | Path) -> int:
         output_dir = None if queued.sweep else folder / "run"
         # a visitor's job (open training) files its record as a submission the owner may accept, unpushed
         # (pushed below: once the record is filed, a stop asked comes too late)
-        filing = {"results_dir": results.submission_folder(queued.launched_by)} if queued.unverified \
+        destination = {"results_dir": results.submission_folder(queued.launched_by)} if queued.unverified \
             else {"store": results, "push": False}
         record = run_and_file(config, save_model_to=folder / "model", output_dir=output_dir,
                               callbacks=[_progress_callback(folder)], protocol=queued.protocol,
-                              premise_control=queued.premise_control, **filing)
-        stop["trained"] = True
+                              premise_control=queued.premise_control, before_filing=filing, **destination)
         path = Path(record["path"])
         push_status = "Not pushed: a visitor's run waits, unverified, for the owner" if queued.unverified \
-            else results.push_pending()
+            else _push(results, job_id)
         print(f"xlt job {job_id}: record {path.name}; {push_status}", flush=True)
         for warning in record.get("training", {}).get("warnings", []):
             print(f"xlt job {job_id}: warning: {warning}", flush=True)

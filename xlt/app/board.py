@@ -100,12 +100,22 @@ def transfer_view(cells: pd.DataFrame, task=ALL, model=ALL, metric="default", vi
     return figures.transfer_heatmap(matrix, "gap" if view == "gap" else "score"), note
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet read a cell as a formula
+
+
+def _inert(value):
+    """A text cell as a spreadsheet shows it but never runs it: an uploaded record's text (`=HYPERLINK(...)` as
+    its GPU name) gets a leading `'`. Numbers stay numbers (a negative transfer gap is no formula)."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def csv_file(table: pd.DataFrame) -> str:
-    """The shown table as a CSV file for download (named by its content: the same view reuses one file)."""
+    """The shown table as a CSV file for download (named by its content: the same view reuses one file); text
+    from uploads cannot become a formula in the spreadsheet that opens it."""
     import hashlib
     from pathlib import Path
 
-    text = table.to_csv(index=False)
+    text = table.map(_inert).to_csv(index=False)
     path = Path(tempfile.gettempdir()) / f"xlt-leaderboard-{hashlib.sha256(text.encode()).hexdigest()[:16]}.csv"
     if not path.is_file():
         path.write_text(text, encoding="utf-8")

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 
 from ..access import VISITOR_ACTIVE_JOBS, is_owner, training_refusal, username, visitor_time_limit_s
 from ..config import ExperimentConfig, FieldKind, TrainConfig, convert_value, field_default, field_kind
-from ..errors import XltError
+from ..errors import XltError, mask_token
 from ..jobs import ACTIVE, JobStore
 
 JOB_COLUMNS = ["id", "state", "task", "method", "model", "source", "progress", "eta", "target avg", "launched by",
@@ -162,6 +162,8 @@ def launch_config(store: JobStore, config_json: str, push_to_hub: bool = False, 
             data = json.loads(config_json)
         except (json.JSONDecodeError, RecursionError) as exc:
             raise XltError(f"the config is not valid JSON: {exc}") from None
+        except ValueError:  # Python's json refuses integers of over 4,300 digits
+            raise XltError("the config holds a number too long to read (over 4,300 digits)") from None
         check_structure(data, max_depth=4, max_nodes=2_000)
         config = _admit(store, ExperimentConfig.from_dict(data), profile)
     except XltError as exc:
@@ -204,7 +206,7 @@ def visitor_refusal(store: JobStore, config: ExperimentConfig, profile) -> str |
         if any(isinstance(v, str) and not PLAIN_OPTION.match(v) for v in values):
             return (f"method option {key}={str(value)[:80]!r}: visitors give plain values (a translator's name, "
                     "numbers, language codes), no paths, Hub ids or model settings")
-    return _job_limit_refusal(store, profile)
+    return _job_limit_refusal(store, profile)  # early, before validation; `_submit` counts again under its lock
 
 
 def _admit(store: JobStore, config: ExperimentConfig, profile) -> ExperimentConfig:
@@ -227,10 +229,14 @@ def _submit(store: JobStore, config: ExperimentConfig, push_to_hub: bool, profil
 
         if not os.environ.get("HF_TOKEN"):
             return "**Not started:** pushing to the Hub needs HF_TOKEN in the app's environment."
-    running = store.running()
     visitor = not is_owner(profile)
-    job = store.submit(config, push_to_hub=bool(push_to_hub), launched_by=username(profile), unverified=visitor,
-                       time_limit_s=visitor_time_limit_s() if visitor else None)
+    with store.admitting():  # counted and queued as one step: parallel launches cannot all pass the limit
+        refusal = _job_limit_refusal(store, profile) if visitor else None
+        if refusal:
+            return f"**Not started:** {refusal}"
+        running = store.running()
+        job = store.submit(config, push_to_hub=bool(push_to_hub), launched_by=username(profile), unverified=visitor,
+                           time_limit_s=visitor_time_limit_s() if visitor else None)
     where = "queued behind the running job" if running else "starting"
     limit = f" It is stopped after {job.time_limit_s / 60:g} min of running." if job.time_limit_s else ""
     return f"Job `{job.id}` {where}.{limit} {device_notice()}"
@@ -253,7 +259,7 @@ def jobs_frame(store: JobStore) -> pd.DataFrame:
                     else f"{eta / 60:.1f} min" if eta is not None and job.state == "running" else ""),
             "target avg": f"{avg:.4f}" if avg is not None else "", "launched by": job.launched_by or "",
             "sweep": f"{job.sweep} ({job.protocol})" if job.sweep and job.protocol else job.sweep or "",
-            "error": _masked(job.error or "; ".join(job.notes))[:120],
+            "error": mask_token(job.error or "; ".join(job.notes))[:120],
         })
     return pd.DataFrame(rows, columns=JOB_COLUMNS)
 
@@ -285,19 +291,13 @@ def job_detail(store: JobStore, job_id: str) -> tuple[str, go.Figure, str]:
         lines.append(f"error: {job.error}")
     for note in job.notes:
         lines.append(f"⚠ {note}")
-    if job.summary:
-        lines.append(f"target average {job.summary.get('metric')}: {job.summary.get('target_average'):.4f}")
+    average = job.summary.get("target_average") if job.summary else None
+    if average is not None:  # none when every evaluated language was a source (no target to average)
+        lines.append(f"target average {job.summary.get('metric')}: {average:.4f}")
     if job.state == "interrupted":
         lines.append("Interrupted: press Resume to continue from the last checkpoint.")
-    return _masked("\n\n".join(lines)), loss_figure(progress.get("loss_curve", [])), _masked(store.log_tail(job.id))
-
-
-def _masked(text: str) -> str:
-    """Job errors and logs are public on a Space: never with the token in them."""
-    import os
-
-    token = os.environ.get("HF_TOKEN")
-    return text.replace(token, "***") if token else text
+    return (mask_token("\n\n".join(lines)), loss_figure(progress.get("loss_curve", [])),
+            mask_token(store.log_tail(job.id)))
 
 
 def _job_action(action, job_id: str, done, profile=None) -> str:
@@ -324,11 +324,12 @@ def cancel_job(store: JobStore, job_id: str, profile=None) -> str:
 
 
 def resume_job(store: JobStore, job_id: str, profile=None) -> str:
-    if not is_owner(profile) and training_refusal(profile) is None:  # a visitor: resuming is launching again
-        refusal = _job_limit_refusal(store, profile)
-        if refusal:
-            return f"**Refused:** {refusal}"
-    return _job_action(store.resume, job_id, "queued again; it continues from its last checkpoint.", profile)
+    with store.admitting():  # a visitor's resume is a launch: counted and queued as one step, as `_submit` does
+        if not is_owner(profile) and training_refusal(profile) is None:
+            refusal = _job_limit_refusal(store, profile)
+            if refusal:
+                return f"**Refused:** {refusal}"
+        return _job_action(store.resume, job_id, "queued again; it continues from its last checkpoint.", profile)
 
 
 def trained_models(store: JobStore) -> list[tuple[str, str, str]]:

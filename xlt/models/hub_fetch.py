@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from ..errors import XltError
+from ..errors import XltError, redact
 
 # other frameworks' weights and exports: never needed by transformers' PyTorch loading
 OTHER_FORMATS = (".h5", ".msgpack", ".ot", ".onnx", ".onnx_data", ".tflite", ".mlmodel", ".gguf")
@@ -81,9 +81,8 @@ def _download(repo_id: str) -> None:
         with _LOCK:
             _STATE.pop(repo_id, None)
     except Exception as exc:  # noqa: BLE001 - reported to the next request, which may try again
-        first = str(exc).splitlines()[0][:160] if str(exc) else ""
-        with _LOCK:
-            _STATE[repo_id] = (f"failed: {type(exc).__name__}: {first}", time.monotonic())
+        with _LOCK:  # shown to visitors: never with the Space's token in it
+            _STATE[repo_id] = (f"failed: {redact(exc, limit=160)}", time.monotonic())
 
 
 def local_copy(repo_id: str) -> Path:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .store import redact
+from ..errors import redact
 
 
 def model_card(record: dict, base_hub_id: str) -> str:

@@ -22,16 +22,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ..atomic import write_atomic
-from ..errors import XltError
+from ..atomic import locked, write_atomic
+from ..errors import XltError, redact
 from ..settings import home_dir, repo_root
-from .records import read_records, record_filename, write_record
+from .records import read_record, read_records, record_filename, write_record
 
 VERIFIED, UNVERIFIED = "verified", "submitted, unverified"
 MAX_SUBMITTED = 500  # unreviewed uploads kept at once (each page render reads them)
@@ -39,15 +40,6 @@ MAX_WAITING_ANONYMOUS = 100  # of which from anonymous visitors (one identity: s
 MAX_WAITING_PER_USER = 20  # of which from one signed-in user
 SYNC_COOLDOWN_S = 60  # a refresh within this long of the last pull does not start another
 STATE_FILE = "hub-sync.json"  # beside the mirror, not in it: snapshot_download reads a non-empty folder as a copy
-
-
-def redact(exc: Exception) -> str:
-    """A one-line error message with the token (if any) masked."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    token = os.environ.get("HF_TOKEN")
-    if token:  # never echo the token, whatever the library put in its message
-        text = text.replace(token, "***")
-    return f"{type(exc).__name__}: {text[:200]}"
 
 
 def hub_timeout() -> float:
@@ -247,17 +239,30 @@ class ResultsStore:
         return path
 
     def _queue(self, path: Path, task: str) -> None:
+        """Put a filed record in the outbox, atomically: a push running meanwhile never uploads half a file."""
         if self.repo:
             queued = self.outbox / task
             queued.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, queued / path.name)
+            write_atomic(queued / path.name, path.read_text(encoding="utf-8"))
+
+    def _locked(self, name: str):
+        """A lock shared by every process using this home (the app, its jobs, the CLI), kept apart from the
+        records: `push` around pushing the outbox, `review` around counting, adding and accepting uploads."""
+        return locked(self.home / ".locks" / f"{name}.lock")
 
     def pending(self) -> list[Path]:
         return sorted(p for p in self.outbox.rglob("*.json") if "sent" not in p.relative_to(self.outbox).parts
                       and not p.name.startswith("."))
 
     def push_pending(self) -> str:
-        """Push what waits in the outbox. Returns a one-line status; never raises for network trouble."""
+        """Push what waits in the outbox. Returns a one-line status; never raises for network trouble.
+
+        One push at a time, across processes: the app's sync and a finishing job each listing the outbox and
+        pushing the same files would race to move them to `sent/`."""
+        with self._locked("push"):
+            return self._push_pending()
+
+    def _push_pending(self) -> str:
         pending = self.pending()
         if not pending:
             return "Nothing waiting to be pushed."
@@ -275,7 +280,10 @@ class ResultsStore:
                         f"(the results repo is not reachable: {redact(exc)}).")
             sent = self.outbox / "sent" / path_in_repo
             sent.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(path, sent)
+            try:
+                os.replace(path, sent)
+            except FileNotFoundError:  # moved meanwhile by a pusher outside the lock (an older xlt): it is sent
+                pass
             pushed += 1
         return f"Pushed {pushed} record(s) to {self.repo}."
 
@@ -337,7 +345,10 @@ class ResultsStore:
 
         def loop():
             while not self._stop.is_set():
-                self.sync()
+                try:
+                    self.sync()
+                except Exception as exc:  # noqa: BLE001 - one failed sync (a full disk) must not end every later one
+                    print(f"xlt results sync: {redact(exc)}", file=sys.stderr)
                 self._stop.wait(every_seconds)
 
         self._schedule = threading.Thread(target=loop, name="xlt-results-schedule", daemon=True)
@@ -373,6 +384,25 @@ class ResultsStore:
         path = Path(file_path) if file_path else None
         if path is None or not path.is_file():
             raise XltError("no file was uploaded")
+        # counted, checked and written as one step: parallel uploads cannot all pass a cap, or both be new
+        with self._locked("review"):
+            self._check_room(user)
+            record = validate_submission(parse_upload(path.read_bytes()))
+            self._check_new(record)
+            written = write_record(record, self.submission_folder(user))
+        record = {**record, "path": str(written)}
+        if user and oauth_token and self.repo:
+            task_path = f"{record['task']}/{record_filename(record)}"
+            backend = self.backend
+            try:
+                record["pull_request"] = self._bounded(
+                    lambda: backend.open_pr(written, task_path, oauth_token, user), "the results repo")
+            except Exception as exc:
+                record["pull_request_error"] = redact(exc, oauth_token)
+        return record
+
+    def _check_room(self, user: str | None) -> None:
+        """Refuse one more upload when `MAX_SUBMITTED` wait in all, or the uploader's own cap is reached."""
         waiting = sum(1 for _ in self.submitted_dir.rglob("*.json"))
         if waiting >= MAX_SUBMITTED:
             raise XltError(f"{waiting} submitted records already wait for the owner's review; try again later")
@@ -383,24 +413,15 @@ class ResultsStore:
             who = f"{user} has" if user else "anonymous visitors have"
             raise XltError(f"{who} {theirs} submitted records waiting for the owner's review (at most {limit}); "
                            "try again once they are reviewed" + ("" if user else ", or sign in"))
-        record = validate_submission(parse_upload(path.read_bytes()))
+
+    def _check_new(self, record: dict) -> None:
+        """Refuse a record whose run id, or whose run (settings and scores), the leaderboard already has."""
         known, _ = self.records()
         if any(r["run_id"] == record["run_id"] for r in known):
             raise XltError(f"a record with run_id {record['run_id']} is already on the leaderboard")
         if any(r.get("config_fingerprint") == record["config_fingerprint"] and r["metrics"] == record["metrics"]
                for r in known):
             raise XltError("the same run (same settings and scores) is already on the leaderboard")
-        written = write_record(record, folder)
-        record = {**record, "path": str(written)}
-        if user and oauth_token and self.repo:
-            task_path = f"{record['task']}/{record_filename(record)}"
-            backend = self.backend
-            try:
-                record["pull_request"] = self._bounded(
-                    lambda: backend.open_pr(written, task_path, oauth_token, user), "the results repo")
-            except Exception as exc:
-                record["pull_request_error"] = redact(exc).replace(oauth_token, "***")
-        return record
 
     def submission_folder(self, user: str | None) -> Path:
         """Where one uploader's unreviewed records wait (each uploader's count is capped): `anonymous` for
@@ -410,16 +431,27 @@ class ResultsStore:
         return self.submitted_dir / ("by-user/" + safe_name(user, "user") if user else "anonymous")
 
     def accept(self, run_id: str) -> Path:
-        """The owner accepts a submitted record: it moves to this installation's results (and the outbox)."""
+        """The owner accepts a submitted record: it moves to this installation's results (and the outbox).
+
+        The file is found by the run id inside it, not by its name: `evil__victim`'s file name also ends in
+        `__victim.json`, and must neither stand in for nor be deleted with the record of run `victim`."""
         run_id = (run_id or "").strip()
-        for path in self.submitted_dir.rglob("*.json"):
-            if path.name.endswith(f"__{run_id}.json") and not path.name.startswith("."):
-                records, errors = read_records(path.parent)
-                record = next((r for r in records if r["run_id"] == run_id), None)
-                if record is None:
-                    raise XltError(f"submitted record {run_id} is unreadable: {errors[:1]}")
+        with self._locked("review"):
+            unreadable = []
+            for path in sorted(self.submitted_dir.rglob("*.json")):
+                if not path.name.endswith(f"__{run_id}.json") or path.name.startswith("."):
+                    continue
+                try:
+                    record = read_record(path)
+                except Exception as exc:  # noqa: BLE001 - an odd file is reported, as `read_records` skips it
+                    unreadable.append(f"{path.name}: {str(exc)[:200]}")
+                    continue
+                if record["run_id"] != run_id:
+                    continue
                 target = write_record(record, self.local_dir)
                 path.unlink()
                 self._queue(target, record["task"])
                 return target
+        if unreadable:
+            raise XltError(f"submitted record {run_id} is unreadable: {unreadable[0]}")
         raise XltError(f"no submitted record with run id {run_id!r}")

@@ -13,6 +13,7 @@ import json
 import math
 import re
 
+from ..config import check_language_codes
 from ..errors import XltError
 from .records import REQUIRED, upgrade_record, validate_record
 
@@ -27,7 +28,6 @@ OPTIONAL = {"config_fingerprint", "data_source", "training", "seen_languages", "
 KNOWN_FIELDS = set(REQUIRED) | OPTIONAL
 METRIC_FIELDS = {"accuracy", "macro_f1", "n", "ci95", "premise_shuffled_accuracy", "rows"}
 ROWS_DIGEST = re.compile(r"^sha256:[0-9a-f]{16}$")  # which rows a capped evaluation scored
-LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})?$")
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 
 
@@ -47,6 +47,8 @@ def parse_upload(data: bytes) -> dict:
         raise XltError(f"the file is not valid JSON: {exc.msg} (line {exc.lineno})") from exc
     except RecursionError:
         raise XltError(f"the JSON is nested too deeply (a record is at most {MAX_DEPTH} levels)") from None
+    except ValueError:  # Python's json refuses integers of over 4,300 digits
+        raise XltError("the file holds a number too long to read (over 4,300 digits)") from None
     if not isinstance(record, dict):
         raise XltError(f"a result record is a JSON object, not a {type(record).__name__}")
     return record
@@ -79,9 +81,7 @@ def check_structure(value, max_depth: int = MAX_DEPTH, max_nodes: int = MAX_NODE
 def _language_list(value, what: str) -> list[str]:
     if not isinstance(value, list) or len(value) > MAX_LANGUAGES:
         raise XltError(f"'{what}' must be a list of at most {MAX_LANGUAGES} language codes")
-    bad = [str(x)[:20] for x in value if not isinstance(x, str) or not LANGUAGE.match(x)]
-    if bad:
-        raise XltError(f"'{what}' holds values that are not language codes: {bad[:5]}")
+    check_language_codes(value, f"'{what}'")
     return list(value)
 
 

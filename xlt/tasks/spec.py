@@ -7,6 +7,7 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from ..config import check_language_codes
 from ..errors import XltError
 from ..registry import Registry
 
@@ -74,6 +75,7 @@ class TaskSpec:
                 values[key] = tuple(values[key])
         if not isinstance(values.get("name"), str) or not NAME.match(values["name"]):
             raise XltError("a task spec needs a 'name' of letters, digits, '_' and '-'")
+        check_language_codes(values.get("languages", ()), f"task spec {values['name']!r} field 'languages'")
         values.setdefault("local_dir", values["name"])
         values.setdefault("hub_dataset", "")
         values.setdefault("description", "")
