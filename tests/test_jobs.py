@@ -271,12 +271,24 @@ def test_a_completed_job_leaves_its_onnx_graph_ready_for_predict(tmp_path, tiny_
     assert cached_classifier(done.model_dir, read_classifier_info(done.model_dir)) is not None
 
 
+def _run_job_in_this_process(store, job):
+    """`run_job` here, as the job's own process runs it (it installs a SIGTERM handler: restored after), asserting
+    it exits 0; the job as it ended."""
+    from xlt.jobs import run_job
+
+    previous = signal.getsignal(signal.SIGTERM)
+    try:
+        assert run_job(store.folder(job.id)) == 0, store.log_tail(job.id)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return store.get(job.id)
+
+
 def test_a_stop_asked_once_the_record_is_filed_does_not_turn_a_completed_run_into_a_cancelled_one(
         tmp_path, tiny_model_dir, monkeypatch):
     """Cancel (or a time limit) arriving while the job pushes its record or prepares its model for Predict came
     too late: the run is filed, so the job completes (and shows no stop), and nothing more is started."""
     import xlt.jobs
-    from xlt.jobs import run_job
 
     monkeypatch.setenv("XLT_HOME", str(tmp_path))
     store = JobStore(tmp_path / "jobs")
@@ -294,12 +306,7 @@ def test_a_stop_asked_once_the_record_is_filed_does_not_turn_a_completed_run_int
 
     monkeypatch.setattr(results_store.ResultsStore, "push_pending", push_then_stopped)
     monkeypatch.setattr(xlt.jobs, "_prepare_for_predict", lambda *a: prepared.append(a))
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        assert run_job(store.folder(job.id)) == 0, store.log_tail(job.id)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    done = store.get(job.id)
+    done = _run_job_in_this_process(store, job)
     assert done.state == "completed" and done.cancel_requested is None and done.error is None
     assert prepared == []  # asked to stop: no ONNX export started after all
 
@@ -400,18 +407,12 @@ def _filing_stub(monkeypatch, after_filing=lambda: None):
 def test_a_stop_arriving_just_after_the_record_is_filed_does_not_cancel_the_run(tmp_path, monkeypatch):
     """The job set its "too late to stop" flag only after `run_and_file` returned: a SIGTERM between the record's
     write and that line made a filed run "cancelled"."""
-    from xlt.jobs import run_job
 
     monkeypatch.setenv("XLT_HOME", str(tmp_path))
     store = JobStore(tmp_path / "jobs")
     job = store.submit(plain_config())
     _filing_stub(monkeypatch, after_filing=lambda: os.kill(os.getpid(), signal.SIGTERM))
-    previous = signal.getsignal(signal.SIGTERM)
-    try:
-        assert run_job(store.folder(job.id)) == 0, store.log_tail(job.id)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-    done = store.get(job.id)
+    done = _run_job_in_this_process(store, job)
     assert done.state == "completed" and done.record_path and os.path.isfile(done.record_path)
 
 
