@@ -25,17 +25,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-def source_stage_done(ckpt_dir: Path) -> bool:
-    """Whether the newest complete checkpoint in `ckpt_dir` is the stage's last step."""
-    from xlt.training import last_complete_checkpoint
-
-    last = last_complete_checkpoint(ckpt_dir)
-    if last is None:
-        return False
-    state = json.loads((Path(last) / "trainer_state.json").read_text())
-    return state.get("global_step") == state.get("max_steps")
-
-
 def zero_shot_twin(record: dict, records: list[dict]) -> dict | None:
     """The zero-shot record with the few-shot record's sources, seed, protocol, precision and test rows."""
     def precision(r):
@@ -60,7 +49,7 @@ def score_source_stage(record: dict, data_dir: Path, train: bool) -> dict[str, d
     from xlt.experiment import EVAL_SUBSET_SEED, validate
     from xlt.models.artifacts import inference_mode
     from xlt.settings import home_dir
-    from xlt.training import train_classifier
+    from xlt.training import train_classifier, training_finished
 
     config = ExperimentConfig.from_dict(record["config"])
     if config.method != "few-shot" or config.fingerprint() != record["config_fingerprint"]:
@@ -75,7 +64,7 @@ def score_source_stage(record: dict, data_dir: Path, train: bool) -> dict[str, d
         from xlt.methods.base import zero_shot_run_folder
 
         stage_dir = zero_shot_run_folder(ctx)
-    if not train and not source_stage_done(stage_dir / "checkpoints"):
+    if not train and not training_finished(stage_dir / "checkpoints"):
         raise XltError(f"{record['run_id']}: no finished source stage in {stage_dir} (run the record's command, "
                        "or pass --train to train it here)")
     source = train_classifier(validated.task, validated.model_spec, method._source_data(ctx), ctx.train, stage_dir,

@@ -128,6 +128,36 @@ def test_each_method_counts_its_training_size_without_building_the_data(data_dir
     assert train_size(balanced, data_dir) == 1000
 
 
+def test_cells_whose_shared_zero_shot_run_is_trained_are_sized_by_what_is_left(data_dir):
+    """translate-test trains (or resumes) the zero-shot run of its settings, few-shot on tweets starts from it:
+    once that run's last checkpoint is there, the estimate counts no source training for them (a record's own
+    time is still sized by both stages)."""
+    import json
+
+    from xlt.config import ExperimentConfig
+    from xlt.settings import home_dir
+    from xlt.sweep import train_size
+
+    test = ExperimentConfig(task="sentiment", method="translate-test", source_languages=["en"],
+                            target_languages=["en", "es"], method_options={"translator": "dictionary"})
+    shots = ExperimentConfig(task="sentiment", method="few-shot", source_languages=["en"],
+                             target_languages=["en", "es"], method_options={"shots": 10})
+    zero = ExperimentConfig(task="sentiment", method="zero-shot", source_languages=["en"],
+                            target_languages=["en", "es"])
+    rows = sum(1 for line in open(data_dir / "sentiment" / "train" / "en.jsonl") if line.strip())
+    epochs = zero.train.epochs
+    assert train_size(test, data_dir, remaining=True) == train_size(test, data_dir) == rows * epochs
+    assert train_size(shots, data_dir, remaining=True) == rows * epochs + 10 * 10
+    checkpoint = home_dir() / "runs" / zero.fingerprint() / "checkpoints" / "checkpoint-40"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": 30, "max_steps": 40}))
+    assert train_size(test, data_dir, remaining=True) == rows * epochs  # stopped half way: still to train
+    (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": 40, "max_steps": 40}))
+    assert train_size(test, data_dir, remaining=True) == 0.0
+    assert train_size(shots, data_dir, remaining=True) == 10 * 10  # the shots' stage only
+    assert train_size(test, data_dir) == rows * epochs  # what a record of it timed
+
+
 def test_without_local_data_the_estimate_falls_back_instead_of_failing(monkeypatch, tmp_path):
     from xlt import sweep as sweep_module
     from xlt.config import ExperimentConfig

@@ -389,7 +389,7 @@ def estimate_seconds(sweep: Sweep) -> float | None:
             continue
         rates = [rate for r in similar if (rate := _seconds_per_example_epoch(r, sizes)) is not None]
         try:  # a plugin method's hook runs without a model spec: whatever it raises, fall back
-            size = train_size(config)
+            size = train_size(config, remaining=True)
         except Exception:  # noqa: BLE001
             size = None
         if size is None:  # data that cannot be counted here (the Hub's): the size of the closest record
@@ -411,9 +411,10 @@ def _seconds_per_example_epoch(record: dict, sizes: dict) -> float | None:
     return record["train_seconds"] / size if size else None
 
 
-def train_size(config: ExperimentConfig, data_root: Path | None = None) -> float | None:
+def train_size(config: ExperimentConfig, data_root: Path | None = None, remaining: bool = False) -> float | None:
     """Training example-epochs of `config` (its method's `train_size` from the source rows of the local data
-    files, counted, nothing loaded), or None where those files are not here."""
+    files, counted, nothing loaded), or None where those files are not here. `remaining`: only what is still to
+    train (`remaining_train_size`: a translate-test cell whose zero-shot run is trained costs its evaluation)."""
     from .data import local_split_path
     from .methods import MethodContext, get_method
     from .settings import data_dir
@@ -438,7 +439,7 @@ def train_size(config: ExperimentConfig, data_root: Path | None = None) -> float
             return None
     ctx = MethodContext(experiment=config, task=task, model_spec=None, options=options, output_dir=Path("."),
                         data_dir=root, show_progress=False)
-    return method.train_size(ctx, rows)
+    return method.remaining_train_size(ctx, rows) if remaining else method.train_size(ctx, rows)
 
 
 @functools.lru_cache(maxsize=256)

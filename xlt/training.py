@@ -157,6 +157,22 @@ def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
     return None
 
 
+def training_finished(ckpt_dir: Path) -> bool:
+    """Whether the newest readable checkpoint in `ckpt_dir` is its training's last step (read only: unlike
+    `last_complete_checkpoint` it removes nothing, so a dry run never touches a live run's folder)."""
+    import json
+
+    steps = sorted((int(f.name.split("-", 1)[1]), f) for f in Path(ckpt_dir).glob("checkpoint-*")
+                   if f.is_dir() and f.name.split("-", 1)[1].isdigit()) if Path(ckpt_dir).is_dir() else []
+    for _, folder in reversed(steps):
+        try:
+            state = json.loads((folder / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            continue
+        return bool(state.get("max_steps")) and state.get("global_step") == state.get("max_steps")
+    return False
+
+
 class TrainClock:
     """Training wall time summed over the runs of one training (a resumed run adds to the killed one's).
 

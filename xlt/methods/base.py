@@ -86,6 +86,13 @@ def zero_shot_run_folder(ctx: MethodContext) -> Path:
     return next((folder for folder in folders if folder.is_dir()), folders[0])
 
 
+def zero_shot_run_finished(ctx: MethodContext) -> bool:
+    """Whether the zero-shot run of these settings (`zero_shot_run_folder`) has finished training."""
+    from ..training import training_finished
+
+    return training_finished(zero_shot_run_folder(ctx) / "checkpoints")
+
+
 def capped(ctx: MethodContext, rows: int) -> int:
     """`rows` after the run's `max_train_samples`."""
     cap = ctx.train.max_train_samples
@@ -132,6 +139,12 @@ class TransferMethod:
         (`{lang: rows}`, before `max_train_samples`); only counted, nothing loaded. Default: the source
         rows up to the cap, every epoch."""
         return float(capped(ctx, sum(source_rows.values())) * ctx.train.epochs) if self.trains else 0.0
+
+    def remaining_train_size(self, ctx: MethodContext, source_rows: dict[str, int]) -> float:
+        """What of `train_size` is still to train: less what a finished run sharing this run's checkpoints
+        (the zero-shot run of these settings, for translate-test and few-shot's source stage) already trained.
+        A sweep's time estimate sizes the cells to run with it (a record's time is sized by `train_size`)."""
+        return self.train_size(ctx, source_rows)
 
     def fit(self, ctx: MethodContext, train_ds):
         """Train and return the artifact (default: the shared Trainer loop, one classifier)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..errors import XltError
-from .base import TransferMethod, capped, zero_shot_run_folder
+from .base import TransferMethod, capped, zero_shot_run_finished, zero_shot_run_folder
 from .registry import register_method
 
 POOL_SEED = 0  # the parallel-row pool is the same for every run, whatever its seed
@@ -107,8 +107,8 @@ class FewShot(TransferMethod):
         return list(dict.fromkeys([*ctx.experiment.source_languages, *extra]))
 
     def train_size(self, ctx, source_rows: dict[str, int]) -> float:
-        """An upper bound for a learning curve over K: on non-parallel tasks the source stage is the zero-shot
-        run's, trained once for all K, but every cell counts it."""
+        """Both stages, as a record's `train_seconds` times them (on non-parallel tasks the source stage is the
+        zero-shot run's, trained once for all K: `remaining_train_size` leaves it out once it is done)."""
         opts = ctx.options
         if not opts.shots:
             return super().train_size(ctx, source_rows)
@@ -118,6 +118,14 @@ class FewShot(TransferMethod):
         if opts.mode == "joint":
             return float((source + shots * opts.joint_repeat) * ctx.train.epochs)
         return float(source * ctx.train.epochs + shots * opts.shot_epochs)
+
+    def remaining_train_size(self, ctx, source_rows: dict[str, int]) -> float:
+        """The shots' stage only, once the zero-shot run that is its source stage (non-parallel tasks, continue
+        mode) has finished: a learning curve over K trains that source model once."""
+        opts = ctx.options
+        if opts.shots and opts.mode == "continue" and not ctx.task.parallel and zero_shot_run_finished(ctx):
+            return float(opts.shots * len(shot_languages(ctx)) * opts.shot_epochs)
+        return self.train_size(ctx, source_rows)
 
     def _shot_split(self, ctx) -> str:
         return ctx.experiment.train_split or ctx.task.train_split

@@ -27,7 +27,7 @@ from ..errors import XltError
 from ..langid import UNDETERMINED
 from ..models.artifacts import ArtifactKind, register_artifact_kind
 from ..translate.registry import SHIPPED
-from .base import TransferMethod, zero_shot_run_folder
+from .base import TransferMethod, zero_shot_run_finished, zero_shot_run_folder
 from .data import translator_of
 from .registry import register_method
 
@@ -127,6 +127,10 @@ class TranslateTest(TransferMethod):
     def validate(self, ctx) -> None:
         source = ctx.experiment.source_languages[0]
         translator_of(ctx).check_all([(lang, source) for lang in ctx.experiment.target_languages or ctx.task.languages])
+
+    def remaining_train_size(self, ctx, source_rows: dict[str, int]) -> float:
+        """Nothing once the zero-shot run it shares is trained: the cell then costs its evaluation only."""
+        return 0.0 if zero_shot_run_finished(ctx) else self.train_size(ctx, source_rows)
 
     def fit(self, ctx, train_ds):
         from ..training import train_classifier
