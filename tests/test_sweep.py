@@ -100,6 +100,33 @@ def test_time_estimate_takes_the_least_disturbed_record(monkeypatch, tmp_path):
     assert sweep_module.estimate_seconds(sweep) == pytest.approx(0.3 * 5 * 1000 * 4 + 60.0)
 
 
+def test_evaluation_time_scales_with_the_rows_a_cell_scores(monkeypatch, tmp_path, data_dir):
+    """A record that scored 15 languages twice (premise control) must not size the evaluation of a cell on 3."""
+    from xlt import sweep as sweep_module
+    from xlt.config import ExperimentConfig
+
+    langs = ["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]
+    record = {"task": "nli", "method": "zero-shot", "hardware": {"device": "cpu"}, "train_seconds": 100.0,
+              "training": {"train_examples": 100, "eval_seconds": 900.0},
+              "metrics": {lang: {"n": 100, "accuracy": 0.5, "premise_shuffled_accuracy": 0.4} for lang in langs},
+              "config": {"task": "nli", "method": "zero-shot", "source_languages": ["en"],
+                         "train": {"epochs": 1.0, "max_train_samples": 100}}}
+    monkeypatch.setattr(sweep_module, "_device", lambda: "cpu")
+    monkeypatch.setattr("xlt.results.records.read_records", lambda folder: ([record], []))
+    monkeypatch.setattr(sweep_module, "train_size", lambda config, remaining=False: 0.0)
+
+    def estimate(targets, premise_control):
+        cell = ExperimentConfig(task="nli", method="zero-shot", source_languages=["en"], target_languages=targets)
+        cell.train.max_eval_samples = 100
+        sweep = sweep_module.Sweep("grid", [cell], "test-v0", tmp_path, "", premise_control=premise_control)
+        sweep.skipped = {}
+        return sweep_module.estimate_seconds(sweep)
+
+    assert estimate(langs, True) == pytest.approx(900.0)  # 3,000 scored rows, 0.3 s each
+    assert estimate(["en", "es", "fr"], True) == pytest.approx(900.0 / 5)
+    assert estimate(langs, False) == pytest.approx(450.0)  # each row scored once
+
+
 def test_each_method_counts_its_training_size_without_building_the_data(data_dir):
     from xlt.config import ExperimentConfig
     from xlt.sweep import train_size

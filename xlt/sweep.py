@@ -394,10 +394,59 @@ def estimate_seconds(sweep: Sweep) -> float | None:
             size = None
         if size is None:  # data that cannot be counted here (the Hub's): the size of the closest record
             size = similar[0]["training"]["train_examples"] * config.train.epochs
-        evals = [r["training"]["eval_seconds"] for r in similar if r["training"].get("eval_seconds") is not None]
-        total += (_low_quartile(rates) * size if rates else 0.0) + (_low_quartile(evals) if evals else 0.0)
+        total += (_low_quartile(rates) * size if rates else 0.0) + _eval_estimate(similar, config, sweep)
         known = True
     return total if known else None
+
+
+def _eval_estimate(similar: list[dict], config: ExperimentConfig, sweep: Sweep) -> float:
+    """Evaluation seconds of a cell: the records' seconds per scored example (with the premise control each row is
+    scored twice) times the cell's, so a cell on 3 languages is not sized as one on 15; where either count is
+    unknown (Hub data, an older record), the records' evaluation time as it is."""
+    evals = [r for r in similar if r["training"].get("eval_seconds") is not None]
+    if not evals:
+        return 0.0
+    rows = eval_rows(config, sweep.premise_control)
+    rates = [r["training"]["eval_seconds"] / scored for r in evals if (scored := _scored_rows(r))]
+    if rows and rates:
+        return _low_quartile(rates) * rows
+    return _low_quartile([r["training"]["eval_seconds"] for r in evals])
+
+
+def _scored_rows(record: dict) -> int | None:
+    metrics = record.get("metrics")
+    if not isinstance(metrics, dict):
+        return None
+    try:
+        rows = sum(int(m["n"]) * (2 if "premise_shuffled_accuracy" in m else 1) for m in metrics.values())
+    except (KeyError, TypeError, ValueError):
+        return None
+    return rows or None
+
+
+def eval_rows(config: ExperimentConfig, premise_control: bool = False, data_root: Path | None = None) -> int | None:
+    """Examples a run of `config` scores: each target's test rows (up to `max_eval_samples`), twice for pair tasks
+    with the premise control; None where the test files are not here."""
+    from .data import local_split_path
+    from .settings import data_dir
+    from .tasks import get_task
+
+    root = Path(data_root) if data_root is not None else data_dir()
+    try:
+        task = get_task(config.task)
+    except XltError:
+        return None
+    if root is None:
+        return None
+    split, cap, total = config.eval_split or task.eval_split, config.train.max_eval_samples, 0
+    for lang in config.target_languages or task.languages:
+        try:
+            stamp = (os.stat(local_split_path(task, lang, split, root)).st_mtime_ns,)
+            rows = _row_count(task.name, lang, split, root, stamp)
+        except (OSError, UnicodeDecodeError, XltError):
+            return None
+        total += min(rows, cap) if cap else rows
+    return total * (2 if premise_control and task.is_pair else 1)
 
 
 def _seconds_per_example_epoch(record: dict, sizes: dict) -> float | None:
