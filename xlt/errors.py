@@ -17,7 +17,7 @@ def mask_token(text: str, *secrets: str | None) -> str:
     """`text` with the HF token of the environment (and any other `secrets`, a visitor's OAuth token) replaced by
     `***`: logs, job errors and Hub failures are public on a Space, and libraries put tokens in their messages."""
     for secret in (os.environ.get("HF_TOKEN"), *secrets):
-        if secret:
+        if secret and secret.strip():  # a blank value would mask every space
             text = text.replace(secret, "***")
     return text
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .atomic import write_atomic
 from .config import ExperimentConfig
-from .errors import XltError
+from .errors import XltError, mask_token
 
 DEFAULT_IMAGE = "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"
 LABEL = "xlt-fingerprint"
@@ -80,10 +80,7 @@ def secret_values(settings: JobsSettings) -> dict[str, str | None]:
 
 def _masked(text: str, *secrets: str | None) -> str:
     """`text` with the environment's secrets (and `secrets`) masked: a Hub message or a Job's log may echo them."""
-    for secret in (*(os.environ.get(name) for name in SECRETS), *secrets):
-        if secret and secret.strip():
-            text = text.replace(secret, "***")
-    return text
+    return mask_token(text, *(os.environ.get(name) for name in SECRETS), *secrets)
 
 
 def push_or_fail(store=None) -> str:

@@ -427,7 +427,6 @@ def _scored_rows(record: dict) -> int | None:
 def eval_rows(config: ExperimentConfig, premise_control: bool = False, data_root: Path | None = None) -> int | None:
     """Examples a run of `config` scores: each target's test rows (up to `max_eval_samples`), twice for pair tasks
     with the premise control; None where the test files are not here."""
-    from .data import local_split_path
     from .settings import data_dir
     from .tasks import get_task
 
@@ -440,10 +439,8 @@ def eval_rows(config: ExperimentConfig, premise_control: bool = False, data_root
         return None
     split, cap, total = config.eval_split or task.eval_split, config.train.max_eval_samples, 0
     for lang in config.target_languages or task.languages:
-        try:
-            stamp = (os.stat(local_split_path(task, lang, split, root)).st_mtime_ns,)
-            rows = _row_count(task.name, lang, split, root, stamp)
-        except (OSError, UnicodeDecodeError, XltError):
+        rows = _local_rows(task, lang, split, root)
+        if rows is None:
             return None
         total += min(rows, cap) if cap else rows
     return total * (2 if premise_control and task.is_pair else 1)
@@ -464,7 +461,6 @@ def train_size(config: ExperimentConfig, data_root: Path | None = None, remainin
     """Training example-epochs of `config` (its method's `train_size` from the source rows of the local data
     files, counted, nothing loaded), or None where those files are not here. `remaining`: only what is still to
     train (`remaining_train_size`: a translate-test cell whose zero-shot run is trained costs its evaluation)."""
-    from .data import local_split_path
     from .methods import MethodContext, get_method
     from .settings import data_dir
     from .tasks import get_task
@@ -480,15 +476,25 @@ def train_size(config: ExperimentConfig, data_root: Path | None = None, remainin
     split = config.train_split or task.train_split
     rows: dict[str, int] = {}
     for lang in config.source_languages if method.trains else []:
-        try:  # counted once per file version: an edit recounts
-            stamps = tuple(os.stat(local_split_path(task, lang, part.strip(), root)).st_mtime_ns
-                           for part in split.split("+"))
-            rows[lang] = _row_count(task.name, lang, split, root, stamps)
-        except (OSError, UnicodeDecodeError):
+        rows[lang] = _local_rows(task, lang, split, root)
+        if rows[lang] is None:
             return None
     ctx = MethodContext(experiment=config, task=task, model_spec=None, options=options, output_dir=Path("."),
                         data_dir=root, show_progress=False)
     return method.remaining_train_size(ctx, rows) if remaining else method.train_size(ctx, rows)
+
+
+def _local_rows(task, lang: str, split: str, root: Path) -> int | None:
+    """Rows of a language's local split (`+`-joined parts summed), counted once per file version (an edit
+    recounts); None where a file is missing or unreadable."""
+    from .data import local_split_path
+
+    try:
+        stamps = tuple(os.stat(local_split_path(task, lang, part.strip(), root)).st_mtime_ns
+                       for part in split.split("+"))
+        return _row_count(task.name, lang, split, root, stamps)
+    except (OSError, UnicodeDecodeError, XltError):
+        return None
 
 
 @functools.lru_cache(maxsize=256)

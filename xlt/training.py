@@ -132,44 +132,41 @@ def _logging_steps(n_examples: int, config: TrainConfig) -> int:
     return max(1, min(10, int(per_epoch * config.epochs) // 25))
 
 
+def _checkpoint_states(ckpt_dir: Path):
+    """(folder, its trainer state or None when unreadable) of each `checkpoint-<step>` in `ckpt_dir`, newest
+    first."""
+    import json
+
+    found = sorted((int(f.name.split("-", 1)[1]), f) for f in Path(ckpt_dir).glob("checkpoint-*")
+                   if f.is_dir() and f.name.split("-", 1)[1].isdigit()) if Path(ckpt_dir).is_dir() else []
+    for _, folder in reversed(found):
+        try:
+            yield folder, json.loads((folder / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            yield folder, None
+
+
 def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
     """The newest checkpoint whose trainer state was written (the Trainer writes it last).
 
     A process killed while saving leaves a checkpoint folder without it; such folders are
     removed so that resuming never loads half a checkpoint.
     """
-    import json
     import shutil
 
-    if not ckpt_dir.is_dir():
-        return None
-    found = []
-    for folder in ckpt_dir.glob("checkpoint-*"):
-        suffix = folder.name.split("-", 1)[1]
-        if folder.is_dir() and suffix.isdigit():
-            found.append((int(suffix), folder))
-    for _, folder in sorted(found, reverse=True):
-        try:
-            json.loads((folder / "trainer_state.json").read_text())
+    for folder, state in _checkpoint_states(ckpt_dir):
+        if state is not None:
             return str(folder)
-        except (OSError, ValueError):
-            shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(folder, ignore_errors=True)
     return None
 
 
 def training_finished(ckpt_dir: Path) -> bool:
     """Whether the newest readable checkpoint in `ckpt_dir` is its training's last step (read only: unlike
     `last_complete_checkpoint` it removes nothing, so a dry run never touches a live run's folder)."""
-    import json
-
-    steps = sorted((int(f.name.split("-", 1)[1]), f) for f in Path(ckpt_dir).glob("checkpoint-*")
-                   if f.is_dir() and f.name.split("-", 1)[1].isdigit()) if Path(ckpt_dir).is_dir() else []
-    for _, folder in reversed(steps):
-        try:
-            state = json.loads((folder / "trainer_state.json").read_text())
-        except (OSError, ValueError):
-            continue
-        return bool(state.get("max_steps")) and state.get("global_step") == state.get("max_steps")
+    for _, state in _checkpoint_states(ckpt_dir):
+        if state is not None:
+            return bool(state.get("max_steps")) and state.get("global_step") == state.get("max_steps")
     return False
 
 
