@@ -97,7 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     out = []
     try:
         for path in args.records:
-            record = json.loads(path.read_text())
+            try:
+                record = json.loads(path.read_text())
+            except (OSError, ValueError) as exc:
+                raise XltError(f"{path}: cannot read a record ({exc.__class__.__name__}: {exc})") from None
+            if not isinstance(record, dict) or "config" not in record:
+                raise XltError(f"{path}: not a run record")
             twin = zero_shot_twin(record, records)
             if twin is None:
                 raise XltError(f"{path}: no zero-shot record of the same seed, protocol and precision")

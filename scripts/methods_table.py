@@ -8,6 +8,12 @@ the Leaderboard's method chart selects them (`comparison_runs`: zero-shot from t
 not the transfer matrix's other sources); a method with no records yet says so.
 
     python scripts/methods_table.py --protocol cpu-v1 > /tmp/table.md
+
+With `--per-language TASK VARIANT`, one method variant's score per language instead (mean over its seeds)
+beside zero-shot's on the same seeds, the difference, and on how many targets it is higher: where the
+README's per-language statements come from.
+
+    python scripts/methods_table.py --per-language nli code-switch
 """
 
 from __future__ import annotations
@@ -56,6 +62,40 @@ def baseline_on(zero: pd.Series, targets: list[str]) -> float | None:
     return statistics.mean(values) if values and all(pd.notna(v) for v in values) else None
 
 
+def paired_runs(sel: pd.DataFrame, variant: str) -> list[tuple[pd.Series, pd.Series]]:
+    """(method run, zero-shot run of the same seed and precision) for each run of `variant`; pairs never
+    cross precisions (bf16 training moved NLI transfer by 1.6 points: leaderboard/hardware-check)."""
+    zero = sel[sel["method"] == "zero-shot"].set_index(["seed", "precision"])
+    part = sel[sel["variant"] == variant]
+    if part.empty or part["method"].iloc[0] == "zero-shot":
+        return []
+    return [(run, zero.loc[(run["seed"], run["precision"])]) for _, run in part.iterrows()
+            if (run["seed"], run["precision"]) in zero.index]
+
+
+def per_language(sel: pd.DataFrame, variant: str) -> str:
+    """A markdown table: per language, the variant's mean over seeds, zero-shot's on the same seeds, the
+    difference (mean of the per-seed differences); then on how many targets the variant is higher."""
+    pairs = paired_runs(sel, variant)
+    if not pairs:
+        return f"no {variant} runs with a zero-shot run of the same seed and precision"
+    targets = pairs[0][0]["targets"].split(",")
+    langs = [c.removeprefix("lang:") for c in sel.columns if c.startswith("lang:")
+             and all(pd.notna(run[c]) and pd.notna(zero.get(c)) for run, zero in pairs)]
+    lines = [f"{variant}: {len(pairs)} seed(s) {sorted(int(run['seed']) for run, _ in pairs)}",
+             "| language | method | zero-shot | difference |", "|---|---|---|---|"]
+    higher = 0
+    for lang in sorted(langs, key=lambda lang: (lang in targets, lang)):
+        m = statistics.mean(run[f"lang:{lang}"] for run, _ in pairs)
+        z = statistics.mean(zero[f"lang:{lang}"] for _, zero in pairs)
+        d = statistics.mean(run[f"lang:{lang}"] - zero[f"lang:{lang}"] for run, zero in pairs)
+        higher += lang in targets and d > 0
+        lines.append(f"| {lang}{'' if lang in targets else ' (trained on)'} | {m:.3f} | {z:.3f} | "
+                     f"{round(d, 3) + 0.0:+.3f} |")
+    lines.append(f"\nhigher than zero-shot on {higher} of {len([t for t in targets if t in langs])} targets")
+    return "\n".join(lines)
+
+
 def natural(key: str) -> list:
     return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", key)]
 
@@ -69,10 +109,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--protocol", default="cpu-v1")
     parser.add_argument("--results", default="leaderboard/results")
+    parser.add_argument("--per-language", nargs=2, metavar=("TASK", "VARIANT"),
+                        help="one method variant per language against zero-shot (e.g. nli code-switch)")
     args = parser.parse_args()
     records, _ = read_records(args.results)
     runs = filter_runs(runs_frame(records), protocol=args.protocol)
     runs = runs[runs["target_avg"].notna()].sort_values("created")
+    if args.per_language:
+        task, variant = args.per_language
+        sel, _ = comparison_runs(runs[runs["task"] == task])
+        if variant not in set(sel["variant"]):
+            raise SystemExit(f"no {task} runs of variant {variant!r} under protocol {args.protocol}; "
+                             f"variants: {', '.join(sorted(set(sel['variant'])))}")
+        print(per_language(sel.drop_duplicates(["variant", "seed"], keep="last"), variant))
+        return
     print("| task | method | needs | offline | target average (mean ± std, seeds) | zero-shot, same seeds and "
           "targets | difference | claimed in the literature |")
     print("|---|---|---|---|---|---|---|---|")
@@ -82,19 +132,13 @@ def main() -> None:
         sel, _ = comparison_runs(runs[runs["task"] == task])
         sel = sel.drop_duplicates(["variant", "seed"], keep="last")  # a rerun of a cell replaces it
         compared += len(sel)
-        # pairs never cross precisions (bf16 training moved NLI transfer by 1.6 points: leaderboard/hardware-check)
-        zero = sel[sel["method"] == "zero-shot"].set_index(["seed", "precision"])
         for key in sorted(sel["variant"].unique(), key=lambda k: (k != "zero-shot", natural(k))):
             part = sel[sel["variant"] == key]
             values = part["target_avg"].tolist()
             mean = statistics.mean(values)
             std = statistics.stdev(values) if len(values) > 1 else 0.0
-            pairs = []
-            for _, run in part.iterrows() if part["method"].iloc[0] != "zero-shot" else ():
-                pair = (run["seed"], run["precision"])
-                z = baseline_on(zero.loc[pair], run["targets"].split(",")) if pair in zero.index else None
-                if z is not None:
-                    pairs.append((run["target_avg"], z))
+            pairs = [(run["target_avg"], z) for run, zero in paired_runs(sel, key)
+                     if (z := baseline_on(zero, run["targets"].split(","))) is not None]
             if pairs:
                 z = statistics.mean(b for _, b in pairs)
                 d = statistics.mean(a - b for a, b in pairs)

@@ -485,6 +485,16 @@ def test_language_codes_that_would_name_a_file_elsewhere_are_refused(tmp_path, m
         TaskSpec.from_dict(spec)
 
 
+def test_an_upper_case_language_code_is_refused_with_its_lower_case_spelling():
+    from xlt.config import ExperimentConfig
+
+    with pytest.raises(XltError, match=r"\['EN', 'PT-BR'\].*in lower case: \['en', 'pt-BR'\]"):
+        ExperimentConfig.from_dict({"task": "sentiment", "source_languages": ["EN", "PT-BR"]})
+    with pytest.raises(XltError) as info:
+        ExperimentConfig.from_dict({"task": "sentiment", "source_languages": ["../x"]})
+    assert "lower case" not in str(info.value)
+
+
 def test_a_data_file_path_never_leaves_the_data_folder(tmp_path):
     """The last guard, below every config check: whatever names reach it, no file outside the data folder is
     named (a task spec's `local_dir`, a language given to a library function directly)."""

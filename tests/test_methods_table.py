@@ -103,3 +103,37 @@ def test_runs_trained_in_bf16_are_their_own_row_and_never_paired_with_fp32_runs(
     (folder / "cs-fp32.json").write_text(json.dumps(fp32))
     rows = table()
     assert "| +0.000 |" in rows["code-switch"]
+
+
+def test_per_language_pairs_each_seed_with_its_own_zero_shot(tmp_path, monkeypatch, capsys):
+    script = _script()
+    folder = tmp_path / "sentiment"
+    folder.mkdir()
+    for seed in (42, 43):
+        zero = _committed_zero_shot(seed)
+        (folder / f"zero{seed}.json").write_text(json.dumps(zero))
+        switched = copy.deepcopy(zero)  # +0.02 on French, -0.01 on Arabic, the rest as zero-shot's
+        switched.update(method="code-switch", run_id=f"cs00000000{seed}-20261126T000000")
+        switched["config"].update(method="code-switch")
+        switched["metrics"]["fr"]["macro_f1"] += 0.02
+        switched["metrics"]["ar"]["macro_f1"] -= 0.01
+        (folder / f"cs{seed}.json").write_text(json.dumps(switched))
+    monkeypatch.setattr("sys.argv", ["methods_table.py", "--results", str(tmp_path),
+                                     "--per-language", "sentiment", "code-switch"])
+    script.main()
+    out = capsys.readouterr().out
+    rows = {line.split(" | ")[0].strip("| "): line for line in out.splitlines() if line.startswith("| ")}
+    assert "code-switch: 2 seed(s) [42, 43]" in out
+    assert rows["fr"].endswith("| +0.020 |") and rows["ar"].endswith("| -0.010 |")
+    assert rows["pt"].endswith("| +0.000 |")
+    assert "en (trained on)" in rows
+    assert "higher than zero-shot on 1 of 7 targets" in out
+
+    monkeypatch.setattr("sys.argv", ["methods_table.py", "--results", str(tmp_path),
+                                     "--per-language", "sentiment", "few-shot"])
+    try:
+        script.main()
+    except SystemExit as exc:
+        assert "no sentiment runs of variant 'few-shot'" in str(exc) and "code-switch" in str(exc)
+    else:
+        raise AssertionError("an unknown variant must be refused")

@@ -300,8 +300,11 @@ def check_language_codes(codes, what: str) -> None:
     target list would read (or probe for) any `.jsonl` file on the machine."""
     bad = [str(code)[:20] for code in codes if not isinstance(code, str) or not LANGUAGE.match(code)]
     if bad:
+        primary_lowered = [code.partition("-")[0].lower() + "".join(code.partition("-")[1:]) for code in bad]
+        fixed = [code for code in primary_lowered if LANGUAGE.match(code)]  # `EN`, `PT-BR`: say how to write them
+        hint = f"; in lower case: {fixed[:5]}" if fixed else ""
         raise XltError(f"{what} holds values that are not language codes: {bad[:5]} (give codes such as en, zh, "
-                       "ast or pt-BR)")
+                       f"ast or pt-BR{hint})")
 
 
 def check_option_names(cls, values: dict, owner: str) -> None:
