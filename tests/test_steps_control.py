@@ -1,0 +1,56 @@
+"""scripts/steps_control.py: code-switching beside zero-shot and zero-shot trained for as many steps, per seed and
+per language, on the committed NLI records of protocol cpu-v1 and a control record built from one of them."""
+
+import copy
+import json
+import sys
+from pathlib import Path
+
+from xlt.settings import repo_root
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import steps_control  # noqa: E402
+
+
+def _committed(method: str, seed: int) -> dict:
+    for path in sorted((repo_root() / "leaderboard" / "results" / "nli").glob(f"{method}__*__en__seed{seed}__*.json")):
+        record = json.loads(path.read_text())
+        if record.get("protocol") == "cpu-v1":
+            return record
+    raise AssertionError(f"no committed cpu-v1 {method} record for seed {seed}")
+
+
+def test_the_control_sits_between_zero_shot_and_code_switching_per_seed_and_language(tmp_path, capsys):
+    zero = _committed("zero-shot", 42)
+    control = copy.deepcopy(zero)  # the control: 12 epochs, no protocol, +0.01 on every language
+    control.update(protocol=None, run_id="ctrl00000000-20261127T000000", created="2026-11-27T00:00:00+00:00")
+    control["config"]["train"]["epochs"] = 12.0
+    control["training"].update(train_steps=1872, final_train_loss=0.75)
+    for scores in control["metrics"].values():
+        scores["accuracy"] += 0.01
+    control["summary"]["target_average"] += 0.01
+    folder = tmp_path / "steps-control" / "nli"
+    folder.mkdir(parents=True)
+    (folder / "control.json").write_text(json.dumps(control))
+    out = tmp_path / "out.json"
+    assert steps_control.main(["--control", str(tmp_path / "steps-control"), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    switched = _committed("code-switch", 42)
+    result = json.loads(out.read_text())
+    [seed] = result["seeds"]
+    assert seed["seed"] == 42 and seed["code_switch"]["run_id"] == switched["run_id"]
+    assert seed["zero_shot"]["run_id"] == zero["run_id"] and seed["zero_shot_same_steps"]["train_steps"] == 1872
+    de = result["per_language"]["de"]
+    assert abs(de["zero_shot_same_steps"] - de["zero_shot"] - 0.01) < 1e-9
+    assert de["code_switch"] == switched["metrics"]["de"]["accuracy"]
+    assert f"| 42 | {zero['summary']['target_average']:.3f} (936 steps" in printed
+    assert "1872 steps, loss 0.75" in printed
+
+    # a control scored on other test rows does not compare
+    control["metrics"]["de"]["rows"] = "other"
+    (folder / "control.json").write_text(json.dumps(control))
+    assert steps_control.main(["--control", str(tmp_path / "steps-control")]) == 2
+    assert "different test rows" in capsys.readouterr().err
+    # no control yet: one message
+    assert steps_control.main(["--control", str(tmp_path / "missing")]) == 2
+    assert "no control records" in capsys.readouterr().err
