@@ -1,6 +1,7 @@
 """`xlt sweep`: a grid validated up front, run cell by cell, skipped once done."""
 
 import time
+from pathlib import Path
 
 import pytest
 import yaml
@@ -98,6 +99,34 @@ def test_time_estimate_takes_the_least_disturbed_record(monkeypatch, tmp_path):
     sweep = sweep_module.Sweep("grid", [bigger], "test-v0", tmp_path, "")
     sweep.skipped = {}
     assert sweep_module.estimate_seconds(sweep) == pytest.approx(0.3 * 5 * 1000 * 4 + 60.0)
+
+
+def test_a_grid_filing_in_a_folder_of_its_own_is_timed_from_the_stores_records(monkeypatch, tmp_path):
+    """A diagnostic grid (its own results_dir, nothing filed there yet) is estimated from the committed records."""
+    from types import SimpleNamespace
+
+    from xlt import sweep as sweep_module
+    from xlt.config import ExperimentConfig
+    from xlt.results.store import VERIFIED
+
+    record = {"task": "sentiment", "method": "zero-shot", "hardware": {"device": "cpu"}, "train_seconds": 600.0,
+              "run_id": "r1", "training": {"train_examples": 1000, "eval_seconds": 60.0},
+              "config": {"task": "sentiment", "method": "zero-shot", "source_languages": ["en"],
+                         "train": {"epochs": 2.0, "max_train_samples": 1000}}}
+    own, committed = tmp_path / "diagnostic", tmp_path / "committed"
+    own.mkdir()
+    committed.mkdir()
+    monkeypatch.setattr(sweep_module, "_device", lambda: "cpu")
+    monkeypatch.setattr("xlt.results.records.read_records",
+                        lambda folder: ([record], []) if Path(folder) == committed else ([], []))
+    monkeypatch.setattr(sweep_module, "_store", lambda: SimpleNamespace(
+        sources=lambda: [(committed, VERIFIED), (tmp_path / "uploads", "submitted")]))
+    cell = ExperimentConfig(task="sentiment", method="zero-shot", source_languages=["en"])
+    cell.train.epochs, cell.train.max_train_samples = 4.0, 1000
+    sweep = sweep_module.Sweep("control", [cell], None, own, "")
+    sweep.skipped = {}
+    assert sweep_module.estimate_seconds(sweep) == pytest.approx(0.3 * 1000 * 4 + 60.0)
+    assert sweep_module.done_index(sweep) == {}  # the committed record times the cell; it does not stand for it
 
 
 def test_evaluation_time_scales_with_the_rows_a_cell_scores(monkeypatch, tmp_path, data_dir):
@@ -439,6 +468,7 @@ def test_an_odd_record_in_the_results_folder_does_not_stop_the_time_estimate(tmp
     from xlt.results.records import write_record
 
     monkeypatch.setattr(sweep_module, "_device", lambda: "cpu")
+    monkeypatch.setattr(sweep_module, "_timing_records", lambda records: [])  # only the grid's own folder's records
     grid = plain_grid(tmp_path / "grid.yaml", results_dir="results")
     done = ExperimentConfig(task="sentiment", source_languages=["en"])
     done.train.seed = 9

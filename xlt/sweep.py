@@ -344,16 +344,30 @@ def _record_folders(sweep: Sweep) -> list[Path]:
 
 def _existing_records(sweep: Sweep) -> list[dict]:
     """The records in `_record_folders`, each run once (a pushed record is also in the pulled copy)."""
+    return _read_once(_record_folders(sweep), set())
+
+
+def _read_once(folders, seen: set) -> list[dict]:
+    """The records in `folders` whose run id is not in `seen` (which gains theirs), each run once."""
     from .results.records import read_records
 
-    seen, records = set(), []
-    for folder in _record_folders(sweep):
+    records = []
+    for folder in folders:
         for record in read_records(folder)[0] if Path(folder).is_dir() else []:
             key = record.get("run_id") or id(record)
             if key not in seen:
                 seen.add(key)
                 records.append(record)
     return records
+
+
+def _timing_records(records: list[dict]) -> list[dict]:
+    """The results store's verified records besides `records`: what times the cells of a grid that files its
+    records in a folder of its own (a diagnostic's), where no similar run has been filed yet."""
+    from .results.store import VERIFIED
+
+    folders = [folder for folder, status in _store().sources() if status == VERIFIED]
+    return _read_once(folders, {r.get("run_id") or id(r) for r in records})
 
 
 def done_index(sweep: Sweep, fingerprints: set[str] | None = None) -> dict[str, dict]:
@@ -372,17 +386,22 @@ def _store():
 def estimate_seconds(sweep: Sweep) -> float | None:
     """Rough CPU/GPU time of the cells still to run, from finished records of the same task and method (and
     the grid's protocol where it has records: the same recipe): seconds per training example-epoch, plus their
-    evaluation time. A low quartile sets each: a record's time is wall-clock, so a run that shared the machine
+    evaluation time. A grid with a `results_dir` of its own and no similar record there is timed from the results
+    store's verified records. A low quartile sets each: a record's time is wall-clock, so a run that shared the machine
     or was paused only ever took longer. Example-epochs come from each method's `train_size` (translate-train-all
     trains on the source and every translation of it; few-shot's shots have their own epochs), for the
     records as for the cells, so a cell of another size scales by its own."""
     records = _existing_records(sweep)
+    others: list[dict] | None = None
     sizes: dict[str, float | None] = {}
     total, known = 0.0, False
     for config in sweep.cells:
         if config.fingerprint() in sweep.skipped:
             continue
         similar = _similar_records(records, config)
+        if not similar and sweep.results_dir:  # a grid filing elsewhere: the store's records time its cells
+            others = _timing_records(records) if others is None else others
+            similar = _similar_records(others, config)
         same_protocol = [r for r in similar if sweep.protocol and r.get("protocol") == sweep.protocol]
         similar = same_protocol or similar
         if not similar:
