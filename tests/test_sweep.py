@@ -496,3 +496,46 @@ def test_a_grid_file_too_deep_or_unreadable_is_one_clear_error(tmp_path, capsys,
     monkeypatch.setattr(type(grid), "read_text", read_text)  # root reads any file: the refusal is simulated
     assert cli.main(["sweep", str(grid), "--dry-run"]) == 2
     assert f"cannot read grid file {grid}: Permission denied" in capsys.readouterr().err
+
+
+def test_a_cell_is_done_by_a_record_of_its_settings_trained_at_the_precision_it_trains_at_here(tmp_path,
+                                                                                              monkeypatch):
+    """`--precision fp32` on a GPU extends a CPU grid (where `auto` is float32) and the other way round; a bf16 run
+    never stands for a float32 cell."""
+    from xlt import sweep as sweep_module
+    from xlt.errors import XltError
+    from xlt.results.records import write_record
+
+    results = tmp_path / "results"
+    grid = plain_grid(tmp_path / "grid.yaml", results_dir="results")
+    cpu_run, gpu_run = sweep_module.prepare(grid).cells  # `auto`; seeds 1 and 2
+    on_cpu = record_of(cpu_run, "20260101T000000")  # an older CPU record: no training.precision, config `auto`
+    on_cpu.update(hardware={"device": "cpu"})
+    write_record(on_cpu, results)
+    fp32_cell = sweep_module.prepare(grid, precision="fp32").cells[1]
+    on_gpu = record_of(fp32_cell, "20260101T000001")
+    on_gpu.update(hardware={"device": "cuda"}, training={"precision": "fp32"})
+    write_record(on_gpu, results)
+
+    monkeypatch.setattr("xlt.training.precision_flags", lambda precision: {})  # this machine: a CPU
+    assert set(sweep_module.prepare(grid).skipped) == {cpu_run.fingerprint(), gpu_run.fingerprint()}
+    monkeypatch.setattr("xlt.training.precision_flags", lambda precision: {"bf16": True})  # a GPU
+    on_gpu_fp32 = sweep_module.prepare(grid, precision="fp32")
+    assert set(on_gpu_fp32.skipped) == {c.fingerprint() for c in on_gpu_fp32.cells}  # the CPU's record counts
+    assert on_gpu_fp32.skipped[on_gpu_fp32.cells[0].fingerprint()]["run_id"] == on_cpu["run_id"]
+    # `auto` on the GPU is bf16: the float32 run on it is not that cell (the CPU's `auto` record still is, by its
+    # own fingerprint, as before)
+    assert set(sweep_module.prepare(grid).skipped) == {cpu_run.fingerprint()}
+
+    # a bf16 run never fills a float32 cell
+    for path in results.rglob("*.json"):
+        path.unlink()
+    in_bf16 = record_of(cpu_run, "20260101T000002")
+    in_bf16.update(hardware={"device": "cuda"}, training={"precision": "bf16"})
+    write_record(in_bf16, results)
+    assert sweep_module.prepare(grid, precision="fp32").skipped == {}
+    monkeypatch.setattr("xlt.training.precision_flags", lambda precision: {})
+    assert set(sweep_module.prepare(grid).skipped) == {cpu_run.fingerprint()}  # its own fingerprint, as before
+    with pytest.raises(XltError, match="precision must be one of"):
+        sweep_module.prepare(grid, precision="fp8")
+    assert cli.main(["sweep", str(grid), "--precision", "fp32", "--dry-run"]) == 0  # the CLI passes it on

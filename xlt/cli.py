@@ -170,7 +170,8 @@ def cmd_sweep(args) -> int:
     only = parse_only(args.only)
     if shard and args.backend == "hf-jobs":
         raise XltError("--shard splits a grid between local processes; hf-jobs already runs each cell as its own Job")
-    sweep = prepare(args.grid, shard, only, hub_data=args.backend == "hf-jobs")  # Jobs read the Hub's data
+    sweep = prepare(args.grid, shard, only, hub_data=args.backend == "hf-jobs",  # Jobs read the Hub's data
+                    precision=args.precision)
     print(describe(sweep), flush=True)
     if args.dry_run:
         return 0
@@ -178,7 +179,7 @@ def cmd_sweep(args) -> int:
         return _sweep_on_hf_jobs(sweep, args)
     if args.background:
         log_file = home_dir() / "sweeps" / f"{sweep.name}.log"
-        pid = start_in_background(args.grid, log_file, shard, args.only)
+        pid = start_in_background(args.grid, log_file, shard, args.only, args.precision)
         print(f"running in the background (pid {pid}); progress: tail -f {log_file}")
         return 0
     records = run_sweep(sweep, show_progress=args.progress, log=lambda line: print(line, flush=True))
@@ -469,6 +470,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run only the cells matching (repeatable; keys: method, seed, source, target, "
                          "option.<method option>; languages joined with +), e.g. --only method=translate-train "
                          "--only seed=42")
+    sw.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
+                    help="train every cell at this precision: fp32 on a GPU extends a grid made on a CPU with "
+                         "comparable records (a cell is done by a record of its settings trained at the precision "
+                         "it trains at here)")
     sw.add_argument("--background", action="store_true", help="start it detached, logging to $XLT_HOME/sweeps/")
     sw.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="progress bars")
     sw.add_argument("--backend", choices=["local", "hf-jobs"], default="local",

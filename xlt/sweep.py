@@ -16,6 +16,11 @@ A grid file names the settings every cell shares (`base`) and lists the values t
 Every cell still to run is checked before anything trains; cells whose record already exists (same
 config fingerprint) are skipped, an interrupted cell resumes from its checkpoint in
 `$XLT_HOME/runs/<fingerprint>`, and each record is filed as soon as its cell finishes.
+
+`--precision fp32` trains every cell in float32: on a GPU, that extends a grid whose records were made on a
+CPU (where `auto` is float32) with records that compare with them. A cell also counts as done when a record of
+the same settings trained at the precision the cell trains at on this machine, so a CPU sweep skips the cells
+a GPU filed in float32, and the GPU sweep the cells the CPU filed.
 """
 
 from __future__ import annotations
@@ -263,7 +268,7 @@ def parse_only(items: list[str] | None) -> dict[str, set[str]]:
 
 
 def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[str, set[str]] | None = None,
-            check_cells: bool = True, hub_data: bool = False) -> Sweep:
+            check_cells: bool = True, hub_data: bool = False, precision: str | None = None) -> Sweep:
     """Parse and validate every cell before anything runs; find the cells already done.
 
     `only` (from `parse_only`) keeps the cells that match it, e.g. the cells a machine without Apertium
@@ -271,13 +276,19 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[s
     processes side by side (one big GPU fits several small trainings) share a grid without running a cell
     twice. `check_cells=False` leaves the cells still to run unchecked (`unrunnable` checks them one by one).
     `hub_data`: the cells will run on the Hub's data (`--backend hf-jobs`), so they are checked without this
-    machine's data folder."""
+    machine's data folder. `precision` replaces every cell's training precision (`fp32` on a GPU: records
+    comparable with a CPU's)."""
+    from .config import PRECISIONS
     from .experiment import normalise_options
 
+    if precision is not None and precision not in PRECISIONS:
+        raise XltError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     data = load_grid(path)
     name = Path(path).stem
     seen = {}
     for i, config in enumerate(expand(data, name)):
+        if precision is not None:
+            config.train.precision = precision
         try:  # `shots: 10` (the default) and no option are one cell, done or not
             normalise_options(config)
         except XltError as exc:
@@ -372,9 +383,47 @@ def _timing_records(records: list[dict]) -> list[dict]:
 
 def done_index(sweep: Sweep, fingerprints: set[str] | None = None) -> dict[str, dict]:
     """Existing records by config fingerprint, of the sweep's cells (or of `fingerprints`): read once for the
-    whole grid, not once per cell."""
+    whole grid, not once per cell. A cell with no record of its own fingerprint is also done by a record of the
+    same settings that trained at the precision the cell trains at here (`auto` is float32 on a CPU, so a GPU
+    run with `--precision fp32` fills a CPU grid's cell, and the other way round). Not for Jobs: their cells
+    train on another machine."""
     wanted = fingerprints if fingerprints is not None else {c.fingerprint() for c in sweep.cells}
-    return {r["config_fingerprint"]: r for r in _existing_records(sweep) if r.get("config_fingerprint") in wanted}
+    records = _existing_records(sweep)
+    index = {r["config_fingerprint"]: r for r in records if r.get("config_fingerprint") in wanted}
+    missing = [c for c in sweep.cells if c.fingerprint() in wanted and c.fingerprint() not in index]
+    if missing and not sweep.hub_jobs:
+        trained = {key: r for r in records if (key := _trained_as(r))}
+        for config in missing:
+            if (found := trained.get(_will_train_as(config))) is not None:
+                index[config.fingerprint()] = found
+    return index
+
+
+def _with_precision(config: ExperimentConfig, precision: str) -> str:
+    other = copy.deepcopy(config)
+    other.train.precision = precision
+    return other.fingerprint()
+
+
+def _trained_as(record: dict) -> str | None:
+    """The fingerprint of a record's settings with the precision it trained at (None: an odd record)."""
+    from .results.records import training_precision
+
+    try:
+        return _with_precision(ExperimentConfig.from_dict(record["config"]), training_precision(record))
+    except Exception:  # noqa: BLE001 - an odd record is simply no match
+        return None
+
+
+def _will_train_as(config: ExperimentConfig) -> str:
+    """The fingerprint of a cell's settings with the precision it will train at on this machine."""
+    precision = config.train.precision
+    if precision == "auto":
+        from .training import precision_flags
+
+        flags = precision_flags("auto")
+        precision = "bf16" if flags.get("bf16") else "fp16" if flags.get("fp16") else "fp32"
+    return _with_precision(config, precision)
 
 
 def _store():
@@ -695,7 +744,7 @@ def queue_as_jobs(sweep: Sweep, jobs, launched_by: str | None = None,
 
 
 def start_in_background(grid: str | Path, log_file: Path, shard: tuple[int, int] | None = None,
-                        only_args: list[str] | None = None) -> int:
+                        only_args: list[str] | None = None, precision: str | None = None) -> int:
     """`xlt sweep GRID` in its own session (it survives the terminal), logging to `log_file`; returns the pid."""
     import os
     import subprocess
@@ -704,8 +753,9 @@ def start_in_background(grid: str | Path, log_file: Path, shard: tuple[int, int]
     with open(log_file, "ab") as log:
         shard_args = ["--shard", f"{shard[0]}/{shard[1]}"] if shard else []
         only = [arg for item in only_args or [] for arg in ("--only", item)]
+        precision_args = ["--precision", precision] if precision else []
         proc = subprocess.Popen([sys.executable, "-m", "xlt.cli", "sweep", str(grid), "--no-progress", *shard_args,
-                                 *only],
+                                 *only, *precision_args],
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
     return proc.pid

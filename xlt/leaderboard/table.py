@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..results.records import training_precision
+
 BASE_COLUMNS = ["status", "task", "method", "recipe", "model", "source", "metric", "target_avg", "target_ci95",
                 "premise_shuffled_avg",
                 "transfer_gap", "source_score", "seed", "hardware", "precision", "n_targets", "eval_n", "flags",
@@ -22,21 +24,6 @@ def hardware_label(record: dict) -> str:
     if hardware.get("device") == "cuda":
         return str(hardware.get("gpu") or "GPU").replace("NVIDIA ", "")
     return "CPU"
-
-
-def training_precision(record: dict) -> str:
-    """What a run trained in: the precision it recorded; for older records the configured one, `auto` being
-    bf16 on a GPU (what it resolved to on the H100 that ran them) and fp32 on a CPU. A run that trained
-    nothing (a published model, evaluated in float32) counts as fp32."""
-    if not record.get("train_seconds"):
-        return "fp32"
-    recorded = (record.get("training") or {}).get("precision")
-    if recorded:
-        return recorded
-    configured = ((record.get("config") or {}).get("train") or {}).get("precision") or "auto"
-    if configured != "auto":
-        return configured
-    return "bf16" if (record.get("hardware") or {}).get("device") == "cuda" else "fp32"
 
 
 def method_variant(record: dict) -> str:

@@ -132,6 +132,21 @@ def build_record(config, trained, metrics: dict, summary: dict, data_source: str
     return record
 
 
+def training_precision(record: dict) -> str:
+    """What a run trained in: the precision it recorded; for older records the configured one, `auto` being
+    bf16 on a GPU (what it resolved to on the H100 that ran them) and fp32 on a CPU. A run that trained
+    nothing (a published model, evaluated in float32) counts as fp32."""
+    if not record.get("train_seconds"):
+        return "fp32"
+    recorded = (record.get("training") or {}).get("precision")
+    if recorded:
+        return recorded
+    configured = ((record.get("config") or {}).get("train") or {}).get("precision") or "auto"
+    if configured != "auto":
+        return configured
+    return "bf16" if (record.get("hardware") or {}).get("device") == "cuda" else "fp32"
+
+
 def recipe(config) -> str:
     """The settings that change how the method trains, readable: non-default training settings (the
     sample caps and evaluation batch excluded) and method options, `key=value` joined by spaces."""
