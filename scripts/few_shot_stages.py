@@ -27,8 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def zero_shot_twin(record: dict, records: list[dict]) -> dict | None:
     """The zero-shot record with the few-shot record's sources, seed, protocol, precision and test rows."""
-    def precision(r):
-        return (r.get("training") or {}).get("precision")
+    from xlt.results.records import training_precision as precision
 
     def eval_rows(r):
         return r["config"]["train"].get("max_eval_samples")
@@ -82,7 +81,7 @@ def score_source_stage(record: dict, data_dir: Path, train: bool) -> dict[str, d
 
 def main(argv: list[str] | None = None) -> int:
     from xlt.errors import XltError
-    from xlt.results.records import read_records
+    from xlt.results.records import read_record, read_records
     from xlt.settings import data_dir as default_data_dir
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -98,11 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for path in args.records:
             try:
-                record = json.loads(path.read_text())
-            except (OSError, ValueError) as exc:
-                raise XltError(f"{path}: cannot read a record ({exc.__class__.__name__}: {exc})") from None
-            if not isinstance(record, dict) or "config" not in record:
-                raise XltError(f"{path}: not a run record")
+                record = read_record(path)
+            except (OSError, XltError) as exc:
+                raise XltError(f"{path}: cannot read a run record ({exc})") from None
             twin = zero_shot_twin(record, records)
             if twin is None:
                 raise XltError(f"{path}: no zero-shot record of the same seed, protocol and precision")

@@ -76,6 +76,8 @@ def paired_runs(sel: pd.DataFrame, variant: str) -> list[tuple[pd.Series, pd.Ser
 def per_language(sel: pd.DataFrame, variant: str) -> str:
     """A markdown table: per language, the variant's mean over seeds, zero-shot's on the same seeds, the
     difference (mean of the per-seed differences); then on how many targets the variant is higher."""
+    if variant == "zero-shot":
+        return "zero-shot is the baseline: name another method's variant"
     pairs = paired_runs(sel, variant)
     if not pairs:
         return f"no {variant} runs with a zero-shot run of the same seed and precision"
@@ -89,7 +91,7 @@ def per_language(sel: pd.DataFrame, variant: str) -> str:
         m = statistics.mean(run[f"lang:{lang}"] for run, _ in pairs)
         z = statistics.mean(zero[f"lang:{lang}"] for _, zero in pairs)
         d = statistics.mean(run[f"lang:{lang}"] - zero[f"lang:{lang}"] for run, zero in pairs)
-        higher += lang in targets and d > 0
+        higher += lang in targets and round(d, 3) > 0  # as printed: a "+0.000" row is not higher
         lines.append(f"| {lang}{'' if lang in targets else ' (trained on)'} | {m:.3f} | {z:.3f} | "
                      f"{round(d, 3) + 0.0:+.3f} |")
     lines.append(f"\nhigher than zero-shot on {higher} of {len([t for t in targets if t in langs])} targets")

@@ -26,11 +26,12 @@ COLUMNS = ("zero_shot", "zero_shot_same_steps", "code_switch")
 
 
 def pick(records: list[dict], method: str, seed: int, protocol: str | None, epochs: float) -> dict | None:
-    """The last English-source fp32 NLI record of `method`, `seed`, `protocol` and `epochs`."""
+    """The last English-source NLI record trained in float32 of `method`, `seed`, `protocol` and `epochs`."""
+    from xlt.results.records import training_precision
+
     found = [r for r in records if r.get("task") == "nli" and r.get("method") == method and r.get("seed") == seed
              and r.get("source_languages") == ["en"] and r.get("protocol") == protocol
-             and float(r["config"]["train"].get("epochs", 0)) == epochs
-             and (r.get("training") or {}).get("precision", "fp32") == "fp32"]
+             and float(r["config"]["train"].get("epochs", 0)) == epochs and training_precision(r) == "fp32"]
     return max(found, key=lambda r: r["created"]) if found else None
 
 
@@ -38,8 +39,14 @@ def compare(records: list[dict], controls: list[dict], protocol: str) -> dict:
     from xlt.errors import XltError
 
     seeds, per_language = [], {}
-    for control in sorted(controls, key=lambda r: r["seed"]):
-        epochs = float(control["config"]["train"]["epochs"])
+    epochs_of = {float(r["config"]["train"]["epochs"]) for r in controls}
+    if len(epochs_of) != 1:
+        raise XltError(f"the control records train for different numbers of epochs: {sorted(epochs_of)}")
+    [epochs] = epochs_of
+    seeds_of = sorted({r["seed"] for r in controls})
+    for control in (pick(controls, "zero-shot", seed, None, epochs) for seed in seeds_of):  # newest fp32 per seed
+        if control is None:
+            continue
         zero = pick(records, "zero-shot", control["seed"], protocol, epochs / 2)
         switched = pick(records, "code-switch", control["seed"], protocol, epochs / 2)
         if zero is None or switched is None:
@@ -93,7 +100,10 @@ def main(argv: list[str] | None = None) -> int:
             raise XltError(f"{args.control}: no control records (run `xlt sweep sweeps/nli-steps-control.yaml`)")
         records, _ = read_records(args.results)
         controls, _ = read_records(args.control)
-        out = compare(records, [r for r in controls if r.get("method") == "zero-shot"], args.protocol)
+        controls = [r for r in controls if r.get("method") == "zero-shot"]
+        if not controls:
+            raise XltError(f"{args.control}: no control records (run `xlt sweep sweeps/nli-steps-control.yaml`)")
+        out = compare(records, controls, args.protocol)
     except XltError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -47,8 +47,9 @@ def test_source_stage_is_scored_on_the_records_rows_beside_zero_shot_and_few_sho
 def test_a_missing_or_malformed_record_file_is_one_message(tmp_path, capsys):
     (tmp_path / "broken.json").write_text("{not json")
     (tmp_path / "list.json").write_text("[1, 2]")
-    for name, words in (("missing.json", "cannot read a record"), ("broken.json", "cannot read a record"),
-                        ("list.json", "not a run record")):
+    (tmp_path / "bare.json").write_text('{"config": {}}')
+    for name, words in (("missing.json", "No such file"), ("broken.json", "not valid JSON"),
+                        ("list.json", "must be a JSON object"), ("bare.json", "missing 'task'")):
         assert few_shot_stages.main([str(tmp_path / name), "--results-dir", str(tmp_path)]) == 2
         err = capsys.readouterr().err
-        assert words in err and name in err and "Traceback" not in err
+        assert "cannot read a run record" in err and words in err and name in err and "Traceback" not in err

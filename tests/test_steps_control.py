@@ -54,3 +54,22 @@ def test_the_control_sits_between_zero_shot_and_code_switching_per_seed_and_lang
     # no control yet: one message
     assert steps_control.main(["--control", str(tmp_path / "missing")]) == 2
     assert "no control records" in capsys.readouterr().err
+
+
+def test_only_float32_runs_compare_and_the_newest_control_of_a_seed_counts(tmp_path, capsys):
+    zero = _committed("zero-shot", 42)
+    folder = tmp_path / "steps-control" / "nli"
+    folder.mkdir(parents=True)
+    for i, (precision, bump) in enumerate((("fp32", 0.01), ("fp32", 0.02), ("bf16", 0.05))):
+        control = copy.deepcopy(zero)
+        control.update(protocol=None, run_id=f"ctrl0000000{i}-2026112{7 + (i > 0)}T00000{i}",
+                       created=f"2026-11-2{7 + (i > 0)}T00:00:0{i}+00:00")
+        control["config"]["train"]["epochs"] = 12.0
+        control["training"].update(train_steps=1872, final_train_loss=0.75, precision=precision)
+        control["summary"]["target_average"] += bump
+        (folder / f"control{i}.json").write_text(json.dumps(control))
+    out = tmp_path / "out.json"
+    assert steps_control.main(["--control", str(tmp_path / "steps-control"), "--json", str(out)]) == 0
+    [seed] = json.loads(out.read_text())["seeds"]  # one row for the seed, from its newest float32 control
+    assert seed["zero_shot_same_steps"]["run_id"] == "ctrl00000001-20261128T000001"
+    assert abs(seed["zero_shot_same_steps"]["target_average"] - zero["summary"]["target_average"] - 0.02) < 1e-9

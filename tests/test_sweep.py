@@ -499,9 +499,9 @@ def test_a_grid_file_too_deep_or_unreadable_is_one_clear_error(tmp_path, capsys,
 
 
 def test_a_cell_is_done_by_a_record_of_its_settings_trained_at_the_precision_it_trains_at_here(tmp_path,
-                                                                                              monkeypatch):
+                                                                                              monkeypatch, capsys):
     """`--precision fp32` on a GPU extends a CPU grid (where `auto` is float32) and the other way round; a bf16 run
-    never stands for a float32 cell."""
+    stands for no float32 cell but one of its own fingerprint (as before)."""
     from xlt import sweep as sweep_module
     from xlt.errors import XltError
     from xlt.results.records import write_record
@@ -538,4 +538,18 @@ def test_a_cell_is_done_by_a_record_of_its_settings_trained_at_the_precision_it_
     assert set(sweep_module.prepare(grid).skipped) == {cpu_run.fingerprint()}  # its own fingerprint, as before
     with pytest.raises(XltError, match="precision must be one of"):
         sweep_module.prepare(grid, precision="fp8")
-    assert cli.main(["sweep", str(grid), "--precision", "fp32", "--dry-run"]) == 0  # the CLI passes it on
+    # Jobs: `auto` resolves on the Job's machine, so only cells of an explicit precision are matched this way
+    in_fp32 = record_of(cpu_run, "20260101T000003")
+    in_fp32.update(hardware={"device": "cpu"}, training={"precision": "fp32"})
+    for path in results.rglob("*.json"):
+        path.unlink()
+    write_record(in_fp32, results)
+    jobs = sweep_module.prepare(grid, precision="fp32", hub_data=True, check_cells=False)
+    assert set(jobs.skipped) == {jobs.cells[0].fingerprint()}
+    monkeypatch.setattr("xlt.training.precision_flags", lambda precision: {"bf16": True})
+    assert set(sweep_module.prepare(grid, hub_data=True, check_cells=False).skipped) == {cpu_run.fingerprint()}
+
+    # the CLI passes the flag on: the CPU's `auto` record fills the GPU's float32 cell of seed 1
+    capsys.readouterr()
+    assert cli.main(["sweep", str(grid), "--precision", "fp32", "--dry-run"]) == 0
+    assert "2 cells, 1 already done" in capsys.readouterr().out

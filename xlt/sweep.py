@@ -383,20 +383,33 @@ def _timing_records(records: list[dict]) -> list[dict]:
 
 def done_index(sweep: Sweep, fingerprints: set[str] | None = None) -> dict[str, dict]:
     """Existing records by config fingerprint, of the sweep's cells (or of `fingerprints`): read once for the
-    whole grid, not once per cell. A cell with no record of its own fingerprint is also done by a record of the
-    same settings that trained at the precision the cell trains at here (`auto` is float32 on a CPU, so a GPU
-    run with `--precision fp32` fills a CPU grid's cell, and the other way round). Not for Jobs: their cells
-    train on another machine."""
+    whole grid, not once per cell.
+
+    A cell with no record of its own fingerprint is also done by a record of the same settings that trained at
+    the precision the cell trains at here (`auto` is float32 on a CPU, so a GPU run with `--precision fp32`
+    fills a CPU grid's cell, and the other way round; a bf16 record never fills a float32 cell this way). A
+    record of the cell's own fingerprint counts whatever it trained at, as always: a GPU that runs a grid's
+    `auto` cells files bf16 records that a CPU sweep of the grid then skips. With Jobs, where `auto` resolves
+    on the Job's machine, only cells of an explicit precision are matched this way."""
     wanted = fingerprints if fingerprints is not None else {c.fingerprint() for c in sweep.cells}
     records = _existing_records(sweep)
     index = {r["config_fingerprint"]: r for r in records if r.get("config_fingerprint") in wanted}
     missing = [c for c in sweep.cells if c.fingerprint() in wanted and c.fingerprint() not in index]
-    if missing and not sweep.hub_jobs:
-        trained = {key: r for r in records if (key := _trained_as(r))}
-        for config in missing:
-            if (found := trained.get(_will_train_as(config))) is not None:
-                index[config.fingerprint()] = found
+    trained = {key: r for r in records if (key := _trained_as(r))} if missing else {}
+    auto = None  # what `auto` trains at here: worked out once, and only when a record could match (it imports torch)
+    for config in missing if trained else ():
+        precision = config.train.precision
+        if precision == "auto":
+            if sweep.hub_jobs or not any(_with_precision(config, p) in trained for p in TRAINED_PRECISIONS):
+                continue
+            auto = auto or _auto_precision()
+            precision = auto
+        if (found := trained.get(_with_precision(config, precision))) is not None:
+            index[config.fingerprint()] = found
     return index
+
+
+TRAINED_PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def _with_precision(config: ExperimentConfig, precision: str) -> str:
@@ -415,15 +428,12 @@ def _trained_as(record: dict) -> str | None:
         return None
 
 
-def _will_train_as(config: ExperimentConfig) -> str:
-    """The fingerprint of a cell's settings with the precision it will train at on this machine."""
-    precision = config.train.precision
-    if precision == "auto":
-        from .training import precision_flags
+def _auto_precision() -> str:
+    """What precision `auto` trains at on this machine."""
+    from .training import precision_flags
 
-        flags = precision_flags("auto")
-        precision = "bf16" if flags.get("bf16") else "fp16" if flags.get("fp16") else "fp32"
-    return _with_precision(config, precision)
+    flags = precision_flags("auto")
+    return "bf16" if flags.get("bf16") else "fp16" if flags.get("fp16") else "fp32"
 
 
 def _store():
