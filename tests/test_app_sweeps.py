@@ -87,6 +87,27 @@ def test_a_cell_with_a_verified_record_of_the_protocol_in_the_apps_store_is_done
     assert cell.fingerprint() not in {ExperimentConfig.from_dict(j.config).fingerprint() for j in jobs.list()}
 
 
+def test_float32_cells_are_queued_with_their_precision_and_done_by_a_cpu_record_in_the_store(grids, store, tmp_path,
+                                                                                             monkeypatch):
+    """The Sweep section's Precision choice: fp32 cells (a GPU Space extending a CPU protocol grid) carry fp32 into
+    their jobs, and a CPU record of the cell's `auto` settings in the app's store does them; auto stays the default."""
+    from tests.test_records import make_record
+
+    monkeypatch.setattr("xlt.training.precision_flags", lambda precision: {"bf16": True})  # a GPU Space
+    (cell,) = sweeps._prepare(store, "tiny", "method=zero-shot seed=1", grids).cells
+    store.add(make_record(run_id="cpu-1-x", protocol="test-v0", config=cell.to_dict(),
+                          config_fingerprint=cell.fingerprint(), hardware={"device": "cpu"},
+                          training={"precision": "fp32"}))
+    preview = sweeps.preview_sweep(store, "tiny", folder=grids, precision="fp32")
+    assert "4 cells, 1 already done" in preview and "in this app's results" in preview
+    jobs = JobStore(tmp_path / "jobs")
+    assert sweeps.queue_sweep(jobs, store, "tiny", folder=grids, precision="fp32").startswith("Queued 3 job(s)")
+    assert {j.config["train"]["precision"] for j in jobs.list()} == {"fp32"}
+    assert "precision must be one of" in sweeps.preview_sweep(store, "tiny", folder=grids, precision="fp8")
+    assert "precision must be one of auto, fp32" in sweeps.queue_sweep(jobs, store, "tiny", folder=grids,
+                                                                       precision="fp8")
+
+
 def _write_submitted(store, record):
     from xlt.results.records import write_record
 

@@ -391,8 +391,12 @@ def done_index(sweep: Sweep, fingerprints: set[str] | None = None) -> dict[str, 
     record of the cell's own fingerprint counts whatever it trained at, as always: a GPU that runs a grid's
     `auto` cells files bf16 records that a CPU sweep of the grid then skips. With Jobs, where `auto` resolves
     on the Job's machine, only cells of an explicit precision are matched this way."""
+    return match_records(sweep, _existing_records(sweep), fingerprints)
+
+
+def match_records(sweep: Sweep, records: list[dict], fingerprints: set[str] | None = None) -> dict[str, dict]:
+    """`done_index` over given records (e.g. the app's store): {cell fingerprint: the record that does it}."""
     wanted = fingerprints if fingerprints is not None else {c.fingerprint() for c in sweep.cells}
-    records = _existing_records(sweep)
     index = {r["config_fingerprint"]: r for r in records if r.get("config_fingerprint") in wanted}
     missing = [c for c in sweep.cells if c.fingerprint() in wanted and c.fingerprint() not in index]
     trained = {key: r for r in records if (key := _trained_as(r))} if missing else {}

@@ -20,6 +20,9 @@ from ..results.records import has_premise_control
 SWEEP_HINT = ("A committed grid from `sweeps/` (the grids behind the leaderboard's protocol records). Preview shows "
               "its cells and which are done; queueing adds one job per cell still to run (one at a time on a CPU, "
               "one per GPU). `Only` keeps part of it, e.g. `method=few-shot seed=42`.")
+PRECISIONS = ("auto", "fp32")
+PRECISION_INFO = ("auto: bf16 on a GPU, fp32 on a CPU. fp32 on a GPU makes records that compare with the CPU "
+                  "protocol records (bf16 training moved NLI transfer by 1.6 points).")
 
 
 def grids_folder() -> Path:
@@ -33,9 +36,10 @@ def grid_choices(folder: Path | None = None) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
 
-def _prepare(results, grid: str, only: str, folder: Path | None = None):
+def _prepare(results, grid: str, only: str, folder: Path | None = None, precision: str = "auto"):
     """The chosen committed grid, prepared: its done cells found (committed, or verified records of its protocol
-    in the app's store), the others left to `unrunnable`. XltError for a bad choice."""
+    in the app's store), the others left to `unrunnable`. `precision` "fp32" trains every cell in float32 (as
+    `xlt sweep --precision fp32`). XltError for a bad choice."""
     from ..sweep import parse_only, prepare
 
     folder = folder or grids_folder()
@@ -45,7 +49,10 @@ def _prepare(results, grid: str, only: str, folder: Path | None = None):
     items = (only or "").split()
     if len(items) > 20 or len(only or "") > 1_000:
         raise XltError("`Only` takes at most 20 KEY=VALUE[,VALUE...] items")
-    sweep = prepare(folder / f"{grid}.yaml", only=parse_only(items) if items else None, check_cells=False)
+    if precision not in PRECISIONS:
+        raise XltError(f"precision must be one of {', '.join(PRECISIONS)}")
+    sweep = prepare(folder / f"{grid}.yaml", only=parse_only(items) if items else None, check_cells=False,
+                    precision=None if precision == "auto" else precision)
     done = _done_in_store(results, sweep)
     sweep.skipped.update({c.fingerprint(): {"run_id": "in this app's results"} for c in sweep.cells
                           if c.fingerprint() in done and c.fingerprint() not in sweep.skipped})
@@ -55,20 +62,21 @@ def _prepare(results, grid: str, only: str, folder: Path | None = None):
 def _done_in_store(results, sweep) -> set[str]:
     """Fingerprints of the verified records of the grid's protocol (and premise control) in the app's store."""
     from ..results.store import VERIFIED
+    from ..sweep import match_records
 
     records, _ = results.records()
-    return {r["config_fingerprint"] for r in records
-            if r.get("config_fingerprint") and r.get("status", VERIFIED) == VERIFIED
-            and (r.get("protocol") or None) == sweep.protocol
-            and (not sweep.premise_control or has_premise_control(r))}
+    return set(match_records(sweep, [r for r in records
+                                     if r.get("config_fingerprint") and r.get("status", VERIFIED) == VERIFIED
+                                     and (r.get("protocol") or None) == sweep.protocol
+                                     and (not sweep.premise_control or has_premise_control(r))]))
 
 
-def preview_sweep(results, grid: str, only: str = "", folder: Path | None = None) -> str:
+def preview_sweep(results, grid: str, only: str = "", folder: Path | None = None, precision: str = "auto") -> str:
     """The grid's cells, which are done (committed or in the app's store) and a time estimate, as Markdown."""
     from ..sweep import describe, unrunnable
 
     try:
-        sweep = _prepare(results, grid, only, folder)
+        sweep = _prepare(results, grid, only, folder, precision)
     except XltError as exc:
         return f"**Error:** {exc}"
     text = describe(sweep)
@@ -82,7 +90,8 @@ def preview_sweep(results, grid: str, only: str = "", folder: Path | None = None
     return f"```\n{text}\n```"
 
 
-def queue_sweep(jobs, results, grid: str, only: str = "", profile=None, folder: Path | None = None) -> str:
+def queue_sweep(jobs, results, grid: str, only: str = "", profile=None, folder: Path | None = None,
+                precision: str = "auto") -> str:
     """Queue the grid's cells still to run as jobs (owner and allowed users only on a Space)."""
     from ..sweep import queue_as_jobs, unrunnable
 
@@ -93,7 +102,7 @@ def queue_sweep(jobs, results, grid: str, only: str = "", profile=None, folder: 
         return ("**Not queued:** a whole grid is for the Space's owner and allowed users; launch single runs "
                 "with the form above.")
     try:
-        sweep = _prepare(results, grid, only, folder)
+        sweep = _prepare(results, grid, only, folder, precision)
     except XltError as exc:
         return f"**Not queued:** {exc}"
     cannot = unrunnable(sweep)  # of the cells still to run

@@ -249,6 +249,8 @@ def _finetune_tab(jobs: JobStore, runner: JobRunner, results) -> dict:
                 grids = sweeps.grid_choices()
                 f_grid = gr.Dropdown(grids, value=grids[0] if grids else None, label="Grid")
                 f_only = gr.Textbox(label="Only (optional)", placeholder="method=few-shot seed=42", max_length=1_000)
+                f_precision = gr.Radio(list(sweeps.PRECISIONS), value="auto", label="Precision",
+                                       info=sweeps.PRECISION_INFO)
             with gr.Row():
                 f_preview = gr.Button("Preview cells")
                 f_queue = gr.Button("Queue cells still to run")
@@ -304,15 +306,15 @@ def _finetune_tab(jobs: JobStore, runner: JobRunner, results) -> dict:
         def resume(job_id: str, profile: gr.OAuthProfile | None = None) -> str:
             return finetune.resume_job(jobs, job_id, profile)
 
-        def queue(grid: str, only: str, profile: gr.OAuthProfile | None = None):
-            message = sweeps.queue_sweep(jobs, results, grid, only, profile)
+        def queue(grid: str, only: str, precision: str, profile: gr.OAuthProfile | None = None):
+            message = sweeps.queue_sweep(jobs, results, grid, only, profile, precision=precision)
             runner.step()
             return message, finetune.jobs_frame(jobs)
 
-        f_preview.click(lambda grid, only: sweeps.preview_sweep(results, grid, only), inputs=[f_grid, f_only],
-                        outputs=f_sweep, api_visibility="private", concurrency_id="sweep-preview",
-                        concurrency_limit=2)
-        f_queue.click(_with_profile(queue, 2), inputs=[f_grid, f_only], outputs=[f_sweep, jobs_table],
+        f_preview.click(lambda grid, only, precision: sweeps.preview_sweep(results, grid, only, precision=precision),
+                        inputs=[f_grid, f_only, f_precision], outputs=f_sweep, api_visibility="private",
+                        concurrency_id="sweep-preview", concurrency_limit=2)
+        f_queue.click(_with_profile(queue, 3), inputs=[f_grid, f_only, f_precision], outputs=[f_sweep, jobs_table],
                       api_visibility="private", concurrency_id="jobs")
         f_launch.click(_with_profile(launch, len(components) + 1), inputs=[*components, f_push],
                        outputs=[f_message, jobs_table], api_visibility="private", concurrency_id="jobs")
