@@ -553,3 +553,20 @@ def test_a_cell_is_done_by_a_record_of_its_settings_trained_at_the_precision_it_
     capsys.readouterr()
     assert cli.main(["sweep", str(grid), "--precision", "fp32", "--dry-run"]) == 0
     assert "2 cells, 1 already done" in capsys.readouterr().out
+
+
+def test_a_gpu_running_a_protocol_grids_auto_cells_in_half_precision_is_told(tmp_path, monkeypatch):
+    from xlt import sweep as sweep_module
+
+    grid = plain_grid(tmp_path / "grid.yaml", results_dir="results", protocol="test-v0")
+    monkeypatch.setattr(sweep_module, "_auto_precision", lambda: "bf16")
+    text = sweep_module.describe(sweep_module.prepare(grid))
+    assert "`auto` trains in bf16, so 2 cell(s) would file bf16 records under protocol test-v0" in text
+    assert "--precision fp32" in text
+    assert "note:" not in sweep_module.describe(sweep_module.prepare(grid, precision="fp32"))
+    monkeypatch.setattr(sweep_module, "_auto_precision", lambda: "fp32")  # a CPU: auto is float32
+    assert "note:" not in sweep_module.describe(sweep_module.prepare(grid))
+    no_protocol = plain_grid(tmp_path / "free.yaml", results_dir="results")
+    monkeypatch.setattr(sweep_module, "_auto_precision", lambda: "bf16")
+    assert "note:" not in sweep_module.describe(sweep_module.prepare(no_protocol))
+

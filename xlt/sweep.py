@@ -653,6 +653,11 @@ def describe(sweep: Sweep) -> str:
     if todo:
         lines.append(f"estimated time for {todo} cell(s): " + (f"{seconds / 60:.0f} min (from finished records "
                      "of the same task on this kind of device)" if seconds else "unknown (no similar records yet)"))
+    auto = [c for c in sweep.cells if c.fingerprint() not in sweep.skipped and c.train.precision == "auto"]
+    if sweep.protocol and auto and not sweep.hub_jobs and (half := _auto_precision()) != "fp32":
+        lines.append(f"note: on this machine `auto` trains in {half}, so {len(auto)} cell(s) would file {half} records "
+                     f"under protocol {sweep.protocol}, a variant of their own beside float32 (CPU) runs; "
+                     "--precision fp32 (in the app: Precision fp32) trains them in float32")
     return "\n".join(lines)
 
 
