@@ -60,6 +60,16 @@ def test_time_estimate_comes_from_records_of_the_same_method_and_sources(monkeyp
     assert sweep_module._similar_records(records, other) == [records[2]]  # zero-shot on the same sources
     assert sweep_module._similar_records(records[:2], other) == [records[0]]  # else any run on them
     assert sweep_module._similar_records(records + [dict(records[2], task="nli")], cell) == [records[2]]
+    # on a GPU, a float32 cell is timed by the float32 runs there, not the (faster) bf16 ones, where there are any
+    monkeypatch.setattr(sweep_module, "_device", lambda: "cuda")
+    bf16, fp32 = (dict(records[2], hardware={"device": "cuda"}, training={**records[2]["training"], "precision": p})
+                  for p in ("bf16", "fp32"))
+    in_fp32 = ExperimentConfig(task="sentiment", method="zero-shot", source_languages=["en"])
+    in_fp32.train.precision = "fp32"
+    assert sweep_module._similar_records([bf16, fp32], in_fp32) == [fp32]
+    assert sweep_module._similar_records([bf16], in_fp32) == [bf16]
+    assert sweep_module._similar_records([bf16, fp32], cell) == [bf16, fp32]
+    monkeypatch.setattr(sweep_module, "_device", lambda: "cpu")
     resumed = dict(records[2], training={"train_examples": 1839, "resumed_from_checkpoint": "checkpoint-690"})
     assert sweep_module._similar_records([resumed, records[1]], cell) == [records[1]]  # 1 s of a finished run
     # since training time is kept in checkpoints, a resumed run's train_seconds is the whole training's

@@ -603,11 +603,16 @@ def _whole_training_timed(training: dict) -> bool:
 def _similar_records(records: list[dict], config) -> list[dict]:
     """Finished records of the cell's task on this kind of device, the closest first: same method and
     sources, else same method, else zero-shot from the same sources (plain training on them), else same
-    sources, else any (a few-shot record's 70 examples say nothing about a zero-shot cell's size).
+    sources, else any (a few-shot record's 70 examples say nothing about a zero-shot cell's size); for a cell
+    of an explicit precision, the records trained at it where there are any.
     Runs resumed before training time was kept in checkpoints are left out: they timed the resumed part only."""
+    from .results.records import training_precision
+
     usable = [r for r in records if r["task"] == config.task and r.get("hardware", {}).get("device") == _device()
               and r.get("train_seconds") and (r.get("training") or {}).get("train_examples")
               and _whole_training_timed(r.get("training") or {}) and _sized(r)]
+    if config.train.precision != "auto":  # a float32 cell on a GPU is timed by float32 runs there, where there are
+        usable = [r for r in usable if training_precision(r) == config.train.precision] or usable
     sources = list(config.source_languages)
     for keep in (lambda r: r["method"] == config.method and r["config"]["source_languages"] == sources,
                  lambda r: r["method"] == config.method,
