@@ -8,7 +8,7 @@ import os
 import sys
 from dataclasses import fields
 
-from .config import TrainConfig, convert_value, field_default, field_kind, parse_option_text
+from .config import TRAINED_PRECISIONS, TrainConfig, convert_value, field_default, field_kind, parse_option_text
 from .errors import XltError
 
 
@@ -470,7 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="run only the cells matching (repeatable; keys: method, seed, source, target, "
                          "option.<method option>; languages joined with +), e.g. --only method=translate-train "
                          "--only seed=42")
-    sw.add_argument("--precision", choices=["fp32", "bf16", "fp16"],
+    sw.add_argument("--precision", choices=TRAINED_PRECISIONS,
                     help="train every cell at this precision: fp32 on a GPU extends a grid made on a CPU with "
                          "comparable records (a cell is done by a record of its settings trained at the precision "
                          "it trains at here)")

@@ -25,6 +25,7 @@ FINETUNE_MODES = ("full", "lora")
 HEAD_INITS = ("random", "linear-probe")
 LOSSES = ("cross-entropy", "supcon")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+TRAINED_PRECISIONS = tuple(p for p in PRECISIONS if p != "auto")  # what a run trains at (`auto` resolved)
 
 
 def _help(text: str, choices: tuple | None = None, **kwargs):

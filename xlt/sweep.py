@@ -36,7 +36,7 @@ import traceback
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .config import ExperimentConfig, TrainConfig
+from .config import PRECISIONS, TRAINED_PRECISIONS, ExperimentConfig, TrainConfig
 from .errors import XltError
 from .results.records import check_protocol
 
@@ -278,7 +278,6 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[s
     `hub_data`: the cells will run on the Hub's data (`--backend hf-jobs`), so they are checked without this
     machine's data folder. `precision` replaces every cell's training precision (`fp32` on a GPU: records
     comparable with a CPU's)."""
-    from .config import PRECISIONS
     from .experiment import normalise_options
 
     if precision is not None and precision not in PRECISIONS:
@@ -402,18 +401,15 @@ def match_records(sweep: Sweep, records: list[dict], fingerprints: set[str] | No
     trained = {key: r for r in records if (key := _trained_as(r))} if missing else {}
     auto = None  # what `auto` trains at here: worked out once, and only when a record could match (it imports torch)
     for config in missing if trained else ():
+        keys = {p: _with_precision(config, p) for p in TRAINED_PRECISIONS}  # the cell at each precision
         precision = config.train.precision
         if precision == "auto":
-            if sweep.hub_jobs or not any(_with_precision(config, p) in trained for p in TRAINED_PRECISIONS):
+            if sweep.hub_jobs or not any(key in trained for key in keys.values()):
                 continue
-            auto = auto or _auto_precision()
-            precision = auto
-        if (found := trained.get(_with_precision(config, precision))) is not None:
+            precision = auto = auto or _auto_precision()
+        if (found := trained.get(keys[precision])) is not None:
             index[config.fingerprint()] = found
     return index
-
-
-TRAINED_PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def _with_precision(config: ExperimentConfig, precision: str) -> str:
