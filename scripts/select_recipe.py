@@ -46,7 +46,7 @@ def main() -> None:
     parser.add_argument("--output-dir", default="/tmp/xlt-select")
     parser.add_argument("--init-from", default=None,
                         help="start from the encoder of this saved classifier (LoRA merged), e.g. "
-                             "xlt/predictors/nli for English NLI as an intermediate task")
+                             "xlt/predictors/nli-en for English NLI as an intermediate task")
     parser.add_argument("--save-probs", default=None,
                         help="write every epoch's development probabilities here (.npz, key '<label>/<lang>'), "
                              "to score ensembles of runs afterwards")

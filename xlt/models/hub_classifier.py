@@ -158,4 +158,4 @@ def hub_classifier_for_any_task(source: str, task_name: str | None = None) -> Hu
         return HubClassifier(source, TASKS.get(name))
     labels = ", ".join(str(v) for v in (config.get("id2label") or {}).values())
     raise XltError(f"the labels of {source!r} ({labels}) match no task's labels by name; evaluate it with "
-                   "`xlt train --method pretrained --option label_map=...`")
+                   "`xlt train --task <task> --method pretrained --model <id> --option label_map=...`")
