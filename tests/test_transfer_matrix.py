@@ -49,6 +49,30 @@ def test_cells_mean_over_seeds_with_spread(tmp_path):
     assert math.isclose(transfer_matrix(cells_frame(records), "sentiment").mean.at["de", "fr"], sum(values) / 3 - 0.05)
 
 
+def test_a_seed_counts_once_per_cell_float32_first_then_newest(tmp_path):
+    """A cell rerun in float32 after a GPU filed it in bf16, and a cell filed twice: one run per seed."""
+    matrix_records(tmp_path, sources=("en", "de"), targets=("en", "de"), seeds=(42, 43))
+    shifted = {"en": {"accuracy": 0.11, "macro_f1": 0.1, "n": 100, "ci95": [0.0, 0.2]},
+               "de": {"accuracy": 0.11, "macro_f1": 0.1, "n": 100, "ci95": [0.0, 0.2]}}
+    common = dict(task="sentiment", source_languages=["de"], seen_languages=["de"], target_languages=["en", "de"],
+                  metrics=shifted, summary={"metric": "macro_f1", "target_average": 0.1})
+    # a newer bf16 run of (de, 42) from a GPU: the older float32 run of that seed is kept
+    write_record(make_record(run_id="de-42-bf16", seed=42, created="2030-01-01T00:00:00+00:00",
+                             hardware={"device": "cuda"}, **common), tmp_path)
+    # a bf16 run of a seed no float32 run has (44): it stands in
+    write_record(make_record(run_id="de-44-bf16", seed=44, hardware={"device": "cuda"}, **common), tmp_path)
+    # a second float32 run of (de, 43), newer: it replaces the first
+    write_record(make_record(run_id="de-43-newer", seed=43, created="2030-01-01T00:00:00+00:00",
+                             hardware={"device": "cpu"}, **common), tmp_path)
+    records, errors = read_records(tmp_path)
+    assert not errors
+    matrix = transfer_matrix(cells_frame(records), "sentiment", metric="accuracy")
+    assert matrix.n.at["de", "en"] == 3 and matrix.n.at["en", "en"] == 2
+    assert matrix.seeds[("de", "en")] == [(42, synthetic_score("de", "en", 42)), (43, 0.11), (44, 0.11)]
+    assert math.isclose(matrix.mean.at["de", "en"], (synthetic_score("de", "en", 42) + 0.22) / 3)
+    assert matrix.runs == 2 + 3
+
+
 def test_transfer_gap_is_cell_minus_the_targets_in_language_score(tmp_path):
     matrix = transfer_matrix(cells_frame(matrix_records(tmp_path)), "sentiment", metric="accuracy")
     gap = matrix.gap()

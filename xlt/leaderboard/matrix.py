@@ -5,6 +5,10 @@ the seeds' spread (std, n and each seed's value). Runs count together only when 
 protocol, recipe and evaluation sample cap), so a matrix never mixes recipes; the setting with the most source
 languages is shown unless one is asked for. The transfer gap of a cell is its score minus the target's own
 in-language score (the diagonal cell of the target's column).
+
+A seed counts once per cell: where a setting has several runs of one source and seed (a cell rerun in float32
+after a GPU filed it in bf16, or the same cell filed by two machines), the float32 run is used, the newest
+first, so a half-precision run stands in only where no float32 run of its seed exists.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from .table import hardware_label
 
 MATRIX_METHOD = "zero-shot"
 CELL_COLUMNS = ["task", "model", "setting", "setting_label", "protocol", "source", "target", "seed", "run_id",
-                "accuracy", "macro_f1", "n", "hardware"]
+                "accuracy", "macro_f1", "n", "hardware", "precision", "created"]
 
 
 def _setting(record: dict) -> tuple[str, str]:
@@ -36,6 +40,8 @@ def _setting(record: dict) -> tuple[str, str]:
 def cells_frame(records: list[dict]) -> pd.DataFrame:
     """One row per (run, target language) of the verified, single-source `zero-shot` runs that did not collapse
     (an unverified upload never shapes a matrix; a collapsed run measures a failed training, not transfer)."""
+    from ..results.records import training_precision
+
     rows, seen = [], set()
     for r in records:
         if (r.get("method") != MATRIX_METHOD or len(r.get("source_languages") or []) != 1 or r.get("collapsed")
@@ -49,7 +55,8 @@ def cells_frame(records: list[dict]) -> pd.DataFrame:
                              "protocol": r.get("protocol") or "", "source": r["source_languages"][0],
                              "target": lang, "seed": r["seed"], "run_id": r["run_id"],
                              "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"),
-                             "n": m.get("n"), "hardware": hardware_label(r)})
+                             "n": m.get("n"), "hardware": hardware_label(r),
+                             "precision": training_precision(r), "created": str(r.get("created") or "")})
     return pd.DataFrame(rows, columns=CELL_COLUMNS)
 
 
@@ -144,7 +151,7 @@ def transfer_matrix(cells: pd.DataFrame, task: str, metric: str | None = None, m
     setting = setting or settings[0][0]
     if setting not in labels:
         raise XltError(f"task {task!r} has no runs of setting {setting!r}")
-    sel = cells[(cells["task"] == task) & (cells["setting"] == setting)].dropna(subset=[metric])
+    sel = _one_run_per_seed(cells[(cells["task"] == task) & (cells["setting"] == setting)].dropna(subset=[metric]))
     grouped = sel.groupby(["source", "target"])[metric]
     mean = grouped.mean().unstack()
     std = grouped.std(ddof=1).fillna(0.0).unstack()
@@ -159,6 +166,16 @@ def transfer_matrix(cells: pd.DataFrame, task: str, metric: str | None = None, m
                           seeds=seeds, runs=int(sel["run_id"].nunique()),
                           hardware={cell: sorted(set(part["hardware"])) for cell, part in parts.items()},
                           model=str(sel["model"].iloc[0]) if len(sel) else "")
+
+
+def _one_run_per_seed(sel: pd.DataFrame) -> pd.DataFrame:
+    """The rows of one run per (source, seed): float32 first, then the newest (see the module docstring)."""
+    if sel.empty:
+        return sel
+    runs = sel.drop_duplicates("run_id").assign(_half=lambda f: f["precision"] != "fp32")
+    runs = runs.sort_values(["_half", "created", "run_id"], ascending=[True, False, True])
+    kept = set(runs.drop_duplicates(["source", "seed"])["run_id"])
+    return sel[sel["run_id"].isin(kept)]
 
 
 def _order(sources, targets) -> tuple[list[str], list[str]]:
