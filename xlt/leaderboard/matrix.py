@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..errors import XltError
+from ..results.records import training_precision
 from .table import hardware_label
 
 MATRIX_METHOD = "zero-shot"
@@ -40,8 +41,6 @@ def _setting(record: dict) -> tuple[str, str]:
 def cells_frame(records: list[dict]) -> pd.DataFrame:
     """One row per (run, target language) of the verified, single-source `zero-shot` runs that did not collapse
     (an unverified upload never shapes a matrix; a collapsed run measures a failed training, not transfer)."""
-    from ..results.records import training_precision
-
     rows, seen = [], set()
     for r in records:
         if (r.get("method") != MATRIX_METHOD or len(r.get("source_languages") or []) != 1 or r.get("collapsed")
@@ -56,7 +55,7 @@ def cells_frame(records: list[dict]) -> pd.DataFrame:
                              "target": lang, "seed": r["seed"], "run_id": r["run_id"],
                              "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"),
                              "n": m.get("n"), "hardware": hardware_label(r),
-                             "precision": training_precision(r), "created": str(r.get("created") or "")})
+                             "precision": training_precision(r), "created": r["created"]})
     return pd.DataFrame(rows, columns=CELL_COLUMNS)
 
 
