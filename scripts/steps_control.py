@@ -38,7 +38,7 @@ def pick(records: list[dict], method: str, seed: int, protocol: str | None, epoc
 def compare(records: list[dict], controls: list[dict], protocol: str) -> dict:
     from xlt.errors import XltError
 
-    seeds, per_language = [], {}
+    seeds, per_language, sources = [], {}, set()
     epochs_of = {float(r["config"]["train"]["epochs"]) for r in controls}
     if len(epochs_of) != 1:
         raise XltError(f"the control records train for different numbers of epochs: {sorted(epochs_of)}")
@@ -62,13 +62,17 @@ def compare(records: list[dict], controls: list[dict], protocol: str) -> dict:
                    "train_steps": r["training"].get("train_steps"),
                    "final_train_loss": r["training"].get("final_train_loss")} for name, r in trio.items()}})
         metric = zero["summary"]["metric"]
+        sources.update(zero["source_languages"])
         for lang in langs:
             per_language.setdefault(lang, []).append({name: r["metrics"][lang][metric] for name, r in trio.items()})
     if not seeds:
         raise XltError("no seed has all three records (the protocol's zero-shot and code-switch, and the control)")
     means = {lang: {name: statistics.mean(v[name] for v in values) for name in COLUMNS}
              for lang, values in per_language.items()}
-    return {"seeds": seeds, "per_language": means,
+    targets = [lang for lang in means if lang not in sources]
+    higher = {f"{a}_over_{b}": sum(round(means[t][a] - means[t][b], 3) > 0 for t in targets)  # as printed
+              for a, b in (("code_switch", "zero_shot_same_steps"), ("zero_shot_same_steps", "zero_shot"))}
+    return {"seeds": seeds, "per_language": means, "targets": len(targets), "higher_on_targets": higher,
             "target_average": {name: statistics.mean(s[name]["target_average"] for s in seeds) for name in COLUMNS}}
 
 
@@ -82,6 +86,10 @@ def report(out: dict) -> str:
     lines += ["", "| language | zero-shot | zero-shot, same steps | code-switch |", "|---|---|---|---|"]
     for lang, v in out["per_language"].items():
         lines.append(f"| {lang} | " + " | ".join(f"{v[n]:.3f}" for n in COLUMNS) + " |")
+    higher, n = out["higher_on_targets"], out["targets"]
+    lines += ["", f"code-switch higher than the control on {higher['code_switch_over_zero_shot_same_steps']} of {n} "
+              f"targets; the control higher than zero-shot on {higher['zero_shot_same_steps_over_zero_shot']} of {n} "
+              "(a difference that rounds to 0.000 is not higher)"]
     return "\n".join(lines)
 
 

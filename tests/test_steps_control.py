@@ -45,6 +45,9 @@ def test_the_control_sits_between_zero_shot_and_code_switching_per_seed_and_lang
     assert de["code_switch"] == switched["metrics"]["de"]["accuracy"]
     assert f"| 42 | {zero['summary']['target_average']:.3f} (936 steps" in printed
     assert "1872 steps, loss 0.75" in printed
+    # the control is +0.01 on every language: higher than zero-shot on every target (not English, the source)
+    assert result["targets"] == 14 and result["higher_on_targets"]["zero_shot_same_steps_over_zero_shot"] == 14
+    assert "the control higher than zero-shot on 14 of 14" in printed
 
     # a control scored on other test rows does not compare
     control["metrics"]["de"]["rows"] = "other"
