@@ -29,6 +29,24 @@ TEXTS = [
     "ⓒⓘⓡⓒⓛⓔⓓ", "𝕮𝖔𝖒𝖕𝖑𝖊𝖝", "Ελληνικά κείμενα", "हिन्दी पाठ", "ไทย", "a\u0000b",
 ]
 
+# what each refused text's message says (every other text in TEXTS must be answered)
+REFUSED = {
+    "": "is empty", "   ": "is empty", "\n\t": "is empty", "\r\n\r\n": "is empty", "x" * 200_001: "the limit is",
+    "\ud800": "invalid characters", "abc \udfff def": "invalid characters", "caf\udce9": "invalid characters",
+    "\x00\x01\x02\x03\x04\x05\x06\x07": "binary data", "\x7f\x7f\x7f\x7f": "binary data",
+    "\ue000\ue001\ue002\ue003": "binary data", "\x00": "no letters", "\u200b\u200b\u200b": "no letters",
+    "\u0301\u0301": "no letters", "...": "no letters", "!!!": "no letters", "{}": "no letters",
+}
+
+
+def refusal(text) -> str | None:
+    """The message a text must be refused with, None where it must be answered."""
+    if text is None:
+        return "is missing"
+    if not isinstance(text, str):
+        return "must be a string"
+    return REFUSED.get(text)
+
 
 @contextmanager
 def deadline(seconds: int = 60):
@@ -78,12 +96,25 @@ def test_library_predict(predictors, text):
         for call in (lambda: sentiment.predict(text), lambda: nli.predict_pairs([text], ["A hypothesis."])[0],
                      lambda: nli.predict_pairs(["A premise."], [text])[0],
                      lambda: nli.zero_shot(text, ["sports", "politics"])):
-            try:
-                result = call()
-            except XltError as exc:
-                assert str(exc) and "\n" not in str(exc)
+            batch = call.__code__.co_names[-1] == "predict" and isinstance(text, list)  # predict takes a batch
+            message = None if batch else refusal(text)
+            if message:
+                with pytest.raises(XltError, match=message) as refused:
+                    call()
+                assert "\n" not in str(refused.value)
                 continue
+            result = call()
             assert_prediction_has_its_notices(text, result)
+            if batch:
+                assert len(result) == len(text)
+                result = result[0]
+            if isinstance(result, dict):  # zero-shot: both labels ranked, scores a distribution
+                assert sorted(result["labels"]) == ["politics", "sports"]
+                assert sum(result["scores"]) == pytest.approx(1.0, abs=1e-5)
+            else:
+                model = sentiment if set(result.probabilities) == set(sentiment.labels) else nli
+                assert result.label in model.labels and set(result.probabilities) == set(model.labels)
+                assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-5)
 
 
 @pytest.mark.parametrize("labels, template, message", [
@@ -219,16 +250,19 @@ CLI_CASES = [
 
 @pytest.mark.parametrize("argv", CLI_CASES, ids=lambda a: " ".join(a)[:60])
 def test_cli_refuses_with_one_line(argv, capsys):
+    usage = False
     with deadline():
         try:
             code = cli.main(list(argv))
-        except SystemExit as exc:  # argparse's own usage errors
-            code = exc.code
+        except SystemExit as exc:  # argparse's own usage errors: a usage line, then the error
+            code, usage = exc.code, True
     err = capsys.readouterr().err
     assert code == 2, (code, err)
     assert "Traceback" not in err
-    last = err.strip().splitlines()[-1]
-    assert "error:" in last
+    if usage:
+        assert err.startswith("usage: xlt") and "error:" in err.strip().splitlines()[-1], err
+    else:
+        assert err.startswith("xlt: error:") and err.count("\n") == 1, err
 
 
 @pytest.mark.parametrize("name, content, message", [
@@ -392,10 +426,11 @@ def test_app_predict_callbacks(text):
                             callbacks.predict_zero_shot(text, "sports, politics", False, "This is {}.", "nli"),
                             (labels[0], notes[0])):
             assert isinstance(note, str)
-            if label == {}:
-                assert note.startswith("**Error:**")
+            message = refusal(text)
+            if message:
+                assert label == {} and note.startswith("**Error:**") and message in note, note
             else:
-                assert "Detected language" in note
+                assert "Detected language" in note and sum(label.values()) == pytest.approx(1.0, abs=1e-5), note
 
 
 MODEL_FIELD = [None, "", " ", "sentiment ", " sentiment", "/root/.ssh", "/nonexistent", "/etc/passwd", "../../..",
@@ -540,3 +575,7 @@ def test_leaderboard_search_never_breaks(search):
         table = board.leaderboard_table(runs, search=search)
     if search in ("fr", "de"):  # a target language's code finds the runs that score it
         assert len(table) == len(runs)
+    elif search in ("(", "["):  # taken as the character itself: the runs whose text holds it
+        assert 0 < len(table) < len(runs)
+    else:  # never as a pattern (".*" would match all): no run's text holds these
+        assert table.empty

@@ -38,7 +38,12 @@ def test_a_record_filed_later_is_found_without_a_restart(tmp_path, monkeypatch):
     record = json.loads(committed.read_text())
     record["run_id"] = "late01-20261126T000000"
     (folder / "zero-shot__m__en__seed42__late01-20261126T000000.json").write_text(json.dumps(record))
-    assert measured.measured_scores("sentiment", "late01-20261126T000000")  # now it is there
+    scores = measured.measured_scores("sentiment", "late01-20261126T000000")  # now it is there
+    metric = record["summary"]["metric"]
+    assert scores.keys() == record["metrics"].keys()
+    for lang, got in scores.items():
+        want = record["metrics"][lang]
+        assert got == {"metric": metric, "value": want[metric], "ci95": want["ci95"], "n": want["n"]}
     measured.measured_scores.cache_clear()
 
 

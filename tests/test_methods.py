@@ -114,22 +114,29 @@ def test_premise_shuffled_control_is_reported_for_pair_tasks(tiny_model_dir, tmp
 def test_the_premise_control_scores_the_same_pairs_with_premises_permuted(data_dir):
     import numpy as np
 
+    from xlt.data import load_split, subset_rows
     from xlt.evaluation import evaluate_languages
     from xlt.tasks import get_task
 
+    task = get_task("nli")
+    full = load_split(task, "de", task.eval_split, data_dir)
+    rows = full.select(subset_rows(len(full), 30, 0))
+    gold = {(r["premise"], r["hypothesis"]): r["label"] for r in rows}
     calls = []
 
-    class Recorder:
+    class Oracle:  # right on every original pair, class 0 on a pair it has not seen
         def predict_proba(self, first, second, lang=None, batch_size=64, progress=None):
             calls.append((list(first), list(second)))
-            return np.tile([1.0, 0.0, 0.0], (len(first), 1))
+            return np.eye(3)[[gold.get(pair, 0) for pair in zip(first, second)]]
 
-    metrics = evaluate_languages(Recorder(), get_task("nli"), ["de"], data_dir=data_dir, max_samples=30,
+    metrics = evaluate_languages(Oracle(), task, ["de"], data_dir=data_dir, max_samples=30,
                                  show_progress=False, premise_control=True)
     (premises, hypotheses), (shuffled, same_hypotheses) = calls
     assert same_hypotheses == hypotheses and sorted(shuffled) == sorted(premises) and shuffled != premises
     assert sum(a == b for a, b in zip(premises, shuffled)) < 5  # nearly every pair loses its premise
-    assert 0 <= metrics["de"]["premise_shuffled_accuracy"] <= 1 and metrics["de"]["n"] == 30
+    assert metrics["de"]["n"] == 30 and metrics["de"]["accuracy"] == 1.0
+    expected = np.mean([gold.get((s, h), 0) == gold[(p, h)] for p, s, h in zip(premises, shuffled, hypotheses)])
+    assert expected < 1.0 and metrics["de"]["premise_shuffled_accuracy"] == pytest.approx(expected)
 
 
 def test_the_source_stage_reuses_the_zero_shot_run_with_or_without_targets(tmp_path, monkeypatch):

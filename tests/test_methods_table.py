@@ -58,7 +58,29 @@ def test_methods_are_compared_on_the_same_seeds_and_targets(tmp_path, monkeypatc
     assert "compared here: 2" in out
 
 
-def test_translate_train_has_a_row_per_target():
+def test_translate_train_has_a_row_per_target(tmp_path, monkeypatch, capsys):
+    script = _script()
+    folder = tmp_path / "sentiment"
+    folder.mkdir()
+    zero = _committed_zero_shot(42)
+    (folder / "zero.json").write_text(json.dumps(zero))
+    for i, target in enumerate(("es", "fr")):  # one model per target language
+        run = copy.deepcopy(zero)
+        run.update(method="translate-train", run_id=f"tt{i}000000000-20261126T000000")
+        run["config"].update(method="translate-train", target_languages=[target])
+        run["summary"].update(target_languages=[target], target_average=run["metrics"][target]["macro_f1"] + 0.01)
+        run["metrics"][target]["macro_f1"] += 0.01
+        (folder / f"tt-{target}.json").write_text(json.dumps(run))
+    monkeypatch.setattr("sys.argv", ["methods_table.py", "--results", str(tmp_path)])
+    script.main()
+    rows = {line.split(" | ")[1]: line for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| sentiment |")}
+    for target in ("es", "fr"):
+        baseline = zero["metrics"][target]["macro_f1"]
+        assert f"| {baseline:.3f} (1) | +0.010 |" in rows[f"translate-train → {target}"]
+
+
+def test_method_variants_name_the_target_and_translator():
     from xlt.leaderboard.table import method_variant
 
     record = _committed_zero_shot(42)

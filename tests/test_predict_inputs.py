@@ -10,6 +10,8 @@ from xlt.predict import MAX_CHARS, check_text
 @pytest.mark.parametrize("text, message", [
     ("", "is empty"), ("   \n\t ", "is empty"), (None, "is missing"), (42, "must be a string"),
     ("x" * (MAX_CHARS + 1), "limit is"), ("\x00\x01\x02\x03\x04\x05\x06\x07" * 20, "binary"),
+    ("\ud800", "invalid characters"), ("caf\udce9", "invalid characters"), ("...", "no letters, digits or symbols"),
+    ("\u0301\u0301", "no letters, digits or symbols"), ("\u200b\u200b\u200b", "no letters, digits or symbols"),
 ])
 def test_bad_text_is_refused_with_a_reason(text, message):
     with pytest.raises(XltError, match=message):
@@ -17,8 +19,8 @@ def test_bad_text_is_refused_with_a_reason(text, message):
 
 
 def test_long_and_odd_text_is_accepted():
-    assert check_text("word " * 20_000)  # 100k characters: accepted, the model truncates
-    assert check_text("😀🎉👍")
+    for text in ("word " * 20_000, "😀🎉👍", "Hello\u202eworld", "a\u0000b", "\ufeffBOM text"):
+        assert check_text(text) == text  # accepted unchanged (100k characters: the model truncates)
 
 
 @pytest.mark.parametrize("text, lang", [

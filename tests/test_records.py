@@ -3,7 +3,7 @@ import json
 import pytest
 
 from xlt.errors import XltError
-from xlt.results.records import find_records, read_records, validate_record, write_record
+from xlt.results.records import check_protocol, find_records, read_records, validate_record, write_record
 
 
 def make_record(**overrides):
@@ -107,6 +107,12 @@ def test_a_command_written_without_the_protocol_or_control_is_read_as_the_line_t
 def test_an_empty_protocol_written_by_older_versions_still_reads_as_none(tmp_path):
     write_record(make_record(protocol=""), tmp_path)
     (record,), errors = read_records(tmp_path)
-    assert errors == [] and record["protocol"] == ""
+    assert errors == [] and record["protocol"] == "" and check_protocol(record["protocol"]) is None
+    from xlt.leaderboard.table import NO_PROTOCOL, filter_runs, protocol_choices, runs_frame
+
+    runs = runs_frame([record])
+    assert protocol_choices(runs) == [NO_PROTOCOL]  # listed as a run without a protocol
+    assert list(filter_runs(runs, protocol=NO_PROTOCOL)["run_id"]) == [record["run_id"]]
+    assert filter_runs(runs, protocol="cpu-v1").empty
     with pytest.raises(XltError, match="'protocol' must be a name"):
         validate_record(make_record(protocol="a b"))

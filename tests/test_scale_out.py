@@ -51,6 +51,7 @@ def test_a_multi_gpu_run_is_refused_where_the_gpus_are_missing(capsys):
     err = capsys.readouterr().err
     assert code == 2 and "asks for 2 GPUs; this machine has 0" in err
     assert cli.main(["train", "--task", "sentiment", "--num-gpus", "0"]) == 2
+    assert "--num-gpus must be >= 1, got 0" in capsys.readouterr().err
 
 
 def test_multi_gpu_runs_go_through_accelerate_and_only_rank_zero_files(monkeypatch):
@@ -60,6 +61,11 @@ def test_multi_gpu_runs_go_through_accelerate_and_only_rank_zero_files(monkeypat
     command = cli.accelerate_command(4, argv)
     assert command[1:4] == ["-m", "accelerate.commands.launch", "--multi_gpu"]
     assert command[command.index("--num_processes") + 1] == "4" and command[-len(argv):] == argv
+    launched = []  # `xlt train --num-gpus 4` on a 4-GPU machine hands itself to that command
+    monkeypatch.setattr(cli, "_check_gpus", lambda n: None)
+    monkeypatch.setattr("subprocess.call", lambda cmd: launched.append(cmd) or 0)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert cli.main(argv) == 0 and launched == [command]
     assert is_main_process()
     monkeypatch.setenv("RANK", "1")
     assert not is_main_process()

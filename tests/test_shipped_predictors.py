@@ -83,10 +83,14 @@ def test_shipped_predictors_answer_as_before_the_method_contract():
 
     before = json.loads((Path(__file__).parent / "data" / "shipped_predictions_before.json").read_text())
     texts = [t for t, _ in before["sentiment"]]
-    for (_, expected), got in zip(before["sentiment"], sentiment.predict(texts)):
+    answers = sentiment.predict(texts)
+    assert len(answers) == len(before["sentiment"]) == 10
+    for (_, expected), got in zip(before["sentiment"], answers):
         assert all(abs(got.probabilities[k] - v) < 1e-5 for k, v in expected.items()), (expected, got)
     pairs = [p for p, _ in before["nli"]]
-    for (_, expected), got in zip(before["nli"], nli.predict_pairs([a for a, _ in pairs], [b for _, b in pairs])):
+    answers = nli.predict_pairs([a for a, _ in pairs], [b for _, b in pairs])
+    assert len(answers) == len(before["nli"]) == 10
+    for (_, expected), got in zip(before["nli"], answers):
         assert all(abs(got.probabilities[k] - v) < 1e-5 for k, v in expected.items()), (expected, got)
 
 

@@ -1,5 +1,7 @@
 """Training, saving, loading and resuming, on a tiny random model (plumbing only)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -69,6 +71,11 @@ def test_same_seed_same_numbers(tiny_model_dir, tmp_path):
     a = run_experiment(config, output_dir=tmp_path / "a", show_progress=False)
     b = run_experiment(config, output_dir=tmp_path / "b", show_progress=False)
     assert a["metrics"] == b["metrics"]
+    assert a["training"]["loss_curve"] == b["training"]["loss_curve"]
+    assert a["training"]["final_train_loss"] == b["training"]["final_train_loss"]
+    other = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=7))
+    c = run_experiment(other, output_dir=tmp_path / "c", show_progress=False)
+    assert c["training"]["final_train_loss"] != a["training"]["final_train_loss"]  # the check can fail
 
 
 @pytest.mark.parametrize("finetune", ["full", "lora"])

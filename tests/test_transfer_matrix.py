@@ -11,6 +11,7 @@ from xlt.errors import XltError
 from xlt.leaderboard import figures
 from xlt.leaderboard.matrix import cells_frame, matrix_settings, transfer_matrix
 from xlt.results.records import read_records, write_record
+from xlt.tasks import get_task
 
 
 def synthetic_score(source: str, target: str, seed: int) -> float:
@@ -164,10 +165,13 @@ def test_committed_records_give_at_least_a_one_row_matrix():
     from xlt.settings import repo_root
 
     records, errors = read_records(repo_root() / "leaderboard" / "results")
+    assert errors == []
     cells = cells_frame(records)
+    assert set(cells["task"]) == {"nli", "sentiment"}
     for task in sorted(set(cells["task"])):
         fig, note = board.transfer_view(cells, task)
         assert fig.data and fig.data[0].type == "heatmap", note
+        assert len(fig.data[0].z) >= 1 and len(fig.data[0].z[0]) == len(get_task(task).languages)
 
 
 def test_cells_say_where_their_runs_trained(tmp_path):

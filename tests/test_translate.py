@@ -255,7 +255,7 @@ def test_a_hub_model_is_versioned_by_the_commit_it_resolved_to_and_loaded_at(mon
     assert loaded == {"Helsinki-NLP/opus-mt-en-de": {"revision": commit}}
 
 
-def test_nllb_generation_plumbing_forces_the_target_language_token(tmp_path):
+def test_nllb_generation_plumbing_forces_the_target_language_token(tmp_path, monkeypatch):
     import torch
     from transformers import M2M100Config, M2M100ForConditionalGeneration, NllbTokenizer
 
@@ -272,8 +272,19 @@ def test_nllb_generation_plumbing_forces_the_target_language_token(tmp_path):
     settings = nllb.generation_settings(tokenizer, "en", "es")
     assert settings == {"forced_bos_token_id": tokenizer.convert_tokens_to_ids("spa_Latn")}
     assert tokenizer.src_lang == "eng_Latn"
+    generated = []
+    original = M2M100ForConditionalGeneration.generate
+
+    def recording_generate(self, *args, **kwargs):
+        generated.append((kwargs.get("forced_bos_token_id"), original(self, *args, **kwargs)))
+        return generated[-1][1]
+
+    monkeypatch.setattr(M2M100ForConditionalGeneration, "generate", recording_generate)
     out = nllb.translate(SENTENCES[:2], "en", "es")
     assert len(out) == 2 and all(isinstance(t, str) for t in out)
+    spanish = tokenizer.convert_tokens_to_ids("spa_Latn")
+    assert generated and all(forced == spanish for forced, _ in generated)
+    assert all((ids[:, 1] == spanish).all() for _, ids in generated)  # each output's first token after the start
 
 
 def test_hub_translators_offline_say_why():

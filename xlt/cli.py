@@ -130,11 +130,12 @@ def _check_gpus(num_gpus: int) -> None:
 
 def cmd_train(args) -> int:
     from .experiment import run_and_file, validate
-    from .results.records import find_records
+    from .results.records import check_protocol, find_records
     from .results.store import ResultsStore
 
     config = config_from_args(args)
     validate(config)
+    check_protocol(args.protocol, "--protocol")  # refused before the run is announced
     if args.num_gpus < 1:
         raise XltError(f"--num-gpus must be >= 1, got {args.num_gpus}")
     if args.num_gpus > 1 and "LOCAL_RANK" not in os.environ:
