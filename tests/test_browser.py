@@ -78,8 +78,15 @@ def test_leaderboard_tab_renders_figures(page):
     page.screenshot(path=str(ARTIFACTS / "leaderboard.png"), full_page=True)
 
 
-def test_about_tab(page):
+def test_about_tab(page, tmp_path):
     page.get_by_role("tab", name="About / Submit").click()
     page.wait_for_selector("text=Transfer methods", timeout=30_000)
     assert page.get_by_role("button", name="Submit record").is_visible()
+    # an upload that is not a record is rejected with the reason, in the page
+    bad = tmp_path / "not-a-record.json"
+    bad.write_text('{"run_id": "x"', encoding="utf-8")
+    page.locator("input[type=file]").last.set_input_files(str(bad))
+    page.wait_for_selector("text=not-a-record.json", timeout=30_000)
+    page.get_by_role("button", name="Submit record").click()
+    page.wait_for_selector("text=the file is not valid JSON", timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "about.png"), full_page=True)
