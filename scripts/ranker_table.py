@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def main() -> int:
     from xlt.errors import XltError
     from xlt.leaderboard.matrix import cells_frame, transfer_matrix
-    from xlt.ranking.evaluation import leave_one_target_out, summary
+    from xlt.ranking.evaluation import BASELINES, RANDOM, SELECTED, leave_one_target_out, paired, summary
     from xlt.ranking.features import cached_pair_features
     from xlt.ranking.ranker import training_cells
     from xlt.ranking.recommend import MIN_SOURCES
@@ -35,11 +35,15 @@ def main() -> int:
     parser.add_argument("--metric", choices=["accuracy", "macro_f1"], help="default: each task's")
     parser.add_argument("--min-sources", type=int, default=MIN_SOURCES, help="refuse a matrix with fewer sources")
     parser.add_argument("--per-target", action="store_true", help="also each held-out target's numbers")
+    parser.add_argument("--seeds", help="only these seeds, comma-separated (e.g. 42: every cell the same seeds)")
     args = parser.parse_args()
     records, errors = read_records(args.results)
     for error in errors:
         print(f"skipped: {error}", file=sys.stderr)
     cells = cells_frame(records)
+    if args.seeds:
+        seeds = {int(seed) for seed in args.seeds.split(",")}
+        cells = cells[cells["seed"].isin(seeds)]
     tables = []
     for task in args.task or ["nli", "sentiment"]:
         try:
@@ -54,6 +58,7 @@ def main() -> int:
         means = {s: matrix.mean.loc[s].drop(s, errors="ignore").mean() for s in matrix.sources}
         print(f"{task}: mean off-diagonal {matrix.metric} per source: "
               + ", ".join(f"{s} {v:.3f}" for s, v in sorted(means.items(), key=lambda kv: -kv[1])), file=sys.stderr)
+        print(f"{task}: {_noise_against_gaps(matrix, train)}", file=sys.stderr)
         if len(matrix.sources) < args.min_sources:
             print(f"{task}: refusing to build a leave-one-out table from {len(matrix.sources)} source language(s); "
                   f"it needs at least {args.min_sources} (run the {task} transfer-matrix grid in sweeps/)",
@@ -75,12 +80,37 @@ def main() -> int:
           "candidate's; regret: the best source's measured score minus the top-ranked one's. \"always English\": "
           "English first, then the typologically nearest; \"typologically nearest\": mean URIEL syntax, phonology "
           "and inventory distance (lang2vec). \"learned (kind chosen per fold)\" picks gradient boosting or the "
-          "linear model by leave-one-out inside each fold, as `xlt rank` does.")
+          "linear model by leave-one-out inside each fold, as `xlt rank` does; \"random order (expected)\": the "
+          "exact expectation over all orders. A top-1 hit: the top-ranked source scores as well as the best.")
+    print("\nTarget by target, the learned ranker (kind chosen per fold) against each baseline: on how many held-out "
+          "targets it is better / worse / level, and the two-sided sign test's p (level targets left out).\n")
+    print("| task | against | NDCG@3 better / worse / level | p | regret better / worse / level | p |\n"
+          "|---|---|---|---|---|---|")
+    for task, _, results in tables:
+        for baseline in (*BASELINES, RANDOM) if SELECTED in set(results["ranker"]) else ():
+            both = paired(results, SELECTED, baseline)
+            counts = [both[m] for m in ("ndcg@3", "regret")]
+            print(f"| {task} | {baseline} | "
+                  + " | ".join(f"{c['better']} / {c['worse']} / {c['level']} | {c['p']:.3f}" for c in counts) + " |")
     if args.per_target:
         for task, _, results in tables:
             print(f"\n{task}, per held-out target:\n")
             print(results.round(4).to_markdown(index=False) if _has_tabulate() else results.round(4).to_string())
     return 0
+
+
+def _noise_against_gaps(matrix, train) -> str:
+    """How far apart the sources a ranker must order are, against how much a cell moves from seed to seed."""
+    import numpy as np
+
+    ns = sorted({int(n) for n in train["n"]})
+    multi = train[train["n"] >= 2]
+    gaps = [float(np.subtract(*np.sort(column.to_numpy())[::-1][:2]))
+            for _, column in train.groupby("target")["score"] if len(column) >= 2]
+    spread = (f"median seed std of the {len(multi)} cells with 2+ seeds {multi['std'].median():.4f}"
+              if len(multi) else "no cell has 2 seeds: seed noise unmeasured")
+    return (f"seeds per off-diagonal cell {', '.join(map(str, ns))}; {spread}; median gap between a target's best "
+            f"and second-best source {np.median(gaps):.4f}")
 
 
 def _has_tabulate() -> bool:

@@ -89,12 +89,16 @@ def test_learned_ranker_beats_always_english_leave_one_target_out(full_records):
     cells = training_cells(transfer_matrix(cells_frame(full_records), "sentiment"))
     assert len(cells) == 8 * 7 and abs(cells.groupby("target")["relative"].sum()).max() < 1e-9
     results = evaluation.leave_one_target_out(cells, synthetic_features().frame, select=False)
-    assert set(results["ranker"]) == {"gradient boosting", "linear", "always English", "typologically nearest"}
+    assert set(results["ranker"]) == {"gradient boosting", "linear", "always English", "typologically nearest",
+                                      evaluation.RANDOM}
     assert set(results["target"]) == set(LANGS) and (results["candidates"] == 7).all()
     table = evaluation.summary(results).set_index("ranker")
     assert table.at["linear", "ndcg"] > table.at["always English", "ndcg"]
     assert table.at["linear", "regret"] < table.at["always English", "regret"]
     assert table.at["linear", "targets"] == 8 and 0 <= table.at["linear", "top1"] <= 1
+    assert table.at["linear", "ndcg"] > table.at[evaluation.RANDOM, "ndcg"]
+    tied_for_best = cells.groupby("target")["score"].agg(lambda v: (v >= v.max() - 1e-9).sum() / len(v))
+    assert math.isclose(table.at[evaluation.RANDOM, "top1"], tied_for_best.mean())  # 1/7 but for ties
 
 
 def test_a_held_out_language_leaves_no_trace_in_training(full_records):
@@ -254,4 +258,75 @@ def test_table_script_refuses_too_few_sources_and_prints_the_table(tmp_path, mon
     assert "10 runs → 25 measured cells (20 off the diagonal) from 5 source language(s)" in captured.err
     lines = [line for line in captured.out.splitlines() if line.startswith("| sentiment |")]
     assert {line.split(" | ")[1] for line in lines} == {"gradient boosting", "linear", evaluation.SELECTED,
-                                                        "always English", "typologically nearest"}
+                                                        "always English", "typologically nearest", evaluation.RANDOM}
+    # the learned ranker against each baseline, target by target: better / worse / level counts over 5 targets
+    against = {line.split(" | ")[1]: line for line in lines if line.count(" / ") == 4}
+    assert set(against) == {"always English", "typologically nearest", evaluation.RANDOM}
+    for line in against.values():
+        ndcg_counts = line.split(" | ")[2].split(" / ")
+        assert sum(map(int, ndcg_counts)) == 5
+    monkeypatch.setattr("sys.argv", ["ranker_table.py", "--task", "sentiment", "--results", str(tmp_path / "full"),
+                                     "--seeds", "42"])
+    assert script.main() == 0
+    assert "5 runs → 25 measured cells" in capsys.readouterr().err
+
+
+def test_random_order_expectation_is_the_mean_over_every_order():
+    import itertools
+
+    true = {"a": 0.71, "b": 0.64, "c": 0.64, "d": 0.52, "e": 0.60}
+    orders = [list(o) for o in itertools.permutations(true)]
+    expected = evaluation.random_order_expectation(true)
+    assert math.isclose(expected["ndcg@3"], np.mean([evaluation.ndcg_at_k(true, o) for o in orders]))
+    assert math.isclose(expected["regret"], np.mean([evaluation.regret(true, o) for o in orders]))
+    assert expected["hit"] == 1 / 5
+    assert evaluation.random_order_expectation({"a": 0.5, "b": 0.5})["hit"] == 1.0  # a tie for best
+
+
+def test_a_source_tied_for_best_is_a_top_1_hit():
+    rows = [{"source": s, "target": t, "score": v} for t in ("es", "fr", "de")
+            for s, v in (("en", 0.6), ("it", 0.6), ("pt", 0.5), ("ar", 0.4)) if s != t]
+    cells = pd.DataFrame(rows).assign(relative=0.0)
+    results = evaluation.leave_one_target_out(cells, synthetic_features().frame, kinds=(), select=False)
+    english = results[results["ranker"] == "always English"]
+    assert (english["top"] == "en").all() and (english["regret"] == 0).all() and (english["hit"] == 1.0).all()
+    assert (english["best"] == "it").any() or (english["best"] == "en").all()  # whichever max() named, a hit
+    assert evaluation.summary(results).set_index("ranker").at["always English", "top1"] == 1.0
+
+
+def test_sign_test_and_paired_counts():
+    assert evaluation.sign_test(0, 0) == 1.0 and evaluation.sign_test(3, 3) == 1.0
+    assert math.isclose(evaluation.sign_test(8, 0), 2 / 2**8) and math.isclose(evaluation.sign_test(1, 7), 18 / 256)
+    results = pd.DataFrame([
+        {"target": t, "ranker": r, "ndcg@3": n, "regret": g} for t, r, n, g in (
+            ("a", "mine", 0.9, 0.00), ("a", "base", 0.5, 0.02), ("b", "mine", 0.7, 0.01), ("b", "base", 0.7, 0.01),
+            ("c", "mine", 0.4, 0.03), ("c", "base", 0.6, 0.00))])
+    both = evaluation.paired(results, "mine", "base")
+    assert both["targets"] == 3
+    assert {k: both["ndcg@3"][k] for k in ("better", "worse", "level")} == {"better": 1, "worse": 1, "level": 1}
+    assert {k: both["regret"][k] for k in ("better", "worse", "level")} == {"better": 1, "worse": 1, "level": 1}
+
+
+def test_the_held_out_targets_scores_change_no_ranking_of_it(full_records, tmp_path):
+    """Leakage check: scramble what the held-out target measured; every ranker ranks its sources the same, the
+    kind chosen for its fold is the same, and `xlt rank`'s predicted scores for it do not move."""
+    cells = training_cells(transfer_matrix(cells_frame(full_records), "sentiment"))
+    frame = synthetic_features().frame
+    scrambled = cells.copy()
+    held = scrambled["target"] == "es"
+    scrambled.loc[held, "score"] = 1.0 - scrambled.loc[held, "score"]  # the measured order of es reversed
+    scrambled["relative"] = scrambled["score"] - scrambled.groupby("target")["score"].transform("mean")
+    before, after = (evaluation.leave_one_target_out(c, frame) for c in (cells, scrambled))
+    tops = [r[r["target"] == "es"].set_index("ranker")["top"] for r in (before, after)]
+    assert tops[0].to_dict() == tops[1].to_dict() and len(tops[0]) == 6
+    assert evaluation.select_kind(without_language(cells, "es"), frame) == \
+        evaluation.select_kind(without_language(scrambled, "es"), frame)
+
+    def scrambled_score(source, target, seed):
+        return 1.0 - transfer_score(source, target, seed) if target == "es" else transfer_score(source, target, seed)
+
+    other = matrix_records(tmp_path / "scrambled", sources=LANGS, targets=LANGS, seeds=(42, 43),
+                           score=scrambled_score)
+    rankings = [rank_sources(r, "sentiment", "es", features=synthetic_features()) for r in (full_records, other)]
+    assert [(e.source, e.score) for e in rankings[0].sources] == [(e.source, e.score) for e in rankings[1].sources]
+    assert [e.measured for e in rankings[0].sources] != [e.measured for e in rankings[1].sources]

@@ -2,10 +2,13 @@
 
 For each measured target t, the rankers learn from the cells that hold no measurement of t (t is left out as
 a target and as a source, as a language never measured would be) and rank the sources measured on t.
-- NDCG@3: gains are each source's measured score minus the worst candidate's, so a swap of two sources within
-  noise of each other costs little; 1 is the measured order.
+- NDCG@3: gains are each source's measured score minus the worst candidate's; 1 is the measured order. It is
+  normalised per target, so a target whose sources all score within noise of each other weighs as much as one
+  with a wide spread: read it beside regret, which is in the metric's units.
 - regret: the best source's measured score minus the top-ranked source's.
-Baselines: always English (then the typologically nearest), and the typologically nearest language.
+- top-1 hit: the top-ranked source scores as well as the best (a tie for best counts).
+Baselines: always English (then the typologically nearest), the typologically nearest language, and a random
+order, whose NDCG@3, regret and top-1 hit are the exact expectations over all orders (no sampling).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from .ranker import KINDS, LearnedRanker, english_order, nearest_order, order, w
 
 BASELINES = {"always English": english_order, "typologically nearest": nearest_order}
 SELECTED = "learned (kind chosen per fold)"
+RANDOM = "random order (expected)"
+TIE = 1e-9  # scores closer than this are equal (XNLI accuracies come in steps of 1/1500)
 
 
 def ndcg_at_k(true: dict[str, float], ranked: list[str], k: int = 3) -> float:
@@ -32,9 +37,27 @@ def regret(true: dict[str, float], ranked: list[str]) -> float:
     return max(true.values()) - true[ranked[0]]
 
 
+def random_order_expectation(true: dict[str, float], k: int = 3) -> dict[str, float]:
+    """NDCG@k, regret and top-1 hit of a uniformly random order, in expectation: every source is equally likely
+    at every position, so each position's expected gain is the mean gain."""
+    worst, best = min(true.values()), max(true.values())
+    gains = [v - worst for v in true.values()]
+    mean_gain = sum(gains) / len(gains)
+    ideal = sum(g / math.log2(i + 2) for i, g in enumerate(sorted(gains, reverse=True)[:k]))
+    expected = sum(mean_gain / math.log2(i + 2) for i in range(min(k, len(gains))))
+    return {"ndcg@3": 1.0 if ideal <= 0 else expected / ideal, "regret": best - sum(true.values()) / len(true),
+            "hit": sum(best - v <= TIE for v in true.values()) / len(true)}
+
+
 def evaluable_targets(cells: pd.DataFrame, min_candidates: int = 2) -> list[str]:
     counts = cells.groupby("target")["source"].nunique()
     return sorted(counts[counts >= min_candidates].index)
+
+
+def can_learn(train: pd.DataFrame) -> bool:
+    """Whether cells suffice for a learned ranker that picks its kind: two source languages, and two targets to
+    validate on (the kind is chosen by leave-one-target-out among them). `xlt rank` and the evaluation agree."""
+    return train["source"].nunique() >= 2 and len(evaluable_targets(train)) >= 2
 
 
 def _learned_order(kind: str, train: pd.DataFrame, features: pd.DataFrame, target: str, sources: list[str]):
@@ -55,7 +78,9 @@ def leave_one_target_out(cells: pd.DataFrame, features: pd.DataFrame, kinds=KIND
         sources = sorted(true)
         train = without_language(cells, target)
         orders = {}
-        if len(evaluable_targets(train)) >= 1 and train["source"].nunique() >= 2:
+        # the inner leave-one-out of `select_kind` (select=False) validates a kind on one remaining target
+        enough = can_learn(train) if select else train["source"].nunique() >= 2 and len(evaluable_targets(train)) >= 1
+        if enough:
             for kind in kinds:
                 orders[kind] = _learned_order(kind, train, features, target, sources)
             if select:
@@ -63,11 +88,15 @@ def leave_one_target_out(cells: pd.DataFrame, features: pd.DataFrame, kinds=KIND
         if baselines:
             for name, rank in BASELINES.items():
                 orders[name] = rank(features, target, sources)
+        best = max(true, key=true.get)
         for name, ranked in orders.items():
-            rows.append({"target": target, "ranker": name, "ndcg@3": ndcg_at_k(true, ranked),
-                         "regret": regret(true, ranked), "candidates": len(sources), "top": ranked[0],
-                         "best": max(true, key=true.get)})
-    return pd.DataFrame(rows, columns=["target", "ranker", "ndcg@3", "regret", "candidates", "top", "best"])
+            gap = regret(true, ranked)
+            rows.append({"target": target, "ranker": name, "ndcg@3": ndcg_at_k(true, ranked), "regret": gap,
+                         "hit": float(gap <= TIE), "candidates": len(sources), "top": ranked[0], "best": best})
+        if baselines:
+            rows.append({"target": target, "ranker": RANDOM, **random_order_expectation(true),
+                         "candidates": len(sources), "top": "", "best": best})
+    return pd.DataFrame(rows, columns=["target", "ranker", "ndcg@3", "regret", "hit", "candidates", "top", "best"])
 
 
 def select_kind(cells: pd.DataFrame, features: pd.DataFrame, kinds=KINDS) -> tuple[str, dict]:
@@ -86,8 +115,27 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
     """Per ranker: mean and std of NDCG@3 and regret over the held-out targets, and their number."""
     grouped = results.groupby("ranker", sort=False)
     out = grouped.agg(ndcg=("ndcg@3", "mean"), ndcg_std=("ndcg@3", "std"), regret=("regret", "mean"),
-                      regret_std=("regret", "std"), targets=("target", "nunique"),
-                      top1=("top", "size")).reset_index()
-    hits = results.assign(hit=results["top"] == results["best"]).groupby("ranker", sort=False)["hit"].mean()
-    out["top1"] = out["ranker"].map(hits)
+                      regret_std=("regret", "std"), targets=("target", "nunique"), top1=("hit", "mean")).reset_index()
     return out.fillna({"ndcg_std": 0.0, "regret_std": 0.0})
+
+
+def paired(results: pd.DataFrame, ranker: str, baseline: str) -> dict:
+    """`ranker` against `baseline` target by target: on how many held-out targets its NDCG@3 is higher, lower or
+    level, the same for regret (lower is better), and two-sided sign-test p-values (level targets left out)."""
+    wide = results.pivot(index="target", columns="ranker", values=["ndcg@3", "regret"])
+    out = {"targets": len(wide)}
+    for metric, better_sign in (("ndcg@3", 1), ("regret", -1)):
+        diff = (wide[(metric, ranker)] - wide[(metric, baseline)]) * better_sign
+        better, worse = int((diff > TIE).sum()), int((diff < -TIE).sum())
+        out[metric] = {"better": better, "worse": worse, "level": len(diff) - better - worse,
+                       "p": sign_test(better, worse)}
+    return out
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact binomial sign test of `wins` against `losses` (p = 0.5 each)."""
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2**n
+    return min(1.0, 2 * tail)

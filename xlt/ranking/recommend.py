@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..errors import XltError
-from .evaluation import evaluable_targets, select_kind
+from .evaluation import can_learn, select_kind
 from .features import PairFeatures, cached_pair_features, check_language
 from .ranker import LearnedRanker, feature_text, features_only_scores, order, training_cells, without_language
 
-MIN_SOURCES = 3  # fewer measured source languages: no learned ranker
+MIN_SOURCES = 3  # fewer measured source languages (the target itself not counted): no learned ranker
 
 
 @dataclass
@@ -76,13 +76,14 @@ def rank_sources(records: list[dict], task: str, target: str, model: str | None 
                       matrix=described, target_measured=bool(measured))
     cells = training_cells(matrix) if matrix is not None else None
     train = without_language(cells, target) if cells is not None else None
-    if matrix is not None and len(matrix.sources) >= MIN_SOURCES and len(evaluable_targets(train)) >= 2:
+    other_sources = [s for s in matrix.sources if s != target] if matrix is not None else []
+    if len(other_sources) >= MIN_SOURCES and can_learn(train):
         kind, validation = select_kind(train, frame)
         ranker = LearnedRanker(kind).fit(train, frame)
         relative = ranker.predict(target, candidates, frame)
-        # the level only shifts every source alike: the target's measured mean, else the measured targets' mean
-        level = (sum(measured.values()) / len(measured) if measured
-                 else float(train.groupby("target")["score"].mean().mean()))
+        # the level shifts every source alike: the mean over the other measured targets, never the target's own
+        # measurements (a predicted score must not lean on what it is shown beside)
+        level = float(train.groupby("target")["score"].mean().mean())
         for s in order(relative):
             drivers = [f"{feature_text(name, frame.at[(s, target), name])} ({effect:+.3f})"
                        for name, effect in ranker.drivers(s, target, frame)]
@@ -91,16 +92,17 @@ def rank_sources(records: list[dict], task: str, target: str, model: str | None 
         trained_on = train["target"].nunique()
         if measured:
             notes.insert(0, f"the ranker learned from {len(train)} cells on {trained_on} other targets, without any "
-                            f"measurement of {target}; 'measured' is what {target} really got")
+                            f"measurement of {target} (its predicted scores sit at those targets' mean level); "
+                            f"'measured' is what {target} really got")
         else:
             notes.insert(0, f"{target} is outside the measured set: ranked from its features alone by a ranker "
                             f"learned from {len(train)} cells on {trained_on} measured targets")
         return ranking
-    have = len(matrix.sources) if matrix is not None else 0
-    sources_text = f" ({', '.join(matrix.sources)})" if matrix is not None else ""
-    notes.insert(0, f"the learned ranker needs measured transfer from at least {MIN_SOURCES} source languages; the "
-                    f"{spec.name} matrix has {have}{sources_text}: ranking from features alone (typological "
-                    "closeness, subword overlap, script, pre-training coverage), not a predicted score")
+    have = len(other_sources)
+    sources_text = f" ({', '.join(other_sources)})" if other_sources else ""
+    notes.insert(0, f"the learned ranker needs measured transfer from at least {MIN_SOURCES} source languages "
+                    f"besides {target}; the {spec.name} matrix has {have}{sources_text}: ranking from features alone "
+                    "(typological closeness, subword overlap, script, pre-training coverage), not a predicted score")
     if not measured:
         notes.insert(1, f"{target} is outside the measured set: no source has a measured score on it")
     scores = features_only_scores(frame, target, candidates)
