@@ -62,15 +62,39 @@ def baseline_on(zero: pd.Series, targets: list[str]) -> float | None:
     return statistics.mean(values) if values and all(pd.notna(v) for v in values) else None
 
 
+# variants that are not a method anyone can run on new text: their difference is a ceiling
+CEILINGS = {"translate-test via gold": "gold: XNLI's English test rows themselves (the ceiling of translate-test, "
+                                       "not a method)"}
+
+
 def paired_runs(sel: pd.DataFrame, variant: str) -> list[tuple[pd.Series, pd.Series]]:
-    """(method run, zero-shot run of the same seed and precision) for each run of `variant`; pairs never
-    cross precisions (bf16 training moved NLI transfer by 1.6 points: leaderboard/hardware-check)."""
-    zero = sel[sel["method"] == "zero-shot"].set_index(["seed", "precision"])
+    """(method run, zero-shot run of the same seed, precision and model) for each run of `variant`; pairs never
+    cross precisions (bf16 training moved NLI transfer by 1.6 points: leaderboard/hardware-check). A seed's newest
+    zero-shot run stands for it (two of one seed on different hardware are two variants but one baseline)."""
+    zero = (sel[sel["method"] == "zero-shot"].sort_values("created")
+            .drop_duplicates(["seed", "precision", "model"], keep="last").set_index(["seed", "precision", "model"]))
     part = sel[sel["variant"] == variant]
     if part.empty or part["method"].iloc[0] == "zero-shot":
         return []
-    return [(run, zero.loc[(run["seed"], run["precision"])]) for _, run in part.iterrows()
-            if (run["seed"], run["precision"]) in zero.index]
+    return [(run, zero.loc[(run["seed"], run["precision"], run["model"])]) for _, run in part.iterrows()
+            if (run["seed"], run["precision"], run["model"]) in zero.index]
+
+
+def per_target(pairs: list[tuple[pd.Series, pd.Series]], langs: list[str]) -> dict[str, float]:
+    """Per language, the mean over seeds of (method − zero-shot of the same seed)."""
+    return {lang: statistics.mean(run[f"lang:{lang}"] - zero[f"lang:{lang}"] for run, zero in pairs)
+            for lang in langs}
+
+
+def scored_languages(sel: pd.DataFrame, pairs) -> list[str]:
+    return [c.removeprefix("lang:") for c in sel.columns if c.startswith("lang:")
+            and all(pd.notna(run[c]) and pd.notna(zero.get(c)) for run, zero in pairs)]
+
+
+def higher(differences: dict[str, float], targets: list[str]) -> tuple[int, int]:
+    """On how many of the targets the mean difference is above zero as printed (+0.000 is not higher)."""
+    scored = [t for t in targets if t in differences]
+    return sum(round(differences[t], 3) > 0 for t in scored), len(scored)
 
 
 def per_language(sel: pd.DataFrame, variant: str) -> str:
@@ -82,20 +106,22 @@ def per_language(sel: pd.DataFrame, variant: str) -> str:
     if not pairs:
         return f"no {variant} runs with a zero-shot run of the same seed and precision"
     targets = pairs[0][0]["targets"].split(",")
-    langs = [c.removeprefix("lang:") for c in sel.columns if c.startswith("lang:")
-             and all(pd.notna(run[c]) and pd.notna(zero.get(c)) for run, zero in pairs)]
+    langs = scored_languages(sel, pairs)
+    differences = per_target(pairs, langs)
     lines = [f"{variant}: {len(pairs)} seed(s) {sorted(int(run['seed']) for run, _ in pairs)}",
              "| language | method | zero-shot | difference |", "|---|---|---|---|"]
-    higher = 0
     for lang in sorted(langs, key=lambda lang: (lang in targets, lang)):
         m = statistics.mean(run[f"lang:{lang}"] for run, _ in pairs)
         z = statistics.mean(zero[f"lang:{lang}"] for _, zero in pairs)
-        d = statistics.mean(run[f"lang:{lang}"] - zero[f"lang:{lang}"] for run, zero in pairs)
-        higher += lang in targets and round(d, 3) > 0  # as printed: a "+0.000" row is not higher
         lines.append(f"| {lang}{'' if lang in targets else ' (trained on)'} | {m:.3f} | {z:.3f} | "
-                     f"{round(d, 3) + 0.0:+.3f} |")
-    lines.append(f"\nhigher than zero-shot on {higher} of {len([t for t in targets if t in langs])} targets")
+                     f"{signed(differences[lang])} |")
+    above, total = higher(differences, targets)
+    lines.append(f"\nhigher than zero-shot on {above} of {total} targets")
     return "\n".join(lines)
+
+
+def signed(value: float) -> str:
+    return f"{round(value, 3) + 0.0:+.3f}"  # never "-0.000"
 
 
 def natural(key: str) -> list:
@@ -126,8 +152,8 @@ def main() -> None:
         print(per_language(sel.drop_duplicates(["variant", "seed"], keep="last"), variant))
         return
     print("| task | method | needs | offline | target average (mean ± std, seeds) | zero-shot, same seeds and "
-          "targets | difference | claimed in the literature |")
-    print("|---|---|---|---|---|---|---|---|")
+          "targets | difference (each seed's) | targets higher | claimed in the literature |")
+    print("|---|---|---|---|---|---|---|---|---|")
     compared = 0
     for task in sorted(runs["task"].unique()):
         # the Leaderboard's method-chart selection: one protocol, zero-shot from the baseline source only
@@ -136,29 +162,43 @@ def main() -> None:
         compared += len(sel)
         for key in sorted(sel["variant"].unique(), key=lambda k: (k != "zero-shot", natural(k))):
             part = sel[sel["variant"] == key]
-            values = part["target_avg"].tolist()
+            method = part["method"].iloc[0]
+            paired = [(run, zero, z) for run, zero in paired_runs(sel, key)
+                      if (z := baseline_on(zero, run["targets"].split(","))) is not None]
+            # a method's mean is over the seeds it is compared on; its unpaired runs are counted, not averaged
+            values = [run["target_avg"] for run, _, _ in paired] if paired else part["target_avg"].tolist()
+            unpaired = len(part) - len(paired) if paired else 0
             mean = statistics.mean(values)
             std = statistics.stdev(values) if len(values) > 1 else 0.0
-            pairs = [(run["target_avg"], z) for run, zero in paired_runs(sel, key)
-                     if (z := baseline_on(zero, run["targets"].split(","))) is not None]
-            if pairs:
-                z = statistics.mean(b for _, b in pairs)
-                d = statistics.mean(a - b for a, b in pairs)
-                zero_text, diff = f"{z:.3f} ({len(pairs)})", f"{round(d, 3) + 0.0:+.3f}"  # never "-0.000"
-            else:
-                zero_text, diff = "", ""
-            method = part["method"].iloc[0]
+            zero_text = diff = above = ""
+            if paired:
+                z = statistics.mean(b for _, _, b in paired)
+                each = [run["target_avg"] - b for run, _, b in sorted(paired, key=lambda p: p[0]["seed"])]
+                diff = f"{signed(statistics.mean(each))} ({', '.join(signed(d) for d in each)})"
+                if key in CEILINGS:
+                    diff = f"ceiling: {diff}"
+                zero_text = f"{z:.3f} ({len(paired)})"
+                pairs = [(run, zero) for run, zero, _ in paired]
+                count, total = higher(per_target(pairs, scored_languages(sel, pairs)),
+                                      paired[0][0]["targets"].split(","))
+                above = f"{count} of {total}"
             needs = ", ".join(get_method(method).needs) or "source labels only"
             spread = f"{mean:.3f} ± {std:.3f} ({len(values)})" if len(values) > 1 else f"{mean:.3f} (1 seed, no spread)"
-            print(f"| {task} | {key} | {needs} | {offline(method, task)} | {spread} | {zero_text} | {diff} | "
-                  f"{CLAIMS.get(method, '')} |")
+            if unpaired:
+                spread += f"; {unpaired} run(s) without a zero-shot run of their seed left out"
+            print(f"| {task} | {key} | {needs} | {CEILINGS.get(key) or offline(method, task)} | {spread} | "
+                  f"{zero_text} | {diff} | {above} | {CLAIMS.get(method, '')} |")
         for method in [m for m in method_names() if m not in set(sel["method"])]:
             needs = ", ".join(get_method(method).needs) or "source labels only"
             print(f"| {task} | {method} | {needs} | {offline(method, task)} | no records of this protocol yet "
-                  f"| | | {CLAIMS.get(method, '')} |")
+                  f"| | | | {CLAIMS.get(method, '')} |")
     print(f"\nRecords of protocol {args.protocol} in {args.results} compared here: {compared} (single-source "
-          "zero-shot runs from other languages are the transfer matrix). Per-language scores: the Leaderboard tab "
-          "(filter by method, per-language columns).")
+          "zero-shot runs from other languages are the transfer matrix). Each method run is paired with the zero-shot "
+          "run of its seed (same precision and model), scored on the method's own targets: the difference is the mean "
+          "of the per-seed differences, each seed's in parentheses (seeds in order); the ± is each side's own spread "
+          "over seeds. Targets higher: on how many targets the mean per-seed difference is above zero at three "
+          "decimals (targets are translations of one another in XNLI, so not independent tests). Per-language "
+          "scores: `--per-language TASK VARIANT`, or the Leaderboard tab (filter by method, per-language columns).")
 
 
 if __name__ == "__main__":

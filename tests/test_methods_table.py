@@ -53,9 +53,19 @@ def test_methods_are_compared_on_the_same_seeds_and_targets(tmp_path, monkeypatc
     # every other registered method still has its row, saying it has no records
     assert {"few-shot", "code-switch", "translate-train", "translate-test", "pretrained"} <= set(rows) - measured
     baseline = sum(zero["metrics"][t]["macro_f1"] for t in targets) / 5
-    assert f"| {baseline:.3f} (1) | +0.050 |" in rows["multi-source (en+es+de)"]
+    assert f"| {baseline:.3f} (1) | +0.050 (+0.050) | 5 of 5 |" in rows["multi-source (en+es+de)"]
     assert f"{zero['summary']['target_average']:.3f} (1 seed, no spread)" in rows["zero-shot"]
     assert "compared here: 2" in out
+    # a seed without its zero-shot run is counted, never averaged into the compared mean
+    unmatched = copy.deepcopy(multi)
+    unmatched.update(seed=43, run_id="ms4300000000-20261126T000000")
+    unmatched["config"]["seed"] = 43
+    unmatched["summary"]["target_average"] = 0.99
+    (folder / "multi43.json").write_text(json.dumps(unmatched))
+    script.main()
+    row = [line for line in capsys.readouterr().out.splitlines() if "| multi-source (en+es+de) |" in line][0]
+    assert f"| {multi['summary']['target_average']:.3f} (1 seed, no spread); 1 run(s) without a zero-shot run of " \
+           "their seed left out |" in row and "+0.050 (+0.050)" in row
 
 
 def test_translate_train_has_a_row_per_target(tmp_path, monkeypatch, capsys):
@@ -77,7 +87,7 @@ def test_translate_train_has_a_row_per_target(tmp_path, monkeypatch, capsys):
             if line.startswith("| sentiment |")}
     for target in ("es", "fr"):
         baseline = zero["metrics"][target]["macro_f1"]
-        assert f"| {baseline:.3f} (1) | +0.010 |" in rows[f"translate-train → {target}"]
+        assert f"| {baseline:.3f} (1) | +0.010 (+0.010) | 1 of 1 |" in rows[f"translate-train → {target}"]
 
 
 def test_method_variants_name_the_target_and_translator():
@@ -118,13 +128,13 @@ def test_runs_trained_in_bf16_are_their_own_row_and_never_paired_with_fp32_runs(
     gpu_zero.update(run_id="zz0000000000-20261126T000000", hardware=gpu)
     (folder / "gpu-zero.json").write_text(json.dumps(gpu_zero))
     rows = table()
-    assert "| +0.000 |" in rows["code-switch [bf16 on H100 80GB HBM3]"]  # paired with the bf16 zero-shot
+    assert "| +0.000 (+0.000) | 0 of 7 |" in rows["code-switch [bf16 on H100 80GB HBM3]"]  # with the bf16 zero-shot
     assert rows["zero-shot [bf16 on H100 80GB HBM3]"].endswith("|  |  | the baseline |")  # not with itself
     fp32 = copy.deepcopy(code_switch)  # trained in fp32 on the GPU: beside the CPU runs, paired with them
     fp32.update(run_id="cs1111111111-20261126T000000", training={**fp32["training"], "precision": "fp32"})
     (folder / "cs-fp32.json").write_text(json.dumps(fp32))
     rows = table()
-    assert "| +0.000 |" in rows["code-switch"]
+    assert "| +0.000 (+0.000) | 0 of 7 |" in rows["code-switch"]
 
 
 def test_per_language_pairs_each_seed_with_its_own_zero_shot(tmp_path, monkeypatch, capsys):
