@@ -68,16 +68,18 @@ CEILINGS = {"translate-test via gold": "gold: XNLI's English test rows themselve
 
 
 def paired_runs(sel: pd.DataFrame, variant: str) -> list[tuple[pd.Series, pd.Series]]:
-    """(method run, zero-shot run of the same seed, precision and model) for each run of `variant`; pairs never
-    cross precisions (bf16 training moved NLI transfer by 1.6 points: leaderboard/hardware-check). A seed's newest
-    zero-shot run stands for it (two of one seed on different hardware are two variants but one baseline)."""
+    """(method run, zero-shot run of the same seed, precision and model, scored on as many test rows) for each run
+    of `variant`; pairs never cross precisions (bf16 training moved NLI transfer by 1.6 points:
+    leaderboard/hardware-check). A seed's newest zero-shot run stands for it (two of one seed on different hardware
+    are two variants but one baseline)."""
     zero = (sel[sel["method"] == "zero-shot"].sort_values("created")
             .drop_duplicates(["seed", "precision", "model"], keep="last").set_index(["seed", "precision", "model"]))
     part = sel[sel["variant"] == variant]
     if part.empty or part["method"].iloc[0] == "zero-shot":
         return []
-    return [(run, zero.loc[(run["seed"], run["precision"], run["model"])]) for _, run in part.iterrows()
-            if (run["seed"], run["precision"], run["model"]) in zero.index]
+    keys = [(run, (run["seed"], run["precision"], run["model"])) for _, run in part.iterrows()]
+    # scored on as many rows (a debug-sized evaluation pairs with nothing)
+    return [(run, zero.loc[key]) for run, key in keys if key in zero.index and zero.loc[key]["eval_n"] == run["eval_n"]]
 
 
 def per_target(pairs: list[tuple[pd.Series, pd.Series]], langs: list[str]) -> dict[str, float]:

@@ -62,6 +62,12 @@ def test_methods_are_compared_on_the_same_seeds_and_targets(tmp_path, monkeypatc
     unmatched["config"]["seed"] = 43
     unmatched["summary"]["target_average"] = 0.99
     (folder / "multi43.json").write_text(json.dumps(unmatched))
+    small = copy.deepcopy(zero)  # seed 43's zero-shot scored on 100 rows a language: no baseline for 870-row runs
+    small.update(seed=43, run_id="zs4300000000-20261126T000000")
+    small["config"]["seed"] = 43
+    for scores in small["metrics"].values():
+        scores["n"] = 100
+    (folder / "zero43-small.json").write_text(json.dumps(small))
     script.main()
     row = [line for line in capsys.readouterr().out.splitlines() if "| multi-source (en+es+de) |" in line][0]
     assert f"| {multi['summary']['target_average']:.3f} (1 seed, no spread); 1 run(s) without a zero-shot run of " \
