@@ -1,13 +1,14 @@
-"""NLI code-switching against zero-shot trained for as many steps: the switching, or the extra steps?
+"""Code-switching against zero-shot trained for as many steps: the switching, or the extra steps?
 
 Under protocol cpu-v1, code-switching trains on the English rows plus one switched copy of each, so it takes
-twice zero-shot's steps. `sweeps/nli-steps-control.yaml` trains zero-shot for twice the epochs (the same step
-count) and files its records in `leaderboard/diagnostics/steps-control/`. This script puts, per seed, the
+twice zero-shot's steps. `sweeps/<task>-steps-control.yaml` trains zero-shot for twice the epochs (the same step
+count) and files its records in `leaderboard/diagnostics/steps-control/<task>/`. This script puts, per seed, the
 protocol's zero-shot record, the control and the code-switching record side by side (target average, final
 training loss, steps) and per language (means over the seeds that have all three), after checking that all
 three scored the same test rows.
 
     python scripts/steps_control.py --json leaderboard/diagnostics/nli-steps-control-cpu-v1.json
+    python scripts/steps_control.py --task sentiment --json leaderboard/diagnostics/sentiment-steps-control-cpu-v1.json
 
 It explains committed records; its numbers are not records and choose nothing.
 """
@@ -25,17 +26,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 COLUMNS = ("zero_shot", "zero_shot_same_steps", "code_switch")
 
 
-def pick(records: list[dict], method: str, seed: int, protocol: str | None, epochs: float) -> dict | None:
-    """The last English-source NLI record trained in float32 of `method`, `seed`, `protocol` and `epochs`."""
+def pick(records: list[dict], task: str, method: str, seed: int, protocol: str | None, epochs: float) -> dict | None:
+    """The last English-source record of `task` trained in float32 of `method`, `seed`, `protocol` and `epochs`."""
     from xlt.results.records import training_precision
 
-    found = [r for r in records if r.get("task") == "nli" and r.get("method") == method and r.get("seed") == seed
+    found = [r for r in records if r.get("task") == task and r.get("method") == method and r.get("seed") == seed
              and r.get("source_languages") == ["en"] and r.get("protocol") == protocol
              and float(r["config"]["train"].get("epochs", 0)) == epochs and training_precision(r) == "fp32"]
     return max(found, key=lambda r: r["created"]) if found else None
 
 
-def compare(records: list[dict], controls: list[dict], protocol: str) -> dict:
+def compare(records: list[dict], controls: list[dict], protocol: str, task: str = "nli") -> dict:
     from xlt.errors import XltError
 
     seeds, per_language, sources = [], {}, set()
@@ -44,17 +45,18 @@ def compare(records: list[dict], controls: list[dict], protocol: str) -> dict:
         raise XltError(f"the control records train for different numbers of epochs: {sorted(epochs_of)}")
     [epochs] = epochs_of
     seeds_of = sorted({r["seed"] for r in controls})
-    for control in (pick(controls, "zero-shot", seed, None, epochs) for seed in seeds_of):  # newest fp32 per seed
+    for control in (pick(controls, task, "zero-shot", seed, None, epochs) for seed in seeds_of):  # newest fp32
         if control is None:
             continue
-        zero = pick(records, "zero-shot", control["seed"], protocol, epochs / 2)
-        switched = pick(records, "code-switch", control["seed"], protocol, epochs / 2)
+        zero = pick(records, task, "zero-shot", control["seed"], protocol, epochs / 2)
+        switched = pick(records, task, "code-switch", control["seed"], protocol, epochs / 2)
         if zero is None or switched is None:
             continue
         trio = dict(zip(COLUMNS, (zero, control, switched)))
         langs = list(zero["metrics"])
         for lang in langs:
-            digests = {r["metrics"].get(lang, {}).get("rows") for r in trio.values()}
+            digests = {(r["metrics"].get(lang, {}).get("rows"), r["metrics"].get(lang, {}).get("n"))
+                       for r in trio.values()}  # NLI: a digest of the subset's rows; sentiment: full files
             if len(digests) != 1:
                 raise XltError(f"seed {control['seed']}, {lang}: the three runs scored different test rows")
         seeds.append({"seed": control["seed"], **{
@@ -98,20 +100,22 @@ def main(argv: list[str] | None = None) -> int:
     from xlt.results.records import read_records
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", default="nli", choices=["nli", "sentiment"])
     parser.add_argument("--results", type=Path, default=Path("leaderboard/results"))
     parser.add_argument("--control", type=Path, default=Path("leaderboard/diagnostics/steps-control"))
     parser.add_argument("--protocol", default="cpu-v1")
     parser.add_argument("--json", type=Path, help="also write the comparison here")
     args = parser.parse_args(argv)
+    missing = f"{args.control}: no {args.task} control records (run `xlt sweep sweeps/{args.task}-steps-control.yaml`)"
     try:
         if not args.control.is_dir():
-            raise XltError(f"{args.control}: no control records (run `xlt sweep sweeps/nli-steps-control.yaml`)")
+            raise XltError(missing)
         records, _ = read_records(args.results)
         controls, _ = read_records(args.control)
-        controls = [r for r in controls if r.get("method") == "zero-shot"]
+        controls = [r for r in controls if r.get("method") == "zero-shot" and r.get("task") == args.task]
         if not controls:
-            raise XltError(f"{args.control}: no control records (run `xlt sweep sweeps/nli-steps-control.yaml`)")
-        out = compare(records, controls, args.protocol)
+            raise XltError(missing)
+        out = compare(records, controls, args.protocol, args.task)
     except XltError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
