@@ -78,10 +78,11 @@ def main() -> int:
     print("\nMean ± std over held-out target languages. For each target the rankers learn from the cells that "
           "measure neither it as a target nor it as a source. NDCG@3: gains are the measured score minus the worst "
           "candidate's; regret: the best source's measured score minus the top-ranked one's. \"always English\": "
-          "English first, then the typologically nearest; \"typologically nearest\": mean URIEL syntax, phonology "
-          "and inventory distance (lang2vec). \"learned (kind chosen per fold)\" picks gradient boosting or the "
-          "linear model by leave-one-out inside each fold, as `xlt rank` does; \"random order (expected)\": the "
-          "exact expectation over all orders. A top-1 hit: the top-ranked source scores as well as the best.")
+          "English first, then the typologically nearest (for English as the target, the nearest order itself); "
+          "\"typologically nearest\": mean URIEL syntax, phonology and inventory distance (lang2vec). \"learned "
+          "(kind chosen per fold)\" picks gradient boosting or the linear model by leave-one-out inside each fold, "
+          "as `xlt rank` does; \"random order (expected)\": the exact expectation over all orders. A top-1 hit: the "
+          "top-ranked source scores as well as the best.")
     print("\nTarget by target, the learned ranker (kind chosen per fold) against each baseline: on how many held-out "
           "targets it is better / worse / level, and the two-sided sign test's p (level targets left out).\n")
     print("| task | against | NDCG@3 better / worse / level | p | regret better / worse / level | p |\n"
