@@ -69,17 +69,16 @@ CEILINGS = {"translate-test via gold": "gold: XNLI's English test rows themselve
 
 def paired_runs(sel: pd.DataFrame, variant: str) -> list[tuple[pd.Series, pd.Series]]:
     """(method run, zero-shot run of the same seed, precision and model, scored on as many test rows) for each run
-    of `variant`; pairs never cross precisions (bf16 training moved NLI transfer by 1.6 points:
-    leaderboard/hardware-check). A seed's newest zero-shot run stands for it (two of one seed on different hardware
-    are two variants but one baseline)."""
-    zero = (sel[sel["method"] == "zero-shot"].sort_values("created")
-            .drop_duplicates(["seed", "precision", "model"], keep="last").set_index(["seed", "precision", "model"]))
-    part = sel[sel["variant"] == variant]
+    of `variant`, the newest of each such key on both sides; pairs never cross precisions (bf16 training moved NLI
+    transfer by 1.6 points: leaderboard/hardware-check). Two zero-shot runs of one seed on different hardware are
+    two variants but one baseline."""
+    key = ["seed", "precision", "model", "eval_n"]  # eval_n: a debug-sized evaluation pairs with nothing
+    zero = (sel[sel["method"] == "zero-shot"].sort_values("created").drop_duplicates(key, keep="last")
+            .set_index(key))
+    part = sel[sel["variant"] == variant].sort_values("created").drop_duplicates(key, keep="last")  # a rerun replaces
     if part.empty or part["method"].iloc[0] == "zero-shot":
         return []
-    keys = [(run, (run["seed"], run["precision"], run["model"])) for _, run in part.iterrows()]
-    # scored on as many rows (a debug-sized evaluation pairs with nothing)
-    return [(run, zero.loc[key]) for run, key in keys if key in zero.index and zero.loc[key]["eval_n"] == run["eval_n"]]
+    return [(run, zero.loc[tuple(run[key])]) for _, run in part.iterrows() if tuple(run[key]) in zero.index]
 
 
 def per_target(pairs: list[tuple[pd.Series, pd.Series]], langs: list[str]) -> dict[str, float]:
@@ -187,7 +186,7 @@ def main() -> None:
             needs = ", ".join(get_method(method).needs) or "source labels only"
             spread = f"{mean:.3f} ± {std:.3f} ({len(values)})" if len(values) > 1 else f"{mean:.3f} (1 seed, no spread)"
             if unpaired:
-                spread += f"; {unpaired} run(s) without a zero-shot run of their seed left out"
+                spread += f"; {unpaired} run(s) without a matching zero-shot run left out"
             print(f"| {task} | {key} | {needs} | {CEILINGS.get(key) or offline(method, task)} | {spread} | "
                   f"{zero_text} | {diff} | {above} | {CLAIMS.get(method, '')} |")
         for method in [m for m in method_names() if m not in set(sel["method"])]:

@@ -1,5 +1,6 @@
 """The README's source-ranker table, from the committed transfer-matrix records: leave-one-target-language-out
-NDCG@3, regret and top-1 hits of the learned ranker against "always English" and "typologically nearest".
+NDCG@3, regret and top-1 hits of the learned ranker against "always English", "typologically nearest" and a
+random order (its exact expectation), then target-by-target counts against the first two.
 
 What it found (records, cells, source languages) goes to stderr; the markdown table to stdout. A task whose
 matrix has fewer than --min-sources source languages gets no table (a ranker learned from fewer says nothing);
@@ -21,10 +22,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def main() -> int:
     from xlt.errors import XltError
     from xlt.leaderboard.matrix import cells_frame, transfer_matrix
-    from xlt.ranking.evaluation import BASELINES, RANDOM, SELECTED, leave_one_target_out, paired, summary
+    from xlt.ranking.evaluation import (
+        BASELINES,
+        MIN_SOURCES,
+        SELECTED,
+        leave_one_target_out,
+        noise_against_gaps,
+        paired,
+        summary,
+    )
     from xlt.ranking.features import cached_pair_features
     from xlt.ranking.ranker import training_cells
-    from xlt.ranking.recommend import MIN_SOURCES
     from xlt.ranking.report import loo_markdown
     from xlt.results.records import read_records
     from xlt.tasks import get_task
@@ -58,7 +66,7 @@ def main() -> int:
         means = {s: matrix.mean.loc[s].drop(s, errors="ignore").mean() for s in matrix.sources}
         print(f"{task}: mean off-diagonal {matrix.metric} per source: "
               + ", ".join(f"{s} {v:.3f}" for s, v in sorted(means.items(), key=lambda kv: -kv[1])), file=sys.stderr)
-        print(f"{task}: {_noise_against_gaps(matrix, train)}", file=sys.stderr)
+        print(f"{task}: {noise_text(noise_against_gaps(matrix, train))}", file=sys.stderr)
         if len(matrix.sources) < args.min_sources:
             print(f"{task}: refusing to build a leave-one-out table from {len(matrix.sources)} source language(s); "
                   f"it needs at least {args.min_sources} (run the {task} transfer-matrix grid in sweeps/)",
@@ -84,11 +92,13 @@ def main() -> int:
           "as `xlt rank` does; \"random order (expected)\": the exact expectation over all orders. A top-1 hit: the "
           "top-ranked source scores as well as the best.")
     print("\nTarget by target, the learned ranker (kind chosen per fold) against each baseline: on how many held-out "
-          "targets it is better / worse / level, and the two-sided sign test's p (level targets left out).\n")
+          "targets it is better / worse / level, and the two-sided sign test's p (level targets left out; the folds "
+          "share training cells, so the targets are not independent tests and p is a guide). Not against the random "
+          "order: its expectation is no ranker a sign test can be fair to.\n")
     print("| task | against | NDCG@3 better / worse / level | p | regret better / worse / level | p |\n"
           "|---|---|---|---|---|---|")
     for task, _, results in tables:
-        for baseline in (*BASELINES, RANDOM) if SELECTED in set(results["ranker"]) else ():
+        for baseline in BASELINES if SELECTED in set(results["ranker"]) else ():
             both = paired(results, SELECTED, baseline)
             counts = [both[m] for m in ("ndcg@3", "regret")]
             print(f"| {task} | {baseline} | "
@@ -100,18 +110,17 @@ def main() -> int:
     return 0
 
 
-def _noise_against_gaps(matrix, train) -> str:
-    """How far apart the sources a ranker must order are, against how much a cell moves from seed to seed."""
-    import numpy as np
-
-    ns = sorted({int(n) for n in train["n"]})
-    multi = train[train["n"] >= 2]
-    gaps = [float(np.subtract(*np.sort(column.to_numpy())[::-1][:2]))
-            for _, column in train.groupby("target")["score"] if len(column) >= 2]
-    spread = (f"median seed std of the {len(multi)} cells with 2+ seeds {multi['std'].median():.4f}"
-              if len(multi) else "no cell has 2 seeds: seed noise unmeasured")
-    return (f"seeds per off-diagonal cell {', '.join(map(str, ns))}; {spread}; median gap between a target's best "
-            f"and second-best source {np.median(gaps):.4f}")
+def noise_text(noise: dict) -> str:
+    if noise["seed_std"] is None:
+        spread = "no cell has 2+ seeds of one precision: seed noise unmeasured"
+    else:
+        spread = (f"median seed std of the {noise['noise_cells']} cells with 2+ seeds of one precision "
+                  f"{noise['seed_std']:.4f}, so two cell means differ by chance by about "
+                  f"{noise['difference_noise']:.4f}")
+    mixed = f"; {noise['mixed_precision_cells']} cells mix precisions" if noise["mixed_precision_cells"] else ""
+    gap = f"{noise['gap']:.4f}" if noise["gap"] is not None else "-"
+    return (f"seeds per off-diagonal cell {', '.join(map(str, noise['seeds_per_cell']))}; {spread}{mixed}; median gap "
+            f"between a target's best and second-best source {gap}")
 
 
 def _has_tabulate() -> bool:

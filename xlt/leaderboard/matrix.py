@@ -82,7 +82,7 @@ def matrix_settings(cells: pd.DataFrame, task: str, model: str | None = None,
 class TransferMatrix:
     """Scores of one task and setting: `mean`, `std` and `n` are source × target frames (rows: sources, columns:
     targets; std is 0 for a single seed), `seeds[(s, t)]` the (seed, score) pairs behind a cell and
-    `hardware[(s, t)]` where those runs trained (CPU, or the GPU's name)."""
+    `hardware[(s, t)]` where those runs trained (CPU, or the GPU's name), `precision[(s, t)]` in which precisions."""
 
     task: str
     metric: str
@@ -93,6 +93,7 @@ class TransferMatrix:
     n: pd.DataFrame
     seeds: dict = field(default_factory=dict)
     hardware: dict = field(default_factory=dict)
+    precision: dict = field(default_factory=dict)
     runs: int = 0
     model: str = ""
 
@@ -164,6 +165,7 @@ def transfer_matrix(cells: pd.DataFrame, task: str, metric: str | None = None, m
                           n=n.reindex(index=sources, columns=targets).fillna(0).astype(int),
                           seeds=seeds, runs=int(sel["run_id"].nunique()),
                           hardware={cell: sorted(set(part["hardware"])) for cell, part in parts.items()},
+                          precision={cell: sorted(set(part["precision"])) for cell, part in parts.items()},
                           model=str(sel["model"].iloc[0]) if len(sel) else "")
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 
 from .ranker import KINDS, LearnedRanker, english_order, nearest_order, order, without_language
@@ -22,6 +23,7 @@ from .ranker import KINDS, LearnedRanker, english_order, nearest_order, order, w
 BASELINES = {"always English": english_order, "typologically nearest": nearest_order}
 SELECTED = "learned (kind chosen per fold)"
 RANDOM = "random order (expected)"
+MIN_SOURCES = 3  # fewer measured source languages (the target itself not counted): no learned ranker
 TIE = 1e-9  # scores closer than this are equal (XNLI accuracies come in steps of 1/1500)
 
 
@@ -45,7 +47,7 @@ def random_order_expectation(true: dict[str, float], k: int = 3) -> dict[str, fl
     mean_gain = sum(gains) / len(gains)
     ideal = sum(g / math.log2(i + 2) for i, g in enumerate(sorted(gains, reverse=True)[:k]))
     expected = sum(mean_gain / math.log2(i + 2) for i in range(min(k, len(gains))))
-    return {"ndcg@3": 1.0 if ideal <= 0 else expected / ideal, "regret": best - sum(true.values()) / len(true),
+    return {f"ndcg@{k}": 1.0 if ideal <= 0 else expected / ideal, "regret": best - sum(true.values()) / len(true),
             "hit": sum(best - v <= TIE for v in true.values()) / len(true)}
 
 
@@ -55,9 +57,10 @@ def evaluable_targets(cells: pd.DataFrame, min_candidates: int = 2) -> list[str]
 
 
 def can_learn(train: pd.DataFrame) -> bool:
-    """Whether cells suffice for a learned ranker that picks its kind: two source languages, and two targets to
-    validate on (the kind is chosen by leave-one-target-out among them). `xlt rank` and the evaluation agree."""
-    return train["source"].nunique() >= 2 and len(evaluable_targets(train)) >= 2
+    """Whether cells suffice for a learned ranker that picks its kind: `MIN_SOURCES` source languages, and two
+    targets to validate on (the kind is chosen by leave-one-target-out among them). `xlt rank` and the evaluation
+    both ask this of the cells left without the target."""
+    return train["source"].nunique() >= MIN_SOURCES and len(evaluable_targets(train)) >= 2
 
 
 def _learned_order(kind: str, train: pd.DataFrame, features: pd.DataFrame, target: str, sources: list[str]):
@@ -92,11 +95,13 @@ def leave_one_target_out(cells: pd.DataFrame, features: pd.DataFrame, kinds=KIND
         for name, ranked in orders.items():
             gap = regret(true, ranked)
             rows.append({"target": target, "ranker": name, "ndcg@3": ndcg_at_k(true, ranked), "regret": gap,
-                         "hit": float(gap <= TIE), "candidates": len(sources), "top": ranked[0], "best": best})
+                         "hit": float(gap <= TIE), "candidates": len(sources), "top": ranked[0], "best": best,
+                         "order": ",".join(ranked)})
         if baselines:
             rows.append({"target": target, "ranker": RANDOM, **random_order_expectation(true),
-                         "candidates": len(sources), "top": "", "best": best})
-    return pd.DataFrame(rows, columns=["target", "ranker", "ndcg@3", "regret", "hit", "candidates", "top", "best"])
+                         "candidates": len(sources), "top": "", "best": best, "order": ""})
+    return pd.DataFrame(rows, columns=["target", "ranker", "ndcg@3", "regret", "hit", "candidates", "top", "best",
+                                       "order"])
 
 
 def select_kind(cells: pd.DataFrame, features: pd.DataFrame, kinds=KINDS) -> tuple[str, dict]:
@@ -120,9 +125,14 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def paired(results: pd.DataFrame, ranker: str, baseline: str) -> dict:
-    """`ranker` against `baseline` target by target: on how many held-out targets its NDCG@3 is higher, lower or
-    level, the same for regret (lower is better), and two-sided sign-test p-values (level targets left out)."""
+    """`ranker` against `baseline` target by target, on the targets both ranked: on how many its NDCG@3 is higher,
+    lower or level, the same for regret (lower is better), and two-sided sign-test p-values (level targets left
+    out). The folds share training cells, so targets are not independent tests: read p as a guide. Not for the
+    random order's expectation: a random order beats its own mean on regret far from half the time."""
+    if RANDOM in (ranker, baseline):
+        raise ValueError("a sign test needs a ranker that is better half the time by chance, not an expectation")
     wide = results.pivot(index="target", columns="ranker", values=["ndcg@3", "regret"])
+    wide = wide[wide[("ndcg@3", ranker)].notna() & wide[("ndcg@3", baseline)].notna()]
     out = {"targets": len(wide)}
     for metric, better_sign in (("ndcg@3", 1), ("regret", -1)):
         diff = (wide[(metric, ranker)] - wide[(metric, baseline)]) * better_sign
@@ -139,3 +149,22 @@ def sign_test(wins: int, losses: int) -> float:
         return 1.0
     tail = sum(math.comb(n, i) for i in range(min(wins, losses) + 1)) / 2**n
     return min(1.0, 2 * tail)
+
+
+def noise_against_gaps(matrix, cells: pd.DataFrame) -> dict:
+    """How far apart the sources a ranker orders are, against how much a cell moves from seed to seed.
+
+    `cells`: `training_cells(matrix)`. Seed noise is the median per-seed std of the cells whose 2+ seeds share a
+    precision (a bf16 seed beside a float32 one is not seed noise); two cell means of n seeds each then differ
+    by chance by about std·√(2/n). The gap is the median, over targets, of the best source minus the second best.
+    """
+    same = [(s, t) for s, t in zip(cells["source"], cells["target"]) if len(matrix.precision.get((s, t), [])) == 1]
+    keyed = cells.set_index(["source", "target"])
+    multi = keyed.loc[same][keyed.loc[same]["n"] >= 2] if same else keyed.iloc[0:0]
+    gaps = [float(np.subtract(*np.sort(column.to_numpy())[::-1][:2]))
+            for _, column in cells.groupby("target")["score"] if len(column) >= 2]
+    std = float(multi["std"].median()) if len(multi) else None
+    n = float(multi["n"].median()) if len(multi) else None
+    return {"seeds_per_cell": sorted({int(v) for v in cells["n"]}), "noise_cells": len(multi), "seed_std": std,
+            "difference_noise": std * math.sqrt(2 / n) if std is not None else None,
+            "gap": float(np.median(gaps)) if gaps else None, "mixed_precision_cells": len(cells) - len(same)}

@@ -8,11 +8,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..errors import XltError
-from .evaluation import can_learn, select_kind
+from .evaluation import MIN_SOURCES, can_learn, select_kind
 from .features import PairFeatures, cached_pair_features, check_language
 from .ranker import LearnedRanker, feature_text, features_only_scores, order, training_cells, without_language
-
-MIN_SOURCES = 3  # fewer measured source languages (the target itself not counted): no learned ranker
 
 
 @dataclass
@@ -77,7 +75,7 @@ def rank_sources(records: list[dict], task: str, target: str, model: str | None 
     cells = training_cells(matrix) if matrix is not None else None
     train = without_language(cells, target) if cells is not None else None
     other_sources = [s for s in matrix.sources if s != target] if matrix is not None else []
-    if len(other_sources) >= MIN_SOURCES and can_learn(train):
+    if train is not None and can_learn(train):
         kind, validation = select_kind(train, frame)
         ranker = LearnedRanker(kind).fit(train, frame)
         relative = ranker.predict(target, candidates, frame)
