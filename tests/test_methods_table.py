@@ -24,12 +24,18 @@ def _committed_zero_shot(seed: int) -> dict:
     raise AssertionError(f"no committed cpu-v1 English zero-shot record for seed {seed}")
 
 
-def test_methods_are_compared_on_the_same_seeds_and_targets(tmp_path, monkeypatch, capsys):
-    script = _script()
+def _results_with_zero_shot(tmp_path):
+    """A results folder holding the committed English zero-shot record of seed 42: (its sentiment folder, record)."""
     folder = tmp_path / "sentiment"
     folder.mkdir()
     zero = _committed_zero_shot(42)
     (folder / "zero.json").write_text(json.dumps(zero))
+    return folder, zero
+
+
+def test_methods_are_compared_on_the_same_seeds_and_targets(tmp_path, monkeypatch, capsys):
+    script = _script()
+    folder, zero = _results_with_zero_shot(tmp_path)
     german = copy.deepcopy(zero)  # a matrix run from German: not the baseline, not a row
     german["config"]["source_languages"] = german["source_languages"] = ["de"]
     german["run_id"] = "de0000000000-20261126T000000"
@@ -77,10 +83,7 @@ def test_methods_are_compared_on_the_same_seeds_and_targets(tmp_path, monkeypatc
 
 def test_translate_train_has_a_row_per_target(tmp_path, monkeypatch, capsys):
     script = _script()
-    folder = tmp_path / "sentiment"
-    folder.mkdir()
-    zero = _committed_zero_shot(42)
-    (folder / "zero.json").write_text(json.dumps(zero))
+    folder, zero = _results_with_zero_shot(tmp_path)
     for i, target in enumerate(("es", "fr")):  # one model per target language
         run = copy.deepcopy(zero)
         run.update(method="translate-train", run_id=f"tt{i}000000000-20261126T000000")
@@ -113,10 +116,7 @@ def test_runs_trained_in_bf16_are_their_own_row_and_never_paired_with_fp32_runs(
     compared with the zero-shot run of its own seed and precision, and not averaged with fp32 runs; an fp32
     run on a GPU sits beside the CPU ones."""
     script = _script()
-    folder = tmp_path / "sentiment"
-    folder.mkdir()
-    zero = _committed_zero_shot(42)
-    (folder / "zero.json").write_text(json.dumps(zero))
+    folder, zero = _results_with_zero_shot(tmp_path)
     gpu = {"device": "cuda", "gpu": "NVIDIA H100 80GB HBM3", "gpu_count": 1}
     code_switch = copy.deepcopy(zero)  # 'auto' on a GPU, from before records named their precision: bf16
     code_switch.update(method="code-switch", run_id="cs0000000000-20261126T000000", hardware=gpu)
