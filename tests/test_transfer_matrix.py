@@ -183,4 +183,6 @@ def test_cells_say_where_their_runs_trained(tmp_path):
     assert matrix.hardware[("de", "fr")] == ["H100 80GB HBM3"] and matrix.hardware[("en", "fr")] == ["CPU"]
     hover = figures.transfer_heatmap(matrix).data[0].customdata
     row = matrix.sources.index("de")
-    assert "trained on: H100 80GB HBM3" in hover[row][matrix.targets.index("fr")]
+    assert "trained on: H100 80GB HBM3 in bf16" in hover[row][matrix.targets.index("fr")]  # 'auto' on a GPU
+    assert "trained on: CPU in fp32" in hover[matrix.sources.index("en")][matrix.targets.index("fr")]
+    assert matrix.precision[("de", "fr")] == ["bf16"] and matrix.precision[("en", "fr")] == ["fp32"]

@@ -55,6 +55,8 @@ def transfer_heatmap(matrix, view: str = "score") -> go.Figure:
             text = f"source {s} → target {t}<br>{metric} {matrix.mean.at[s, t]:.3f} ({spread})<br>seeds: {seeds}"
             if matrix.hardware.get((s, t)):
                 text += f"<br>trained on: {', '.join(matrix.hardware[(s, t)])}"
+                if matrix.precision.get((s, t)):  # a bf16 seed beside a float32 one is not seed noise
+                    text += f" in {', '.join(matrix.precision[(s, t)])}"
             if view == "gap":
                 text += (f"<br>in-language {t}: {own[t]:.3f}, gap {z.at[s, t]:+.3f}" if pd.notna(own[t])
                          else f"<br>no run trained on {t}: no gap")
