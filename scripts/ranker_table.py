@@ -43,15 +43,15 @@ def main() -> int:
     parser.add_argument("--metric", choices=["accuracy", "macro_f1"], help="default: each task's")
     parser.add_argument("--min-sources", type=int, default=MIN_SOURCES, help="refuse a matrix with fewer sources")
     parser.add_argument("--per-target", action="store_true", help="also each held-out target's numbers")
-    parser.add_argument("--seeds", help="only these seeds, comma-separated (e.g. 42: every cell the same seeds)")
+    parser.add_argument("--seeds", type=_seed_list,
+                        help="only these seeds, comma-separated (e.g. 42: every cell the same seeds)")
     args = parser.parse_args()
     records, errors = read_records(args.results)
     for error in errors:
         print(f"skipped: {error}", file=sys.stderr)
     cells = cells_frame(records)
     if args.seeds:
-        seeds = {int(seed) for seed in args.seeds.split(",")}
-        cells = cells[cells["seed"].isin(seeds)]
+        cells = cells[cells["seed"].isin(args.seeds)]
     tables = []
     for task in args.task or ["nli", "sentiment"]:
         try:
@@ -108,6 +108,13 @@ def main() -> int:
             print(f"\n{task}, per held-out target:\n")
             print(results.round(4).to_markdown(index=False) if _has_tabulate() else results.round(4).to_string())
     return 0
+
+
+def _seed_list(text: str) -> set[int]:
+    try:
+        return {int(seed) for seed in text.split(",")}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seeds are whole numbers joined with commas, got {text!r}") from None
 
 
 def noise_text(noise: dict) -> str:

@@ -158,13 +158,13 @@ def noise_against_gaps(matrix, cells: pd.DataFrame) -> dict:
     precision (a bf16 seed beside a float32 one is not seed noise); two cell means of n seeds each then differ
     by chance by about std·√(2/n). The gap is the median, over targets, of the best source minus the second best.
     """
-    same = [(s, t) for s, t in zip(cells["source"], cells["target"]) if len(matrix.precision.get((s, t), [])) == 1]
-    keyed = cells.set_index(["source", "target"])
-    multi = keyed.loc[same][keyed.loc[same]["n"] >= 2] if same else keyed.iloc[0:0]
-    gaps = [float(np.subtract(*np.sort(column.to_numpy())[::-1][:2]))
-            for _, column in cells.groupby("target")["score"] if len(column) >= 2]
+    cell_keys = zip(cells["source"], cells["target"])
+    one_precision = pd.Series([len(matrix.precision.get(cell, [])) == 1 for cell in cell_keys], index=cells.index)
+    multi = cells[one_precision & (cells["n"] >= 2)]
+    gaps = [float(top.iloc[0] - top.iloc[1]) for _, column in cells.groupby("target")["score"]
+            if len(top := column.nlargest(2)) == 2]
     std = float(multi["std"].median()) if len(multi) else None
     n = float(multi["n"].median()) if len(multi) else None
     return {"seeds_per_cell": sorted({int(v) for v in cells["n"]}), "noise_cells": len(multi), "seed_std": std,
             "difference_noise": std * math.sqrt(2 / n) if std is not None else None,
-            "gap": float(np.median(gaps)) if gaps else None, "mixed_precision_cells": len(cells) - len(same)}
+            "gap": float(np.median(gaps)) if gaps else None, "mixed_precision_cells": int((~one_precision).sum())}

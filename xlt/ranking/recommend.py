@@ -74,7 +74,6 @@ def rank_sources(records: list[dict], task: str, target: str, model: str | None 
                       matrix=described, target_measured=bool(measured))
     cells = training_cells(matrix) if matrix is not None else None
     train = without_language(cells, target) if cells is not None else None
-    other_sources = [s for s in matrix.sources if s != target] if matrix is not None else []
     if train is not None and can_learn(train):
         kind, validation = select_kind(train, frame)
         ranker = LearnedRanker(kind).fit(train, frame)
@@ -96,6 +95,7 @@ def rank_sources(records: list[dict], task: str, target: str, model: str | None 
             notes.insert(0, f"{target} is outside the measured set: ranked from its features alone by a ranker "
                             f"learned from {len(train)} cells on {trained_on} measured targets")
         return ranking
+    other_sources = [s for s in matrix.sources if s != target] if matrix is not None else []
     have = len(other_sources)
     sources_text = f" ({', '.join(other_sources)})" if other_sources else ""
     notes.insert(0, f"the learned ranker needs measured transfer from at least {MIN_SOURCES} source languages "
