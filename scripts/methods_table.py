@@ -5,7 +5,9 @@ offline, the measured target average over seeds (mean ± std) against `zero-shot
 and the same target languages (a method that trains on some languages is compared where it did
 not), and the gain the literature reports. Only records that name the protocol count, selected as
 the Leaderboard's method chart selects them (`comparison_runs`: zero-shot from the baseline source,
-not the transfer matrix's other sources); a method with no records yet says so.
+not the transfer matrix's other sources); a method with no records yet says so. A record that names a
+registered protocol without following it (another recipe, model or precision: `xlt/protocols.py`) is left out,
+and stderr says how many were.
 
     python scripts/methods_table.py --protocol cpu-v1 > /tmp/table.md
 
@@ -133,6 +135,7 @@ def main() -> None:
     from xlt.leaderboard.figures import comparison_runs
     from xlt.leaderboard.table import filter_runs, runs_frame
     from xlt.methods import get_method, method_names
+    from xlt.protocols import follows
     from xlt.results.records import read_records
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -142,7 +145,11 @@ def main() -> None:
                         help="one method variant per language against zero-shot (e.g. nli code-switch)")
     args = parser.parse_args()
     records, _ = read_records(args.results)
-    runs = filter_runs(runs_frame(records), protocol=args.protocol)
+    kept = [r for r in records if r.get("protocol") != args.protocol or follows(r)]
+    if len(kept) < len(records):  # a registered protocol's name on another recipe, model or precision
+        print(f"left out {len(records) - len(kept)} record(s) that name protocol {args.protocol} without following "
+              f"it (xlt/protocols.py)", file=sys.stderr)
+    runs = filter_runs(runs_frame(kept), protocol=args.protocol)
     runs = runs[runs["target_avg"].notna()].sort_values("created")
     if args.per_language:
         task, variant = args.per_language

@@ -574,8 +574,9 @@ def test_leaderboard_search_never_breaks(search):
     runs, _ = board.load_runs(store)
     with deadline():
         table = board.leaderboard_table(runs, search=search)
-    if search in ("fr", "de"):  # a target language's code finds the runs that score it
-        assert len(table) == len(runs)
+    if search in ("fr", "de"):  # a target language's code finds the runs that score it (translate-train -> es: not)
+        scored = set(runs.loc[runs[f"lang:{search}"].notna(), "run_id"])
+        assert scored <= set(table["run_id"]) and len(scored) > len(runs) / 2  # 'de' also finds '--model'
     elif search in ("(", "["):  # taken as the character itself: the runs whose text holds it
         assert 0 < len(table) < len(runs)
     else:  # never as a pattern (".*" would match all): no run's text holds these

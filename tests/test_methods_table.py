@@ -65,12 +65,12 @@ def test_methods_are_compared_on_the_same_seeds_and_targets(tmp_path, monkeypatc
     # a seed without its zero-shot run is counted, never averaged into the compared mean
     unmatched = copy.deepcopy(multi)
     unmatched.update(seed=43, run_id="ms4300000000-20261126T000000")
-    unmatched["config"]["seed"] = 43
+    unmatched["config"]["train"]["seed"] = 43
     unmatched["summary"]["target_average"] = 0.99
     (folder / "multi43.json").write_text(json.dumps(unmatched))
     small = copy.deepcopy(zero)  # seed 43's zero-shot scored on 100 rows a language: no baseline for 870-row runs
     small.update(seed=43, run_id="zs4300000000-20261126T000000")
-    small["config"]["seed"] = 43
+    small["config"]["train"]["seed"] = 43
     for scores in small["metrics"].values():
         scores["n"] = 100
     (folder / "zero43-small.json").write_text(json.dumps(small))
@@ -112,36 +112,47 @@ def test_method_variants_name_the_target_and_translator():
     assert method_variant(dict(record, config=dict(gold, target_languages=["sw"]))) == "translate-train → sw via gold"
 
 def test_runs_trained_in_bf16_are_their_own_row_and_never_paired_with_fp32_runs(tmp_path, monkeypatch, capsys):
-    """bf16 training on a GPU moved one NLI cell by 1.6 points (leaderboard/hardware-check/): such a run is
-    compared with the zero-shot run of its own seed and precision, and not averaged with fp32 runs; an fp32
-    run on a GPU sits beside the CPU ones."""
+    """Under a free protocol label a bf16 run (GPU, `auto`) is compared with the zero-shot run of its own seed and
+    precision, never averaged with fp32 runs; an fp32 run on a GPU sits beside the CPU ones. Under cpu-v1, which
+    trains in float32 (xlt/protocols.py), a bf16 record is left out of the table, and stderr says so."""
     script = _script()
     folder, zero = _results_with_zero_shot(tmp_path)
+    zero["protocol"] = "test-v0"
+    (folder / "zero.json").write_text(json.dumps(zero))
     gpu = {"device": "cuda", "gpu": "NVIDIA H100 80GB HBM3", "gpu_count": 1}
     code_switch = copy.deepcopy(zero)  # 'auto' on a GPU, from before records named their precision: bf16
     code_switch.update(method="code-switch", run_id="cs0000000000-20261126T000000", hardware=gpu)
     code_switch["config"]["method"] = "code-switch"
     (folder / "cs.json").write_text(json.dumps(code_switch))
 
-    def table():
-        monkeypatch.setattr("sys.argv", ["methods_table.py", "--results", str(tmp_path)])
+    def table(protocol="test-v0"):
+        monkeypatch.setattr("sys.argv", ["methods_table.py", "--results", str(tmp_path), "--protocol", protocol])
         script.main()
-        return {line.split(" | ")[1]: line for line in capsys.readouterr().out.splitlines()
-                if line.startswith("| sentiment |")}
+        captured = capsys.readouterr()
+        return {line.split(" | ")[1]: line for line in captured.out.splitlines()
+                if line.startswith("| sentiment |")}, captured.err
 
-    rows = table()
+    rows, _ = table()
     assert "(1 seed, no spread) |  |  |" in rows["code-switch [bf16 on H100 80GB HBM3]"]  # no bf16 zero-shot yet
     gpu_zero = copy.deepcopy(zero)
     gpu_zero.update(run_id="zz0000000000-20261126T000000", hardware=gpu)
     (folder / "gpu-zero.json").write_text(json.dumps(gpu_zero))
-    rows = table()
+    rows, _ = table()
     assert "| +0.000 (+0.000) | 0 of 7 |" in rows["code-switch [bf16 on H100 80GB HBM3]"]  # with the bf16 zero-shot
     assert rows["zero-shot [bf16 on H100 80GB HBM3]"].endswith("|  |  | the baseline |")  # not with itself
     fp32 = copy.deepcopy(code_switch)  # trained in fp32 on the GPU: beside the CPU runs, paired with them
     fp32.update(run_id="cs1111111111-20261126T000000", training={**fp32["training"], "precision": "fp32"})
     (folder / "cs-fp32.json").write_text(json.dumps(fp32))
-    rows = table()
+    rows, _ = table()
     assert "| +0.000 (+0.000) | 0 of 7 |" in rows["code-switch"]
+
+    for name in ("zero", "cs", "gpu-zero", "cs-fp32"):  # the same runs named cpu-v1: its bf16 ones are left out
+        path = folder / f"{name}.json"
+        path.write_text(json.dumps({**json.loads(path.read_text()), "protocol": "cpu-v1"}))
+    rows, err = table("cpu-v1")
+    assert not any("bf16" in variant for variant in rows)
+    assert "| +0.000 (+0.000) | 0 of 7 |" in rows["code-switch"]
+    assert "left out 2 record(s) that name protocol cpu-v1 without following it" in err
 
 
 def test_per_language_pairs_each_seed_with_its_own_zero_shot(tmp_path, monkeypatch, capsys):

@@ -130,12 +130,14 @@ def _check_gpus(num_gpus: int) -> None:
 
 def cmd_train(args) -> int:
     from .experiment import run_and_file, validate
+    from .protocols import check_follows
     from .results.records import check_protocol, find_records
     from .results.store import ResultsStore
 
     config = config_from_args(args)
     validate(config)
     check_protocol(args.protocol, "--protocol")  # refused before the run is announced
+    check_follows(args.protocol, config, "--protocol")
     if args.num_gpus < 1:
         raise XltError(f"--num-gpus must be >= 1, got {args.num_gpus}")
     if args.num_gpus > 1 and "LOCAL_RANK" not in os.environ:

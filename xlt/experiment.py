@@ -127,11 +127,17 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
     from .evaluation import evaluate_languages, summarise
     from .models.artifacts import inference_mode
     from .models.loading import model_fingerprint
+    from .protocols import check_follows, check_precision, get_protocol
     from .results.records import build_record, check_protocol, write_record
     from .settings import data_dir as default_data_dir
     from .settings import home_dir
 
     protocol = check_protocol(protocol)  # a label the record would refuse must not cost a training first
+    check_follows(protocol, config)
+    if get_protocol(protocol) is not None:
+        from .training import resolved_precision
+
+        check_precision(protocol, resolved_precision(config.train.precision))
     validated = validate(config, data_dir)
     task, method = validated.task, validated.method
     out = Path(output_dir) if output_dir else home_dir() / "runs" / config.fingerprint()

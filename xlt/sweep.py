@@ -38,6 +38,7 @@ from pathlib import Path
 
 from .config import PRECISIONS, TRAINED_PRECISIONS, ExperimentConfig, TrainConfig
 from .errors import XltError
+from .protocols import check_follows, check_precision, get_protocol
 from .results.records import check_protocol
 
 EXPERIMENT_KEYS = {"task", "method", "model", "source_languages", "target_languages", "train_split", "eval_split",
@@ -309,6 +310,8 @@ def prepare(path: str | Path, shard: tuple[int, int] | None = None, only: dict[s
     if not isinstance(premise_control, bool):
         raise XltError(f"{name}: premise_control must be true or false, got {premise_control!r}")
     protocol = check_protocol(data.get("protocol"), f"{name}: protocol")
+    for i, config in enumerate(cells, 1):  # the whole grid, done cells too: a committed grid keeps its promise
+        check_follows(protocol, config, f"{name} cell {i} ({_cell_name(config)})")
     sweep = Sweep(name, cells, protocol, results_dir, data.get("description", ""),
                   premise_control=premise_control, hub_jobs=hub_data)
     sweep.skipped = done_index(sweep)
@@ -428,12 +431,23 @@ def _trained_as(record: dict) -> str | None:
         return None
 
 
+def check_sweep_precision(sweep: Sweep) -> None:
+    """`XltError` before any cell runs here when the grid's registered protocol trains at another precision
+    than some cell still to run would on this machine (`auto` on a GPU is half precision)."""
+    if get_protocol(sweep.protocol) is None:
+        return
+    for config in sweep.cells:
+        if config.fingerprint() not in sweep.skipped:
+            precision = config.train.precision
+            check_precision(sweep.protocol, _auto_precision() if precision == "auto" else precision,
+                            f"{sweep.name} cell {_cell_name(config)}")
+
+
 def _auto_precision() -> str:
     """What precision `auto` trains at on this machine."""
-    from .training import precision_flags
+    from .training import resolved_precision
 
-    flags = precision_flags("auto")
-    return "bf16" if flags.get("bf16") else "fp16" if flags.get("fp16") else "fp32"
+    return resolved_precision("auto")
 
 
 def _store():
@@ -656,9 +670,14 @@ def describe(sweep: Sweep) -> str:
                      "of the same task on this kind of device)" if seconds else "unknown (no similar records yet)"))
     auto = [c for c in sweep.cells if c.fingerprint() not in sweep.skipped and c.train.precision == "auto"]
     if sweep.protocol and auto and not sweep.hub_jobs and (half := _auto_precision()) != "fp32":
-        lines.append(f"note: on this machine `auto` trains in {half}, so {len(auto)} cell(s) would file {half} records "
-                     f"under protocol {sweep.protocol}, a variant of their own beside float32 (CPU) runs; "
-                     "--precision fp32 (in the app: Precision fp32) trains them in float32")
+        if (registered := get_protocol(sweep.protocol)) is not None and registered.precision != half:
+            lines.append(f"note: on this machine `auto` trains in {half}, and protocol {sweep.protocol} trains in "
+                         f"{registered.precision}: {len(auto)} cell(s) would be refused; --precision "
+                         f"{registered.precision} (in the app: Precision {registered.precision}) trains them so")
+        else:
+            lines.append(f"note: on this machine `auto` trains in {half}, so {len(auto)} cell(s) would file {half} "
+                         f"records under protocol {sweep.protocol}, a variant of their own beside float32 (CPU) "
+                         "runs; --precision fp32 (in the app: Precision fp32) trains them in float32")
     return "\n".join(lines)
 
 
@@ -669,6 +688,7 @@ def run_sweep(sweep: Sweep, show_progress: bool = True, log=print) -> list[dict]
     stay to run (the caller exits non-zero)."""
     from .experiment import run_and_file
 
+    check_sweep_precision(sweep)
     store = None if sweep.results_dir else _store()
     todo = [c for c in sweep.cells if c.fingerprint() not in sweep.skipped]
     records, failures = [], []
@@ -735,6 +755,7 @@ def queue_as_jobs(sweep: Sweep, jobs, launched_by: str | None = None,
     `leave_out`, or when a job of this grid's protocol has it queued, running or completed. A cell
     whose newest such job was interrupted, cancelled or failed has that job resumed (from its checkpoint)
     instead of a new one. Returns (new jobs, resumed jobs)."""
+    check_sweep_precision(sweep)
     newest = {}
     for job in sorted(jobs.list(), key=lambda j: j.created):
         if job.protocol != sweep.protocol or bool(job.premise_control) != bool(sweep.premise_control):

@@ -36,6 +36,12 @@ def precision_flags(precision: str) -> dict:
     return {precision: True} if precision in ("fp16", "bf16") else {}
 
 
+def resolved_precision(precision: str) -> str:
+    """What a run configured with `precision` trains at on this machine ('auto' resolved): fp32, bf16 or fp16."""
+    flags = precision_flags(precision)
+    return "bf16" if flags.get("bf16") else "fp16" if flags.get("fp16") else "fp32"
+
+
 def chance_level_warning(losses: list[float], num_labels: int, tail: float = 0.2) -> str | None:
     """A message when the cross-entropy ended at chance level (the run diverged and learnt nothing).
 

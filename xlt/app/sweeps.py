@@ -21,8 +21,8 @@ SWEEP_HINT = ("A committed grid from `sweeps/` (the grids behind the leaderboard
               "its cells and which are done; queueing adds one job per cell still to run (one at a time on a CPU, "
               "one per GPU). `Only` keeps part of it, e.g. `method=few-shot seed=42`.")
 PRECISIONS = ("auto", "fp32")
-PRECISION_INFO = ("auto: bf16 on a GPU, fp32 on a CPU. fp32 on a GPU makes records that compare with the CPU "
-                  "protocol records (bf16 training moved NLI transfer by 1.6 points).")
+PRECISION_INFO = ("auto: bf16 on a GPU, fp32 on a CPU. Protocol cpu-v1 trains in fp32, so its grids need fp32 on "
+                  "a GPU: records that sit beside the CPU ones.")
 
 
 def grids_folder() -> Path:

@@ -31,9 +31,9 @@ def method_variant(record: dict) -> str:
     target), the translate methods by their translator when one is named (`translate-test via gold`, the human
     translations' upper bound, apart from MT), and the sources when they are not English alone
     (`multi-source (en+es+de)`). A run trained in half precision is its own variant (`zero-shot [bf16 on H100
-    80GB HBM3]`): with bf16 mixed precision on a GPU, one NLI cell scored 1.6 points below the same cell in
-    fp32 on the CPU (`leaderboard/hardware-check/`), so the two are never averaged together; fp32 runs on a
-    GPU sit beside CPU ones."""
+    80GB HBM3]`): precision moves a cell about as much as a seed does, once by 1.6 points
+    (`leaderboard/hardware-check/`), so the two are never averaged together; fp32 runs on a GPU sit beside CPU
+    ones."""
     method = record["method"]
     config = record.get("config") or {}
     sources = config.get("source_languages") or record.get("source_languages") or []

@@ -1,0 +1,130 @@
+"""A registered comparison protocol is a promise checked before anything trains, and on the records that name it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from xlt.config import ExperimentConfig, TrainConfig
+from xlt.errors import XltError
+from xlt.protocols import CPU_V1, check_follows, check_precision, follows
+from xlt.settings import repo_root
+
+
+def cpu_v1_config(task="sentiment", **train) -> ExperimentConfig:
+    settings = {**CPU_V1.train, "max_eval_samples": CPU_V1.eval_rows[task], "seed": 42, **train}
+    return ExperimentConfig(task=task, method="zero-shot", model=CPU_V1.model, train=TrainConfig(**settings))
+
+
+def test_a_run_that_follows_cpu_v1_passes_and_every_changed_setting_is_named():
+    check_follows("cpu-v1", cpu_v1_config())
+    check_follows("cpu-v1", cpu_v1_config("nli", seed=43, precision="fp32", save_steps=50, eval_batch_size=8))
+    broken = cpu_v1_config("nli", learning_rate=1e-4, seed=7, max_eval_samples=100, lora_r=8)
+    broken.model = "xlm-roberta-base"
+    with pytest.raises(XltError) as caught:
+        check_follows("cpu-v1", broken, "--protocol")
+    message = str(caught.value)
+    assert message.startswith("--protocol: protocol cpu-v1 fixes these settings, and this run changes them: ")
+    for part in ("model 'xlm-roberta-base' (the protocol's: 'multilingual-e5-small')",
+                 "seed 7 (the protocol's: 42, 43, 44)", "learning_rate 0.0001 (the protocol's: 0.0002)",
+                 "lora_r 8 (the protocol's: 16)", "max_eval_samples 100 (the protocol's for nli: 1500)"):
+        assert part in message
+    other_task = ExperimentConfig(task="topic", model=CPU_V1.model, train=TrainConfig(**CPU_V1.train))
+    assert "task 'topic' is not one of its tasks (nli, sentiment)" in "; ".join(CPU_V1.problems(other_task))
+    check_follows("my-own-v1", broken)  # an unregistered name is a free label
+    check_follows(None, broken)
+
+
+def test_precision_is_checked_as_it_resolves():
+    check_precision("cpu-v1", "fp32")
+    check_precision("my-own-v1", "bf16")
+    with pytest.raises(XltError, match="protocol cpu-v1 trains in fp32, and this run would train in bf16 .*"
+                                       "add --precision fp32"):
+        check_precision("cpu-v1", "bf16")
+
+
+def test_every_committed_protocol_record_follows_it_and_the_bf16_ones_kept_apart_do_not():
+    root = repo_root() / "leaderboard"
+    named = [json.loads(p.read_text()) for p in sorted((root / "results").rglob("*.json"))]
+    named = [r for r in named if isinstance(r, dict) and r.get("protocol") == "cpu-v1"]
+    assert len(named) > 80 and all(follows(r) for r in named)
+    apart = [json.loads(p.read_text()) for p in sorted((root / "hardware-check").glob("*.json"))]
+    half = [r for r in apart if r["hardware"]["device"] == "cuda" and (r.get("training") or {}).get("precision")
+            in (None, "bf16")]
+    assert len(half) >= 20 and not any(follows(r) for r in half)
+    tweaked = dict(named[0], config={**named[0]["config"], "train": {**named[0]["config"]["train"], "epochs": 12.0}})
+    assert not follows(tweaked) and not follows(dict(named[0], config={"task": 5}))
+    assert follows(dict(tweaked, protocol="my-own-v1"))
+
+
+def test_every_committed_grid_that_names_cpu_v1_follows_it():
+    from xlt.sweep import prepare
+
+    grids = [p for p in sorted((repo_root() / "sweeps").glob("*.yaml"))
+             if yaml.safe_load(p.read_text()).get("protocol") == "cpu-v1"]
+    assert len(grids) >= 6
+    for grid in grids:
+        assert prepare(grid, check_cells=False).cells  # raises on a cell that breaks the protocol
+
+
+def test_a_grid_cell_that_breaks_its_protocol_is_refused_before_anything_runs(tmp_path):
+    from xlt.sweep import prepare
+
+    grid = tmp_path / "grid.yaml"
+    base = {"task": "sentiment", "model": CPU_V1.model, "train": dict(CPU_V1.train)}
+    grid.write_text(yaml.safe_dump({"protocol": "cpu-v1", "results_dir": "results", "base": base,
+                                    "grid": {"seed": [42, 43]},
+                                    "cells": [{"method": "zero-shot"}, {"method": "zero-shot", "train.epochs": 12}]}))
+    with pytest.raises(XltError, match=r"grid cell 3 \(zero-shot src=en seed=42 .*epochs 12.0 \(the protocol's: 6.0\)"):
+        prepare(grid, check_cells=False)
+
+
+def test_a_sweep_or_queue_that_would_train_a_protocol_grid_in_half_precision_is_refused(tmp_path, monkeypatch):
+    from xlt import sweep as sweep_module
+
+    grid = tmp_path / "grid.yaml"
+    base = {"task": "sentiment", "model": CPU_V1.model, "train": dict(CPU_V1.train)}
+    grid.write_text(yaml.safe_dump({"protocol": "cpu-v1", "results_dir": "results", "base": base,
+                                    "grid": {"seed": [42]}}))
+    monkeypatch.setattr(sweep_module, "_auto_precision", lambda: "bf16")  # a GPU
+    sweep = sweep_module.prepare(grid, check_cells=False)
+    assert "protocol cpu-v1 trains in fp32: 1 cell(s) would be refused; --precision fp32" in \
+        sweep_module.describe(sweep)
+
+    class NoJobs:  # nothing may be queued
+        def list(self):
+            return []
+
+        def submit(self, *args, **kwargs):
+            raise AssertionError("queued a cell the protocol refuses")
+
+    for run in (lambda: sweep_module.run_sweep(sweep, show_progress=False, log=lambda line: None),
+                lambda: sweep_module.queue_as_jobs(sweep, NoJobs())):
+        with pytest.raises(XltError, match="trains in fp32, and this run would train in bf16"):
+            run()
+    assert not (tmp_path / "results").exists() or not any((tmp_path / "results").iterdir())
+    fp32 = sweep_module.prepare(grid, check_cells=False, precision="fp32")
+    sweep_module.check_sweep_precision(fp32)  # --precision fp32: allowed
+
+
+def test_run_and_file_and_the_cli_refuse_a_broken_protocol_before_training(tmp_path, monkeypatch, capsys):
+    from xlt import cli, training
+    from xlt.experiment import run_and_file
+
+    broken = cpu_v1_config(learning_rate=1e-4)
+    with pytest.raises(XltError, match="learning_rate 0.0001"):
+        run_and_file(broken, results_dir=tmp_path / "results", output_dir=tmp_path / "run", protocol="cpu-v1")
+    monkeypatch.setattr(training, "resolved_precision", lambda precision: "bf16")  # as on a GPU
+    with pytest.raises(XltError, match="add --precision fp32"):
+        run_and_file(cpu_v1_config(), results_dir=tmp_path / "results", output_dir=tmp_path / "run",
+                     protocol="cpu-v1")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "results").exists()
+
+    capsys.readouterr()
+    code = cli.main(["train", "--task", "sentiment", "--learning-rate", "0.0001", "--protocol", "cpu-v1",
+                     "--results-dir", str(tmp_path / "results")])
+    err = capsys.readouterr().err
+    assert code != 0 and "running:" not in err
+    assert err.startswith("xlt: error: --protocol: protocol cpu-v1 fixes these settings") and err.count("\n") == 1

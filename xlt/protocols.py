@@ -1,0 +1,111 @@
+"""Comparison protocols: what a record that names one must have kept fixed, so its numbers compare.
+
+A protocol is a name a record carries (`protocol: cpu-v1`). A name registered here is also a promise that
+is checked before anything trains (`xlt train --protocol`, `xlt sweep`, the app's queued grid cells): the
+encoder, the base recipe (every training setting but the seed, the precision and the checkpointing), the seeds,
+the tasks with their evaluation rows, and the precision training runs at. A run that breaks it is refused with
+the settings it changed, so a "cpu-v1" record can never hide another recipe; the methods table also leaves
+out any record that names the protocol without following it (an upload, an older file). An unregistered name
+stays a free label for a user's own series of runs.
+
+`cpu-v1` is the protocol behind the README's methods table, transfer matrices and source ranker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import XltError
+
+# training settings a protocol does not fix: the seed is checked against its seeds, the precision on its own
+# (`auto` differs by machine), and checkpointing or evaluation batching change nothing a record measures
+FREE_TRAIN_FIELDS = {"seed", "precision", "save_steps", "eval_batch_size"}
+
+
+@dataclass(frozen=True)
+class Protocol:
+    name: str
+    description: str
+    model: str
+    train: dict  # every TrainConfig field outside FREE_TRAIN_FIELDS, at its fixed value
+    eval_rows: dict = field(default_factory=dict)  # task -> max_eval_samples (None: the full test files)
+    seeds: tuple[int, ...] = ()
+    precision: str = "fp32"  # what training must run at (`auto` is checked as what it resolves to)
+
+    def problems(self, config) -> list[str]:
+        """How `config` (an ExperimentConfig) breaks this protocol; empty when it follows it."""
+        out = []
+        if config.task not in self.eval_rows:
+            out.append(f"task {config.task!r} is not one of its tasks ({', '.join(sorted(self.eval_rows))})")
+        if config.model != self.model:
+            out.append(f"model {config.model!r} (the protocol's: {self.model!r})")
+        if self.seeds and config.train.seed not in self.seeds:
+            out.append(f"seed {config.train.seed} (the protocol's: {', '.join(map(str, self.seeds))})")
+        for name, value in self.train.items():
+            if getattr(config.train, name) != value:
+                out.append(f"{name} {getattr(config.train, name)!r} (the protocol's: {value!r})")
+        if config.task in self.eval_rows and config.train.max_eval_samples != self.eval_rows[config.task]:
+            out.append(f"max_eval_samples {config.train.max_eval_samples!r} (the protocol's for {config.task}: "
+                       f"{self.eval_rows[config.task]!r})")
+        return out
+
+
+CPU_V1 = Protocol(
+    name="cpu-v1",
+    description="the offline default encoder, LoRA on all linear layers (r 16, alpha 32), lr 2e-4, 6 epochs, "
+                "batch 16, max length 128, seeds 42/43/44, float32; sentiment on the full test files, NLI on "
+                "the same 1,500 test rows per language",
+    model="multilingual-e5-small",
+    train={"learning_rate": 0.0002, "batch_size": 16, "epochs": 6.0, "max_length": 128, "max_train_samples": None,
+           "weight_decay": 0.01, "warmup_ratio": 0.1, "finetune": "lora", "lora_r": 16, "lora_alpha": 32,
+           "lora_dropout": 0.1, "lora_targets": "all-linear", "freeze_embeddings": True, "encoder_layers": 0,
+           "freeze_layers": 0, "average_last_epochs": 0, "dropout": 0.1, "head_init": "random",
+           "loss": "cross-entropy", "gradient_accumulation_steps": 1},
+    eval_rows={"sentiment": None, "nli": 1500},
+    seeds=(42, 43, 44),
+)
+
+PROTOCOLS = {p.name: p for p in (CPU_V1,)}
+
+
+def get_protocol(name: str | None) -> Protocol | None:
+    """The registered protocol of that name; None for no name or a free label."""
+    return PROTOCOLS.get(name) if name else None
+
+
+def check_follows(name: str | None, config, where: str = "") -> None:
+    """`XltError` naming every setting by which `config` breaks the registered protocol `name` (nothing for a
+    free label), before any work."""
+    protocol = get_protocol(name)
+    if protocol is None:
+        return
+    if problems := protocol.problems(config):
+        raise XltError(f"{where}{'' if not where else ': '}protocol {name} fixes these settings, and this run "
+                       f"changes them: {'; '.join(problems)}. Follow it ({protocol.description}), or name another "
+                       "protocol for a series of your own")
+
+
+def check_precision(name: str | None, resolved: str, where: str = "") -> None:
+    """`XltError` when training would run at another precision than the registered protocol `name` trains at
+    (`resolved`: the precision the run trains at on this machine, `auto` resolved)."""
+    protocol = get_protocol(name)
+    if protocol is not None and resolved != protocol.precision:
+        raise XltError(f"{where}{'' if not where else ': '}protocol {name} trains in {protocol.precision}, and "
+                       f"this run would train in {resolved} (on a GPU `auto` is half precision): add --precision "
+                       f"{protocol.precision}")
+
+
+def follows(record: dict) -> bool:
+    """Whether a record that names a registered protocol kept to it (a record naming none, or a free label,
+    is not judged: True). An unreadable config does not follow."""
+    from .config import ExperimentConfig
+    from .results.records import training_precision
+
+    protocol = get_protocol(record.get("protocol"))
+    if protocol is None:
+        return True
+    try:
+        config = ExperimentConfig.from_dict(record["config"])
+    except Exception:  # noqa: BLE001 - an odd record simply does not follow
+        return False
+    return not protocol.problems(config) and training_precision(record) == protocol.precision
