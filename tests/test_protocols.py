@@ -128,3 +128,20 @@ def test_run_and_file_and_the_cli_refuse_a_broken_protocol_before_training(tmp_p
     err = capsys.readouterr().err
     assert code != 0 and "running:" not in err
     assert err.startswith("xlt: error: --protocol: protocol cpu-v1 fixes these settings") and err.count("\n") == 1
+
+
+def test_hf_jobs_on_a_gpu_flavor_refuse_a_protocol_grid_left_at_auto(tmp_path, monkeypatch, capsys):
+    from xlt import cli
+
+    monkeypatch.delenv("XLT_RESULTS_REPO", raising=False)
+    grid = tmp_path / "grid.yaml"
+    base = {"task": "nli", "model": CPU_V1.model, "train": {**CPU_V1.train, "max_eval_samples": 1500}}
+    grid.write_text(yaml.safe_dump({"protocol": "cpu-v1", "base": base, "grid": {"seed": [44]}}))  # not run
+    capsys.readouterr()
+    assert cli.main(["sweep", str(grid), "--backend", "hf-jobs", "--flavor", "a10g-small"]) != 0
+    assert "this run would train in bf16/fp16 (on a GPU `auto` is half precision): add --precision fp32" in \
+        capsys.readouterr().err
+    # in float32, or on a CPU flavor, it gets as far as the results repo it needs
+    for extra in (["--precision", "fp32"], ["--flavor", "cpu-upgrade"]):
+        assert cli.main(["sweep", str(grid), "--backend", "hf-jobs", *extra]) != 0
+        assert "set XLT_RESULTS_REPO" in capsys.readouterr().err

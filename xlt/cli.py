@@ -195,8 +195,10 @@ def _sweep_on_hf_jobs(sweep, args) -> int:
     is done when its record was pulled: a Job that completed without filing one has its cell submitted again."""
     from .hf_jobs import FAILED, JobsQueue, JobsSettings
     from .results.store import ResultsStore
-    from .sweep import done_index
+    from .sweep import check_sweep_precision, done_index
 
+    # `auto` on a Job's GPU flavor is half precision (bf16, or fp16 on a T4)
+    check_sweep_precision(sweep, "fp32" if args.flavor.startswith("cpu") else "bf16/fp16")
     store = ResultsStore()
     if not store.repo:
         raise XltError("set XLT_RESULTS_REPO (a Hub dataset repo): Jobs file their records there")

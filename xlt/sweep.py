@@ -431,15 +431,16 @@ def _trained_as(record: dict) -> str | None:
         return None
 
 
-def check_sweep_precision(sweep: Sweep) -> None:
-    """`XltError` before any cell runs here when the grid's registered protocol trains at another precision
-    than some cell still to run would on this machine (`auto` on a GPU is half precision)."""
+def check_sweep_precision(sweep: Sweep, auto: str | None = None) -> None:
+    """`XltError` before any cell runs when the grid's registered protocol trains at another precision than
+    some cell still to run would where it runs: `auto` is what `auto` resolves to there (default: on this
+    machine; half precision on a GPU)."""
     if get_protocol(sweep.protocol) is None:
         return
     for config in sweep.cells:
         if config.fingerprint() not in sweep.skipped:
             precision = config.train.precision
-            check_precision(sweep.protocol, _auto_precision() if precision == "auto" else precision,
+            check_precision(sweep.protocol, (auto or _auto_precision()) if precision == "auto" else precision,
                             f"{sweep.name} cell {_cell_name(config)}")
 
 
