@@ -135,7 +135,7 @@ def main() -> None:
     from xlt.leaderboard.figures import comparison_runs
     from xlt.leaderboard.table import filter_runs, runs_frame
     from xlt.methods import get_method, method_names
-    from xlt.protocols import follows
+    from xlt.protocols import follows, record_problems
     from xlt.results.records import read_records
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -148,7 +148,10 @@ def main() -> None:
     kept = [r for r in records if r.get("protocol") != args.protocol or follows(r)]
     if len(kept) < len(records):  # a registered protocol's name on another recipe, model or precision
         print(f"left out {len(records) - len(kept)} record(s) that name protocol {args.protocol} without following "
-              f"it (xlt/protocols.py)", file=sys.stderr)
+              f"it (xlt/protocols.py):", file=sys.stderr)
+        for record in records:
+            if record.get("protocol") == args.protocol and (problems := record_problems(record)):
+                print(f"  {record.get('run_id')}: {'; '.join(problems)}", file=sys.stderr)
     runs = filter_runs(runs_frame(kept), protocol=args.protocol)
     runs = runs[runs["target_avg"].notna()].sort_values("created")
     if args.per_language:

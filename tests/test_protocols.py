@@ -33,8 +33,39 @@ def test_a_run_that_follows_cpu_v1_passes_and_every_changed_setting_is_named():
         assert part in message
     other_task = ExperimentConfig(task="topic", model=CPU_V1.model, train=TrainConfig(**CPU_V1.train))
     assert "task 'topic' is not one of its tasks (nli, sentiment)" in "; ".join(CPU_V1.problems(other_task))
+    validation = cpu_v1_config()
+    validation.eval_split, validation.train_split = "validation", "train+validation"
+    assert CPU_V1.problems(validation) == ["train_split 'train+validation' (the protocol's: the task's default)",
+                                           "eval_split 'validation' (the protocol's: the task's default)"]
     check_follows("my-own-v1", broken)  # an unregistered name is a free label
     check_follows(None, broken)
+
+
+def test_every_training_setting_is_fixed_by_the_protocol_or_named_free():
+    from dataclasses import fields
+
+    from xlt.protocols import FREE_TRAIN_FIELDS
+
+    fixed = set(CPU_V1.train) | {"max_eval_samples"}  # max_eval_samples: per task (eval_rows)
+    assert fixed.isdisjoint(FREE_TRAIN_FIELDS)
+    assert fixed | FREE_TRAIN_FIELDS == {f.name for f in fields(TrainConfig)}  # a new setting must pick a side
+
+
+def test_several_processes_are_refused_and_their_records_do_not_follow():
+    from xlt.protocols import check_world_size, record_problems
+
+    check_world_size("cpu-v1", 1)
+    check_world_size("my-own-v1", 4)
+    with pytest.raises(XltError, match="trains in 1 process\\(es\\), and this run would use 2 .*leave --num-gpus out"):
+        check_world_size("cpu-v1", 2, "--protocol")
+    records = [json.loads(p.read_text()) for p in (repo_root() / "leaderboard" / "results" / "sentiment").glob(
+        "zero-shot__*__en__seed42__*.json")]
+    record = next(r for r in records if r.get("protocol") == "cpu-v1")
+    assert record_problems(record) == []
+    two = dict(record, hardware={**record["hardware"], "device": "cuda", "world_size": 2},
+               training={**record["training"], "precision": "bf16"})
+    assert record_problems(two) == ["trained in bf16 (the protocol's: fp32)", "trained in 2 processes (the "
+                                    "protocol's: 1)"]
 
 
 def test_precision_is_checked_as_it_resolves():
@@ -81,6 +112,23 @@ def test_a_grid_cell_that_breaks_its_protocol_is_refused_before_anything_runs(tm
         prepare(grid, check_cells=False)
 
 
+def test_a_protocol_grids_cell_is_done_only_by_a_record_that_names_and_follows_it(tmp_path):
+    from tests.test_sweep import record_of
+    from xlt.results.records import write_record
+    from xlt.sweep import prepare
+
+    grid = tmp_path / "grid.yaml"
+    base = {"task": "sentiment", "model": CPU_V1.model, "train": dict(CPU_V1.train)}
+    grid.write_text(yaml.safe_dump({"protocol": "cpu-v1", "results_dir": "results", "base": base,
+                                    "grid": {"seed": [42, 43, 44]}}))
+    first, second, third = prepare(grid, check_cells=False).cells
+    write_record(record_of(first, "20260101T000000"), tmp_path / "results")  # names no protocol
+    write_record(dict(record_of(second, "20260101T000001"), protocol="cpu-v1",  # cpu-v1, but bf16 on a GPU
+                      hardware={"device": "cuda", "gpu": "H100", "gpu_count": 1}), tmp_path / "results")
+    write_record(dict(record_of(third, "20260101T000002"), protocol="cpu-v1"), tmp_path / "results")
+    assert set(prepare(grid, check_cells=False).skipped) == {third.fingerprint()}
+
+
 def test_a_sweep_or_queue_that_would_train_a_protocol_grid_in_half_precision_is_refused(tmp_path, monkeypatch):
     from xlt import sweep as sweep_module
 
@@ -108,18 +156,56 @@ def test_a_sweep_or_queue_that_would_train_a_protocol_grid_in_half_precision_is_
     fp32 = sweep_module.prepare(grid, check_cells=False, precision="fp32")
     sweep_module.check_sweep_precision(fp32)  # --precision fp32: allowed
 
+    from xlt import cli
+
+    started = []
+    monkeypatch.setattr(sweep_module, "start_in_background", lambda *args, **kwargs: started.append(args) or 1)
+    assert cli.main(["sweep", str(grid), "--background"]) != 0 and not started  # refused here, not in its log
+    assert cli.main(["sweep", str(grid), "--background", "--precision", "fp32"]) == 0 and len(started) == 1
+
+
+def test_the_apps_grid_queue_says_why_it_refuses(tmp_path, monkeypatch):
+    from xlt import sweep as sweep_module
+    from xlt.app import sweeps
+    from xlt.jobs import JobStore
+    from xlt.results.store import ResultsStore
+
+    folder = tmp_path / "sweeps"
+    folder.mkdir()
+    base = {"task": "sentiment", "model": CPU_V1.model, "train": dict(CPU_V1.train)}
+    (folder / "grid.yaml").write_text(yaml.safe_dump({"protocol": "cpu-v1", "results_dir": str(tmp_path / "r"),
+                                                      "base": base, "grid": {"seed": [42]}}))
+    monkeypatch.setattr(sweep_module, "_auto_precision", lambda: "bf16")  # a GPU Space
+    monkeypatch.setattr(sweep_module, "unrunnable", lambda sweep, hub_data=False: {})
+    jobs = JobStore(tmp_path / "jobs")
+    store = ResultsStore(home=tmp_path / "home", committed_dir=tmp_path / "committed", repo="")
+    message = sweeps.queue_sweep(jobs, store, "grid", folder=folder)
+    assert message.startswith("**Not queued:** grid cell zero-shot src=en seed=42")
+    assert "add --precision fp32" in message
+    assert jobs.list() == []
+
 
 def test_run_and_file_and_the_cli_refuse_a_broken_protocol_before_training(tmp_path, monkeypatch, capsys):
     from xlt import cli, training
     from xlt.experiment import run_and_file
 
-    broken = cpu_v1_config(learning_rate=1e-4)
-    with pytest.raises(XltError, match="learning_rate 0.0001"):
-        run_and_file(broken, results_dir=tmp_path / "results", output_dir=tmp_path / "run", protocol="cpu-v1")
-    monkeypatch.setattr(training, "resolved_precision", lambda precision: "bf16")  # as on a GPU
-    with pytest.raises(XltError, match="add --precision fp32"):
-        run_and_file(cpu_v1_config(), results_dir=tmp_path / "results", output_dir=tmp_path / "run",
-                     protocol="cpu-v1")
+    def no_training(*args, **kwargs):
+        raise AssertionError("got past the protocol's checks")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("xlt.experiment.validate", no_training)
+        with pytest.raises(XltError, match="learning_rate 0.0001"):
+            run_and_file(cpu_v1_config(learning_rate=1e-4), results_dir=tmp_path / "results",
+                         output_dir=tmp_path / "run", protocol="cpu-v1")
+        patch.setattr(training, "resolved_precision", lambda precision: "bf16")  # as on a GPU
+        with pytest.raises(XltError, match="add --precision fp32"):
+            run_and_file(cpu_v1_config(), results_dir=tmp_path / "results", output_dir=tmp_path / "run",
+                         protocol="cpu-v1")
+        patch.setattr(training, "resolved_precision", lambda precision: "fp32")
+        patch.setenv("WORLD_SIZE", "2")  # a rank of a multi-GPU run
+        with pytest.raises(XltError, match="would use 2"):
+            run_and_file(cpu_v1_config(), results_dir=tmp_path / "results", output_dir=tmp_path / "run",
+                         protocol="cpu-v1")
     assert not (tmp_path / "run").exists() and not (tmp_path / "results").exists()
 
     capsys.readouterr()
@@ -128,6 +214,17 @@ def test_run_and_file_and_the_cli_refuse_a_broken_protocol_before_training(tmp_p
     err = capsys.readouterr().err
     assert code != 0 and "running:" not in err
     assert err.startswith("xlt: error: --protocol: protocol cpu-v1 fixes these settings") and err.count("\n") == 1
+    monkeypatch.setattr(training, "resolved_precision", lambda precision: "bf16")  # as `auto` on a GPU
+    for extra in (["--num-gpus", "2"], []):  # several processes; half precision: before 'running:'
+        code = cli.main(["train", "--task", "sentiment", "--protocol", "cpu-v1", *extra, *_cpu_v1_flags()])
+        err = capsys.readouterr().err
+        assert code != 0 and "running:" not in err and err.count("\n") == 1
+        assert ("leave --num-gpus out" if extra else "add --precision fp32") in err
+
+
+def _cpu_v1_flags() -> list[str]:
+    return ["--model", CPU_V1.model, "--learning-rate", "0.0002", "--epochs", "6", "--finetune", "lora",
+            "--lora-r", "16", "--lora-alpha", "32", "--lora-targets", "all-linear", "--seed", "42"]
 
 
 def test_hf_jobs_on_a_gpu_flavor_refuse_a_protocol_grid_left_at_auto(tmp_path, monkeypatch, capsys):

@@ -130,7 +130,7 @@ def _check_gpus(num_gpus: int) -> None:
 
 def cmd_train(args) -> int:
     from .experiment import run_and_file, validate
-    from .protocols import check_follows
+    from .protocols import check_follows, check_precision, check_world_size, get_protocol
     from .results.records import check_protocol, find_records
     from .results.store import ResultsStore
 
@@ -138,6 +138,11 @@ def cmd_train(args) -> int:
     validate(config)
     check_protocol(args.protocol, "--protocol")  # refused before the run is announced
     check_follows(args.protocol, config, "--protocol")
+    if get_protocol(args.protocol) is not None:  # the machine's part of the promise, before the run is announced
+        from .training import resolved_precision
+
+        check_world_size(args.protocol, args.num_gpus, "--protocol")
+        check_precision(args.protocol, resolved_precision(config.train.precision), "--protocol")
     if args.num_gpus < 1:
         raise XltError(f"--num-gpus must be >= 1, got {args.num_gpus}")
     if args.num_gpus > 1 and "LOCAL_RANK" not in os.environ:
@@ -167,7 +172,7 @@ def cmd_train(args) -> int:
 
 def cmd_sweep(args) -> int:
     from .settings import home_dir
-    from .sweep import describe, parse_only, parse_shard, prepare, run_sweep, start_in_background
+    from .sweep import check_sweep_precision, describe, parse_only, parse_shard, prepare, run_sweep, start_in_background
 
     shard = parse_shard(args.shard)
     only = parse_only(args.only)
@@ -181,6 +186,7 @@ def cmd_sweep(args) -> int:
     if args.backend == "hf-jobs":
         return _sweep_on_hf_jobs(sweep, args)
     if args.background:
+        check_sweep_precision(sweep)  # refused here, not in a log the caller may never read
         log_file = home_dir() / "sweeps" / f"{sweep.name}.log"
         pid = start_in_background(args.grid, log_file, shard, args.only, args.precision)
         print(f"running in the background (pid {pid}); progress: tail -f {log_file}")

@@ -127,7 +127,7 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
     from .evaluation import evaluate_languages, summarise
     from .models.artifacts import inference_mode
     from .models.loading import model_fingerprint
-    from .protocols import check_follows, check_precision, get_protocol
+    from .protocols import check_follows, check_precision, check_world_size, get_protocol
     from .results.records import build_record, check_protocol, write_record
     from .settings import data_dir as default_data_dir
     from .settings import home_dir
@@ -137,6 +137,7 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
     if get_protocol(protocol) is not None:
         from .training import resolved_precision
 
+        check_world_size(protocol, int(os.environ.get("WORLD_SIZE", "1")))
         check_precision(protocol, resolved_precision(config.train.precision))
     validated = validate(config, data_dir)
     task, method = validated.task, validated.method

@@ -1,12 +1,14 @@
 """Comparison protocols: what a record that names one must have kept fixed, so its numbers compare.
 
 A protocol is a name a record carries (`protocol: cpu-v1`). A name registered here is also a promise that
-is checked before anything trains (`xlt train --protocol`, `xlt sweep`, the app's queued grid cells): the
-encoder, the base recipe (every training setting but the seed, the precision and the checkpointing), the seeds,
-the tasks with their evaluation rows, and the precision training runs at. A run that breaks it is refused with
-the settings it changed, so a "cpu-v1" record can never hide another recipe; the methods table also leaves
-out any record that names the protocol without following it (an upload, an older file). An unregistered name
-stays a free label for a user's own series of runs.
+is checked before anything trains (`xlt train --protocol`, `xlt sweep` on every backend, the app's queued grid
+cells): the encoder, the base recipe (every training setting but the seed, the precision and the
+checkpointing), the task's default splits, the seeds, the tasks with their evaluation rows, the precision
+training runs at and one process (several GPUs would multiply the batch). A run that breaks it is refused with
+the settings it changed, before anything trains. Among records, a grid's cell is done only by a record that
+names the protocol and follows it, and the methods table leaves out any record that names it without following
+it (an upload, an older file); the leaderboard's own views show every record with its recipe and precision.
+An unregistered name stays a free label for a user's own series of runs.
 
 `cpu-v1` is the protocol behind the README's methods table, transfer matrices and source ranker.
 """
@@ -31,12 +33,16 @@ class Protocol:
     eval_rows: dict = field(default_factory=dict)  # task -> max_eval_samples (None: the full test files)
     seeds: tuple[int, ...] = ()
     precision: str = "fp32"  # what training must run at (`auto` is checked as what it resolves to)
+    world_size: int = 1  # training processes (each GPU of a multi-GPU run takes a batch of its own)
 
     def problems(self, config) -> list[str]:
         """How `config` (an ExperimentConfig) breaks this protocol; empty when it follows it."""
         out = []
         if config.task not in self.eval_rows:
             out.append(f"task {config.task!r} is not one of its tasks ({', '.join(sorted(self.eval_rows))})")
+        for split in ("train_split", "eval_split"):
+            if getattr(config, split) is not None:
+                out.append(f"{split} {getattr(config, split)!r} (the protocol's: the task's default)")
         if config.model != self.model:
             out.append(f"model {config.model!r} (the protocol's: {self.model!r})")
         if self.seeds and config.train.seed not in self.seeds:
@@ -60,7 +66,7 @@ CPU_V1 = Protocol(
            "weight_decay": 0.01, "warmup_ratio": 0.1, "finetune": "lora", "lora_r": 16, "lora_alpha": 32,
            "lora_dropout": 0.1, "lora_targets": "all-linear", "freeze_embeddings": True, "encoder_layers": 0,
            "freeze_layers": 0, "average_last_epochs": 0, "dropout": 0.1, "head_init": "random",
-           "loss": "cross-entropy", "gradient_accumulation_steps": 1},
+           "loss": "cross-entropy", "temperature": 0.05, "gradient_accumulation_steps": 1},
     eval_rows={"sentiment": None, "nli": 1500},
     seeds=(42, 43, 44),
 )
@@ -85,6 +91,16 @@ def check_follows(name: str | None, config, where: str = "") -> None:
                        "protocol for a series of your own")
 
 
+def check_world_size(name: str | None, processes: int, where: str = "") -> None:
+    """`XltError` when a registered protocol's run would train in more processes than it fixes (several GPUs:
+    each takes a batch of its own, so the recipe's batch and step count change)."""
+    protocol = get_protocol(name)
+    if protocol is not None and processes > protocol.world_size:
+        raise XltError(f"{where}{'' if not where else ': '}protocol {name} trains in {protocol.world_size} "
+                       f"process(es), and this run would use {processes} (each GPU takes a batch of "
+                       f"{protocol.train['batch_size']}): leave --num-gpus out")
+
+
 def check_precision(name: str | None, resolved: str, where: str = "") -> None:
     """`XltError` when training would run at another precision than the registered protocol `name` trains at
     (`resolved`: the precision the run trains at on this machine, `auto` resolved)."""
@@ -95,17 +111,28 @@ def check_precision(name: str | None, resolved: str, where: str = "") -> None:
                        f"{protocol.precision}")
 
 
-def follows(record: dict) -> bool:
-    """Whether a record that names a registered protocol kept to it (a record naming none, or a free label,
-    is not judged: True). An unreadable config does not follow."""
+def record_problems(record: dict) -> list[str]:
+    """How a record that names a registered protocol broke it (a record naming none, or a free label, is not
+    judged: empty). An unreadable config is a problem of its own."""
     from .config import ExperimentConfig
     from .results.records import training_precision
 
     protocol = get_protocol(record.get("protocol"))
     if protocol is None:
-        return True
+        return []
     try:
         config = ExperimentConfig.from_dict(record["config"])
-    except Exception:  # noqa: BLE001 - an odd record simply does not follow
-        return False
-    return not protocol.problems(config) and training_precision(record) == protocol.precision
+    except Exception as exc:  # noqa: BLE001 - an odd record simply does not follow
+        return [f"its config cannot be read ({str(exc)[:80]})"]
+    problems = protocol.problems(config)
+    if (precision := training_precision(record)) != protocol.precision:
+        problems.append(f"trained in {precision} (the protocol's: {protocol.precision})")
+    world_size = (record.get("hardware") or {}).get("world_size") or 1
+    if world_size > protocol.world_size:
+        problems.append(f"trained in {world_size} processes (the protocol's: {protocol.world_size})")
+    return problems
+
+
+def follows(record: dict) -> bool:
+    """Whether a record that names a registered protocol kept to it (one naming none, or a free label: True)."""
+    return not record_problems(record)

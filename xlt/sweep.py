@@ -38,7 +38,7 @@ from pathlib import Path
 
 from .config import PRECISIONS, TRAINED_PRECISIONS, ExperimentConfig, TrainConfig
 from .errors import XltError
-from .protocols import check_follows, check_precision, get_protocol
+from .protocols import check_follows, check_precision, follows, get_protocol
 from .results.records import check_protocol
 
 EXPERIMENT_KEYS = {"task", "method", "model", "source_languages", "target_languages", "train_split", "eval_split",
@@ -392,13 +392,16 @@ def done_index(sweep: Sweep, fingerprints: set[str] | None = None) -> dict[str, 
     fills a CPU grid's cell, and the other way round; a bf16 record never fills a float32 cell this way). A
     record of the cell's own fingerprint counts whatever it trained at, as always: a GPU that runs a grid's
     `auto` cells files bf16 records that a CPU sweep of the grid then skips. With Jobs, where `auto` resolves
-    on the Job's machine, only cells of an explicit precision are matched this way."""
+    on the Job's machine, only cells of an explicit precision are matched this way. A grid of a registered
+    protocol (`xlt/protocols.py`) counts only records that name it and follow it (float32 among them)."""
     return match_records(sweep, _existing_records(sweep), fingerprints)
 
 
 def match_records(sweep: Sweep, records: list[dict], fingerprints: set[str] | None = None) -> dict[str, dict]:
     """`done_index` over given records (e.g. the app's store): {cell fingerprint: the record that does it}."""
     wanted = fingerprints if fingerprints is not None else {c.fingerprint() for c in sweep.cells}
+    if get_protocol(sweep.protocol) is not None:  # a registered protocol's cell: only a record that keeps it
+        records = [r for r in records if r.get("protocol") == sweep.protocol and follows(r)]
     index = {r["config_fingerprint"]: r for r in records if r.get("config_fingerprint") in wanted}
     missing = [c for c in sweep.cells if c.fingerprint() in wanted and c.fingerprint() not in index]
     trained = {key: r for r in records if (key := _trained_as(r))} if missing else {}

@@ -106,7 +106,10 @@ def queue_sweep(jobs, results, grid: str, only: str = "", profile=None, folder: 
     except XltError as exc:
         return f"**Not queued:** {exc}"
     cannot = unrunnable(sweep)  # of the cells still to run
-    queued, resumed = queue_as_jobs(sweep, jobs, launched_by=username(profile), leave_out=set(cannot))
+    try:
+        queued, resumed = queue_as_jobs(sweep, jobs, launched_by=username(profile), leave_out=set(cannot))
+    except XltError as exc:  # e.g. a protocol's float32 grid at `auto` on a GPU
+        return f"**Not queued:** {exc}"
     note = (f" {len(cannot)} cell(s) cannot run on this machine and were left out: {next(iter(cannot.values()))}"
             if cannot else "")
     if not queued and not resumed:

@@ -136,11 +136,11 @@ def training_precision(record: dict) -> str:
     """What a run trained in: the precision it recorded; for older records the configured one, `auto` being
     bf16 on a GPU (what it resolved to on the H100 that ran them) and fp32 on a CPU. A run that trained
     nothing (a published model, evaluated in float32) counts as fp32."""
-    if not record.get("train_seconds"):
-        return "fp32"
     recorded = (record.get("training") or {}).get("precision")
     if recorded:
         return recorded
+    if not record.get("train_seconds"):
+        return "fp32"
     configured = ((record.get("config") or {}).get("train") or {}).get("precision") or "auto"
     if configured != "auto":
         return configured
