@@ -175,7 +175,7 @@ def test_method_comparison_keeps_to_one_protocol_and_the_baseline_source():
     from xlt.leaderboard import figures
     from xlt.leaderboard.table import runs_frame
 
-    def run(i, method, source, average, protocol="cpu-v1", shots=None):
+    def run(i, method, source, average, protocol="test-v1", shots=None):
         options = {"shots": shots} if shots else {}
         return make_record(run_id=f"cmp-{i}-x", method=method, source_languages=[source], seed=i, protocol=protocol,
                            config={"source_languages": [source], "method_options": options},
@@ -188,16 +188,16 @@ def test_method_comparison_keeps_to_one_protocol_and_the_baseline_source():
     (bars,) = fig.data
     heights = dict(zip(bars.x, bars.y))
     assert heights == pytest.approx({"zero-shot": 0.61, "few-shot K=10": 0.64, "few-shot K=100": 0.70})
-    assert "protocol cpu-v1 (1 other run(s): pick them with the Protocol filter); zero-shot from en" \
+    assert "protocol test-v1 (1 other run(s): pick them with the Protocol filter); zero-shot from en" \
         in fig.layout.title.text
     # a user's own runs (no protocol) are charted when the Protocol filter picks them
     from xlt.leaderboard.table import NO_PROTOCOL, filter_runs
 
     runs = runs_frame(records)
-    assert board.filter_choices(runs)["protocol"] == ["All", "cpu-v1", NO_PROTOCOL]
+    assert board.filter_choices(runs)["protocol"] == ["All", "test-v1", NO_PROTOCOL]
     own = figures.method_comparison(filter_runs(runs, protocol=NO_PROTOCOL), "nli")
     assert dict(zip(own.data[0].x, own.data[0].y)) == pytest.approx({"zero-shot": 0.10})
-    assert len(filter_runs(runs, protocol="cpu-v1")) == 6 and len(filter_runs(runs, protocol="All")) == 7
+    assert len(filter_runs(runs, protocol="test-v1")) == 6 and len(filter_runs(runs, protocol="All")) == 7
     table = board.leaderboard_table(runs, protocol=NO_PROTOCOL, aggregate=True)
     assert table["protocol"].tolist() == [""] and table["seeds"].tolist() == [1]
     # few-shot K=10 and K=100 are not averaged together

@@ -242,3 +242,24 @@ def test_hf_jobs_on_a_gpu_flavor_refuse_a_protocol_grid_left_at_auto(tmp_path, m
     for extra in (["--precision", "fp32"], ["--flavor", "cpu-upgrade"]):
         assert cli.main(["sweep", str(grid), "--backend", "hf-jobs", *extra]) != 0
         assert "set XLT_RESULTS_REPO" in capsys.readouterr().err
+
+
+def test_the_leaderboard_never_counts_a_record_that_breaks_its_protocol_among_those_that_keep_it():
+    from xlt.leaderboard.matrix import cells_frame, transfer_matrix
+    from xlt.leaderboard.table import filter_runs, runs_frame
+
+    folder = repo_root() / "leaderboard" / "results" / "sentiment"
+    kept = [json.loads(p.read_text()) for p in sorted(folder.glob("zero-shot__*__seed42__*.json"))]
+    kept = [r for r in kept if r.get("protocol") == "cpu-v1"]
+    de = next(r for r in kept if r["source_languages"] == ["de"])
+    broken = json.loads(json.dumps(de))  # the same run claiming cpu-v1 on 12 epochs, scoring far higher
+    broken.update(run_id="broken000000-20261127T000000")
+    broken["config"]["train"]["epochs"] = 12.0
+    for scores in broken["metrics"].values():
+        scores["macro_f1"] = 0.99
+    runs = runs_frame([*kept, broken])
+    row = runs[runs["run_id"] == broken["run_id"]].iloc[0]
+    assert row["protocol"] == "cpu-v1 (not followed)" and "⚠ protocol:cpu-v1 (not followed)" in row["flags"]
+    assert broken["run_id"] not in set(filter_runs(runs, protocol="cpu-v1")["run_id"])
+    matrix = transfer_matrix(cells_frame([*kept, broken]), "sentiment", protocol="cpu-v1")
+    assert matrix.mean.at["de", "fr"] == pytest.approx(de["metrics"]["fr"]["macro_f1"])  # the kept run alone

@@ -86,7 +86,7 @@ def test_transfer_gap_is_cell_minus_the_targets_in_language_score(tmp_path):
 
 def test_only_verified_single_source_zero_shot_runs_of_one_setting(tmp_path):
     records = matrix_records(tmp_path / "a", sources=("en",), seeds=(42,))
-    records += matrix_records(tmp_path / "b", sources=("de", "fr"), seeds=(42,), protocol="cpu-v1")
+    records += matrix_records(tmp_path / "b", sources=("de", "fr"), seeds=(42,), protocol="test-v1")
     odd = [dict(records[0], run_id="multi-1", source_languages=["en", "de"]),
            dict(records[0], run_id="few-1", method="few-shot"),
            dict(records[0], run_id="collapsed-1", collapsed=True),
@@ -94,7 +94,7 @@ def test_only_verified_single_source_zero_shot_runs_of_one_setting(tmp_path):
     cells = cells_frame(records + odd)
     assert set(cells["run_id"]) == {r["run_id"] for r in records}
     settings = matrix_settings(cells, "sentiment")
-    assert len(settings) == 2 and "protocol cpu-v1" in settings[0][1]  # two sources beat one
+    assert len(settings) == 2 and "protocol test-v1" in settings[0][1]  # two sources beat one
     matrix = transfer_matrix(cells, "sentiment")
     assert matrix.sources == ["de", "fr"]
     assert transfer_matrix(cells, "sentiment", setting=settings[1][0]).sources == ["en"]
@@ -146,17 +146,17 @@ def test_leaderboard_transfer_view(tmp_path):
 def test_heatmap_follows_the_protocol_filter(tmp_path):
     """The Protocol filter picks the matrix too: a user's own runs (no protocol) get their own heatmap."""
     records = matrix_records(tmp_path / "a", sources=("en",), seeds=(42,))
-    records += matrix_records(tmp_path / "b", sources=("de", "fr"), seeds=(42,), protocol="cpu-v1")
+    records += matrix_records(tmp_path / "b", sources=("de", "fr"), seeds=(42,), protocol="test-v1")
     cells = cells_frame(records)
     assert transfer_matrix(cells, "sentiment").sources == ["de", "fr"]  # best covered, unfiltered
     assert transfer_matrix(cells, "sentiment", protocol="").sources == ["en"]
-    assert transfer_matrix(cells, "sentiment", protocol="cpu-v1").sources == ["de", "fr"]
+    assert transfer_matrix(cells, "sentiment", protocol="test-v1").sources == ["de", "fr"]
     with pytest.raises(XltError, match="under protocol 'gpu-v9'"):
         transfer_matrix(cells, "sentiment", protocol="gpu-v9")
     _, note = board.transfer_view(cells, protocol=board.NO_PROTOCOL)
     assert "1 source × 4 target" in note and "recipe" in note
-    _, note = board.transfer_view(cells, "sentiment", protocol="cpu-v1")
-    assert "2 source × 4 target" in note and "protocol cpu-v1" in note
+    _, note = board.transfer_view(cells, "sentiment", protocol="test-v1")
+    assert "2 source × 4 target" in note and "protocol test-v1" in note
     fig, note = board.transfer_view(cells, protocol="gpu-v9")
     assert "of this protocol" in fig.layout.annotations[0].text and note == ""
 

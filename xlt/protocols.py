@@ -6,8 +6,9 @@ cells): the encoder, the base recipe (every training setting but the seed, the p
 checkpointing), the task's default splits, the seeds, the tasks with their evaluation rows, the precision
 training runs at and one process (several GPUs would multiply the batch). A run that breaks it is refused with
 the settings it changed, before anything trains. Among records, a grid's cell is done only by a record that
-names the protocol and follows it, and the methods table leaves out any record that names it without following
-it (an upload, an older file); the leaderboard's own views show every record with its recipe and precision.
+names the protocol and follows it, the methods table leaves out any record that names it without following
+it (an upload, an older file), and the leaderboard's views (Protocol filter, method chart, transfer matrix,
+source ranker) count such a record under "NAME (not followed)", apart from the runs that kept it.
 An unregistered name stays a free label for a user's own series of runs.
 
 `cpu-v1` is the protocol behind the README's methods table, transfer matrices and source ranker.
@@ -136,3 +137,14 @@ def record_problems(record: dict) -> list[str]:
 def follows(record: dict) -> bool:
     """Whether a record that names a registered protocol kept to it (one naming none, or a free label: True)."""
     return not record_problems(record)
+
+
+NOT_FOLLOWED = " (not followed)"
+
+
+def protocol_label(record: dict) -> str:
+    """The protocol a record counts under in the leaderboard's views: its name ("" for none), or, for a
+    registered protocol it breaks, that name marked as not followed, so it never sits among the runs that kept
+    it (the Protocol filter, the method chart, the transfer matrix, the source ranker)."""
+    name = record.get("protocol") or ""
+    return f"{name}{NOT_FOLLOWED}" if name and not follows(record) else name

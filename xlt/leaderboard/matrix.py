@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..errors import XltError
+from ..protocols import protocol_label
 from ..results.records import training_precision
 from .table import hardware_label
 
@@ -28,7 +29,7 @@ CELL_COLUMNS = ["task", "model", "setting", "setting_label", "protocol", "source
 
 def _setting(record: dict) -> tuple[str, str]:
     """(key, label) of the settings a run shares with the other runs of its matrix."""
-    protocol = record.get("protocol") or ""
+    protocol = protocol_label(record)
     recipe = record.get("recipe") or ""
     cap = ((record.get("config") or {}).get("train") or {}).get("max_eval_samples")
     key = f"{record['model']}|{protocol}|{recipe}|{cap}"
@@ -51,7 +52,7 @@ def cells_frame(records: list[dict]) -> pd.DataFrame:
         for lang, m in (r.get("metrics") or {}).items():
             if isinstance(m, dict):
                 rows.append({"task": r["task"], "model": r["model"], "setting": key, "setting_label": label,
-                             "protocol": r.get("protocol") or "", "source": r["source_languages"][0],
+                             "protocol": protocol_label(r), "source": r["source_languages"][0],
                              "target": lang, "seed": r["seed"], "run_id": r["run_id"],
                              "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"),
                              "n": m.get("n"), "hardware": hardware_label(r),

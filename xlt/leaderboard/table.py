@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ..protocols import protocol_label
 from ..results.records import training_precision
 
 BASE_COLUMNS = ["status", "task", "method", "recipe", "model", "source", "metric", "target_avg", "target_ci95",
@@ -64,6 +65,7 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
         metric = summary.get("metric", "accuracy")
         targets = summary.get("target_languages") or []
         cis = [r["metrics"][t]["ci95"] for t in targets if r["metrics"].get(t, {}).get("ci95")]
+        protocol = protocol_label(r)
         row = {
             "status": STATUS_BADGES.get(r.get("status", "verified"), "⚠ submitted, unverified"),
             "task": r["task"], "method": r["method"], "recipe": r.get("recipe") or "", "model": r["model"],
@@ -81,9 +83,10 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
             # the smallest per-language sample: a 100-example debug run does not pass for a full one
             "eval_n": min((m.get("n") or 0 for m in r["metrics"].values()), default=0),
             "flags": " ".join(flag for flag, on in (("⚠ collapsed", r.get("collapsed")),
-                                                    (f"protocol:{r.get('protocol')}", r.get("protocol")))
+                                                    (f"⚠ protocol:{protocol}" if protocol != r.get("protocol")
+                                                     else f"protocol:{protocol}", protocol))
                               if on),
-            "run_id": r["run_id"], "created": r["created"], "protocol": r.get("protocol") or "",
+            "run_id": r["run_id"], "created": r["created"], "protocol": protocol,
             "targets": ",".join(targets),
             "variant": method_variant(r),
             "shots": ((r.get("config") or {}).get("method_options") or {}).get("shots", 10)
