@@ -71,8 +71,12 @@ def test_several_processes_are_refused_and_their_records_do_not_follow():
 def test_precision_is_checked_as_it_resolves():
     check_precision("cpu-v1", "fp32")
     check_precision("my-own-v1", "bf16")
+    with pytest.raises(XltError) as caught:  # asked for explicitly: no word about `auto`
+        check_precision("cpu-v1", "bf16", "cell", configured="bf16")
+    assert str(caught.value) == ("cell: protocol cpu-v1 trains in fp32, and this run would train in bf16: use "
+                                 "--precision fp32")
     with pytest.raises(XltError, match="protocol cpu-v1 trains in fp32, and this run would train in bf16 .*"
-                                       "add --precision fp32"):
+                                       "use --precision fp32"):
         check_precision("cpu-v1", "bf16")
 
 
@@ -181,7 +185,7 @@ def test_the_apps_grid_queue_says_why_it_refuses(tmp_path, monkeypatch):
     store = ResultsStore(home=tmp_path / "home", committed_dir=tmp_path / "committed", repo="")
     message = sweeps.queue_sweep(jobs, store, "grid", folder=folder)
     assert message.startswith("**Not queued:** grid cell zero-shot src=en seed=42")
-    assert "add --precision fp32" in message
+    assert "use --precision fp32" in message
     assert jobs.list() == []
 
 
@@ -198,7 +202,7 @@ def test_run_and_file_and_the_cli_refuse_a_broken_protocol_before_training(tmp_p
             run_and_file(cpu_v1_config(learning_rate=1e-4), results_dir=tmp_path / "results",
                          output_dir=tmp_path / "run", protocol="cpu-v1")
         patch.setattr(training, "resolved_precision", lambda precision: "bf16")  # as on a GPU
-        with pytest.raises(XltError, match="add --precision fp32"):
+        with pytest.raises(XltError, match="use --precision fp32"):
             run_and_file(cpu_v1_config(), results_dir=tmp_path / "results", output_dir=tmp_path / "run",
                          protocol="cpu-v1")
         patch.setattr(training, "resolved_precision", lambda precision: "fp32")
@@ -219,7 +223,7 @@ def test_run_and_file_and_the_cli_refuse_a_broken_protocol_before_training(tmp_p
         code = cli.main(["train", "--task", "sentiment", "--protocol", "cpu-v1", *extra, *_cpu_v1_flags()])
         err = capsys.readouterr().err
         assert code != 0 and "running:" not in err and err.count("\n") == 1
-        assert ("leave --num-gpus out" if extra else "add --precision fp32") in err
+        assert ("leave --num-gpus out" if extra else "use --precision fp32") in err
 
 
 def _cpu_v1_flags() -> list[str]:
@@ -236,7 +240,7 @@ def test_hf_jobs_on_a_gpu_flavor_refuse_a_protocol_grid_left_at_auto(tmp_path, m
     grid.write_text(yaml.safe_dump({"protocol": "cpu-v1", "base": base, "grid": {"seed": [44]}}))  # not run
     capsys.readouterr()
     assert cli.main(["sweep", str(grid), "--backend", "hf-jobs", "--flavor", "a10g-small"]) != 0
-    assert "this run would train in bf16/fp16 (on a GPU `auto` is half precision): add --precision fp32" in \
+    assert "this run would train in bf16/fp16 (on a GPU `auto` is half precision): use --precision fp32" in \
         capsys.readouterr().err
     # in float32, or on a CPU flavor, it gets as far as the results repo it needs
     for extra in (["--precision", "fp32"], ["--flavor", "cpu-upgrade"]):
@@ -263,3 +267,13 @@ def test_the_leaderboard_never_counts_a_record_that_breaks_its_protocol_among_th
     assert broken["run_id"] not in set(filter_runs(runs, protocol="cpu-v1")["run_id"])
     matrix = transfer_matrix(cells_frame([*kept, broken]), "sentiment", protocol="cpu-v1")
     assert matrix.mean.at["de", "fr"] == pytest.approx(de["metrics"]["fr"]["macro_f1"])  # the kept run alone
+
+
+def test_xlt_protocols_lists_what_each_fixes(capsys):
+    from xlt import cli
+
+    assert cli.main(["protocols"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("cpu-v1: the offline default encoder")
+    assert "model=multilingual-e5-small learning_rate=0.0002" in out and "max_eval_samples[nli]=1500" in out
+    assert "seed in 42,43,44 precision=fp32 processes=1" in out and "free label" in out

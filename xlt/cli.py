@@ -142,7 +142,8 @@ def cmd_train(args) -> int:
         from .training import resolved_precision
 
         check_world_size(args.protocol, args.num_gpus, "--protocol")
-        check_precision(args.protocol, resolved_precision(config.train.precision), "--protocol")
+        check_precision(args.protocol, resolved_precision(config.train.precision), "--protocol",
+                        config.train.precision)
     if args.num_gpus < 1:
         raise XltError(f"--num-gpus must be >= 1, got {args.num_gpus}")
     if args.num_gpus > 1 and "LOCAL_RANK" not in os.environ:
@@ -406,6 +407,13 @@ def cmd_list(args) -> int:
             mark = "*" if name == DEFAULT_MODEL else " "
             print(f"{mark} {name:<28}{spec.hub_id:<34}{spec.description}")
         print("* default (works offline). Any Hub id or local checkpoint path is accepted too.")
+    elif args.command == "protocols":
+        from .protocols import PROTOCOLS
+
+        for name, protocol in PROTOCOLS.items():
+            print(f"{name}: {protocol.description}")
+            print(f"  fixes: {protocol.fixed_settings()}")
+        print("Any other --protocol name is a free label (recorded, not checked).")
     else:
         from .methods import METHODS
 
@@ -543,7 +551,8 @@ def build_parser() -> argparse.ArgumentParser:
     rk.add_argument("--json", action="store_true")
     rk.set_defaults(func=cmd_rank)
 
-    for name, text in (("tasks", "list tasks"), ("models", "list models"), ("methods", "list transfer methods")):
+    for name, text in (("tasks", "list tasks"), ("models", "list models"), ("methods", "list transfer methods"),
+                       ("protocols", "list the registered comparison protocols and what each fixes")):
         sub.add_parser(name, help=text).set_defaults(func=cmd_list)
     prep = sub.add_parser("prepare", help="build the offline default encoder now (it is built on first use)")
     prep.add_argument("--model", default=DEFAULT_MODEL)

@@ -138,7 +138,7 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
         from .training import resolved_precision
 
         check_world_size(protocol, int(os.environ.get("WORLD_SIZE", "1")))
-        check_precision(protocol, resolved_precision(config.train.precision))
+        check_precision(protocol, resolved_precision(config.train.precision), configured=config.train.precision)
     validated = validate(config, data_dir)
     task, method = validated.task, validated.method
     out = Path(output_dir) if output_dir else home_dir() / "runs" / config.fingerprint()

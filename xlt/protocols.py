@@ -36,6 +36,14 @@ class Protocol:
     precision: str = "fp32"  # what training must run at (`auto` is checked as what it resolves to)
     world_size: int = 1  # training processes (each GPU of a multi-GPU run takes a batch of its own)
 
+    def fixed_settings(self) -> str:
+        """Everything the protocol fixes, as `name=value` on one line (`xlt protocols`)."""
+        parts = [f"model={self.model}", *(f"{k}={v}" for k, v in self.train.items()),
+                 *(f"max_eval_samples[{task}]={rows}" for task, rows in self.eval_rows.items()),
+                 "train_split/eval_split=the task's", f"seed in {','.join(map(str, self.seeds))}",
+                 f"precision={self.precision}", f"processes={self.world_size}"]
+        return " ".join(parts)
+
     def problems(self, config) -> list[str]:
         """How `config` (an ExperimentConfig) breaks this protocol; empty when it follows it."""
         out = []
@@ -102,14 +110,14 @@ def check_world_size(name: str | None, processes: int, where: str = "") -> None:
                        f"{protocol.train['batch_size']}): leave --num-gpus out")
 
 
-def check_precision(name: str | None, resolved: str, where: str = "") -> None:
+def check_precision(name: str | None, resolved: str, where: str = "", configured: str = "auto") -> None:
     """`XltError` when training would run at another precision than the registered protocol `name` trains at
-    (`resolved`: the precision the run trains at on this machine, `auto` resolved)."""
+    (`resolved`: the precision the run trains at on this machine, `configured` ('auto' or explicit) resolved)."""
     protocol = get_protocol(name)
     if protocol is not None and resolved != protocol.precision:
+        why = " (on a GPU `auto` is half precision)" if configured == "auto" else ""
         raise XltError(f"{where}{'' if not where else ': '}protocol {name} trains in {protocol.precision}, and "
-                       f"this run would train in {resolved} (on a GPU `auto` is half precision): add --precision "
-                       f"{protocol.precision}")
+                       f"this run would train in {resolved}{why}: use --precision {protocol.precision}")
 
 
 def record_problems(record: dict) -> list[str]:

@@ -444,7 +444,7 @@ def check_sweep_precision(sweep: Sweep, auto: str | None = None) -> None:
         if config.fingerprint() not in sweep.skipped:
             precision = config.train.precision
             check_precision(sweep.protocol, (auto or _auto_precision()) if precision == "auto" else precision,
-                            f"{sweep.name} cell {_cell_name(config)}")
+                            f"{sweep.name} cell {_cell_name(config)}", precision)
 
 
 def _auto_precision() -> str:
