@@ -249,24 +249,52 @@ def test_hf_jobs_on_a_gpu_flavor_refuse_a_protocol_grid_left_at_auto(tmp_path, m
 
 
 def test_the_leaderboard_never_counts_a_record_that_breaks_its_protocol_among_those_that_keep_it():
-    from xlt.leaderboard.matrix import cells_frame, transfer_matrix
-    from xlt.leaderboard.table import filter_runs, runs_frame
+    from xlt.leaderboard.figures import comparison_runs
+    from xlt.leaderboard.matrix import cells_frame, matrix_settings, transfer_matrix
+    from xlt.leaderboard.table import filter_runs, protocol_choices, runs_frame
 
     folder = repo_root() / "leaderboard" / "results" / "sentiment"
     kept = [json.loads(p.read_text()) for p in sorted(folder.glob("zero-shot__*__seed42__*.json"))]
     kept = [r for r in kept if r.get("protocol") == "cpu-v1"]
     de = next(r for r in kept if r["source_languages"] == ["de"])
-    broken = json.loads(json.dumps(de))  # the same run claiming cpu-v1 on 12 epochs, scoring far higher
-    broken.update(run_id="broken000000-20261127T000000")
-    broken["config"]["train"]["epochs"] = 12.0
-    for scores in broken["metrics"].values():
-        scores["macro_f1"] = 0.99
-    runs = runs_frame([*kept, broken])
-    row = runs[runs["run_id"] == broken["run_id"]].iloc[0]
+    en = next(r for r in kept if r["source_languages"] == ["en"])
+    broken = []  # the same runs claiming cpu-v1 on 12 epochs, newer and scoring far higher: twice, to outnumber
+    for i, original in enumerate((de, en, en)):
+        run = json.loads(json.dumps(original))
+        run.update(run_id=f"broken00000{i}-20301127T000000", created="2030-11-27T00:00:00+00:00")
+        run["config"]["train"]["epochs"] = 12.0
+        for scores in run["metrics"].values():
+            scores["macro_f1"] = 0.99
+        broken.append(run)
+    runs = runs_frame([*kept, *broken])
+    row = runs[runs["run_id"] == broken[0]["run_id"]].iloc[0]
     assert row["protocol"] == "cpu-v1 (not followed)" and "⚠ protocol:cpu-v1 (not followed)" in row["flags"]
-    assert broken["run_id"] not in set(filter_runs(runs, protocol="cpu-v1")["run_id"])
-    matrix = transfer_matrix(cells_frame([*kept, broken]), "sentiment", protocol="cpu-v1")
-    assert matrix.mean.at["de", "fr"] == pytest.approx(de["metrics"]["fr"]["macro_f1"])  # the kept run alone
+    assert runs[runs["run_id"] == de["run_id"]].iloc[0]["flags"] == "protocol:cpu-v1"
+    assert protocol_choices(runs) == ["cpu-v1", "cpu-v1 (not followed)"]
+    assert not {r["run_id"] for r in broken} & set(filter_runs(runs, protocol="cpu-v1")["run_id"])
+    chosen, note = comparison_runs(runs)  # the method chart: the kept runs, though the broken outnumber the en ones
+    assert set(chosen["protocol"]) == {"cpu-v1"} and note.startswith("protocol cpu-v1 (")
+    cells = cells_frame([*kept, *broken])
+    assert [label for _, label in matrix_settings(cells, "sentiment")] == [
+        "multilingual-e5-small · protocol cpu-v1", "multilingual-e5-small · protocol cpu-v1 (not followed)"]
+    for protocol in ("cpu-v1", None):  # the Protocol filter's matrix, and `xlt rank`'s default
+        matrix = transfer_matrix(cells, "sentiment", protocol=protocol)
+        assert matrix.mean.at["de", "fr"] == pytest.approx(de["metrics"]["fr"]["macro_f1"])  # the kept run alone
+
+
+def test_an_upload_of_odd_shape_is_labelled_not_followed_and_never_breaks_a_view():
+    from xlt.leaderboard.table import runs_frame
+    from xlt.protocols import protocol_label, record_problems
+
+    folder = repo_root() / "leaderboard" / "results" / "sentiment"
+    record = next(r for r in (json.loads(p.read_text()) for p in sorted(folder.glob("zero-shot__*.json")))
+                  if r.get("protocol") == "cpu-v1")
+    for odd in ("2", [2], {"a": 1}, True):
+        upload = dict(record, run_id="upload000000-20261127T000000",
+                      hardware={**record["hardware"], "world_size": odd})
+        assert "cannot be read" in record_problems(upload)[0] and protocol_label(upload) == "cpu-v1 (not followed)"
+        assert runs_frame([upload])["protocol"].tolist() == ["cpu-v1 (not followed)"]
+    assert protocol_label(dict(record, training=["odd"])) == "cpu-v1 (not followed)"
 
 
 def test_xlt_protocols_lists_what_each_fixes(capsys):

@@ -137,7 +137,9 @@ def record_problems(record: dict) -> list[str]:
     if (precision := training_precision(record)) != protocol.precision:
         problems.append(f"trained in {precision} (the protocol's: {protocol.precision})")
     world_size = (record.get("hardware") or {}).get("world_size") or 1
-    if world_size > protocol.world_size:
+    if not isinstance(world_size, int) or isinstance(world_size, bool):  # an upload's odd value
+        problems.append(f"hardware.world_size {str(world_size)[:20]!r} cannot be read")
+    elif world_size > protocol.world_size:
         problems.append(f"trained in {world_size} processes (the protocol's: {protocol.world_size})")
     return problems
 
@@ -155,4 +157,10 @@ def protocol_label(record: dict) -> str:
     registered protocol it breaks, that name marked as not followed, so it never sits among the runs that kept
     it (the Protocol filter, the method chart, the transfer matrix, the source ranker)."""
     name = record.get("protocol") or ""
-    return f"{name}{NOT_FOLLOWED}" if name and not follows(record) else name
+    if not name:
+        return ""
+    try:
+        kept = follows(record)
+    except Exception:  # noqa: BLE001 - an upload of odd shape must never take a view down: it simply does not follow
+        kept = False
+    return name if kept else f"{name}{NOT_FOLLOWED}"

@@ -7,6 +7,8 @@ import functools
 import pandas as pd
 import plotly.graph_objects as go
 
+from ..protocols import NOT_FOLLOWED
+
 
 def error_figure(message: str) -> go.Figure:
     fig = go.Figure()
@@ -95,7 +97,8 @@ def comparison_runs(sel: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     notes = []
     if "protocol" in sel and (sel["protocol"].fillna("") != "").any():
         named = sel[sel["protocol"].fillna("") != ""]
-        protocol = named["protocol"].value_counts().idxmax()
+        kept = named[~named["protocol"].str.endswith(NOT_FOLLOWED)]  # never a protocol's broken runs by default
+        protocol = (kept if len(kept) else named)["protocol"].value_counts().idxmax()
         left_out = int((sel["protocol"] != protocol).sum())
         sel = sel[sel["protocol"] == protocol]
         notes.append(f"protocol {protocol}" + (f" ({left_out} other run(s): pick them with the Protocol filter)"

@@ -8,7 +8,9 @@ in-language score (the diagonal cell of the target's column).
 
 A seed counts once per cell: where a setting has several runs of one source and seed (a cell rerun in float32
 after a GPU filed it in bf16, or the same cell filed by two machines), the float32 run is used, the newest
-first, so a half-precision run stands in only where no float32 run of its seed exists.
+first, so a half-precision run stands in only where no float32 run of its seed exists. (Under a registered
+protocol that trains in float32, a half-precision run is a setting of its own, "NAME (not followed)", shown
+last: `xlt/protocols.py`.)
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from ..errors import XltError
-from ..protocols import protocol_label
+from ..protocols import NOT_FOLLOWED, protocol_label
 from ..results.records import training_precision
 from .table import hardware_label
 
@@ -27,9 +29,8 @@ CELL_COLUMNS = ["task", "model", "setting", "setting_label", "protocol", "source
                 "accuracy", "macro_f1", "n", "hardware", "precision", "created"]
 
 
-def _setting(record: dict) -> tuple[str, str]:
-    """(key, label) of the settings a run shares with the other runs of its matrix."""
-    protocol = protocol_label(record)
+def _setting(record: dict, protocol: str) -> tuple[str, str]:
+    """(key, label) of the settings a run shares with the other runs of its matrix (`protocol`: its label)."""
     recipe = record.get("recipe") or ""
     cap = ((record.get("config") or {}).get("train") or {}).get("max_eval_samples")
     key = f"{record['model']}|{protocol}|{recipe}|{cap}"
@@ -48,11 +49,12 @@ def cells_frame(records: list[dict]) -> pd.DataFrame:
                 or r.get("status", "verified") != "verified" or r["run_id"] in seen):
             continue
         seen.add(r["run_id"])
-        key, label = _setting(r)
+        protocol = protocol_label(r)  # once per run, not per language
+        key, label = _setting(r, protocol)
         for lang, m in (r.get("metrics") or {}).items():
             if isinstance(m, dict):
                 rows.append({"task": r["task"], "model": r["model"], "setting": key, "setting_label": label,
-                             "protocol": protocol_label(r), "source": r["source_languages"][0],
+                             "protocol": protocol, "source": r["source_languages"][0],
                              "target": lang, "seed": r["seed"], "run_id": r["run_id"],
                              "accuracy": m.get("accuracy"), "macro_f1": m.get("macro_f1"),
                              "n": m.get("n"), "hardware": hardware_label(r),
@@ -75,7 +77,10 @@ def matrix_settings(cells: pd.DataFrame, task: str, model: str | None = None,
     stats = sel.groupby(["setting", "setting_label"]).agg(sources=("source", "nunique"),
                                                          targets=("target", "nunique"),
                                                          runs=("run_id", "nunique")).reset_index()
-    stats = stats.sort_values(["sources", "targets", "runs", "setting"], ascending=[False, False, False, True])
+    # a protocol's runs that broke it come last, however many (never the default setting)
+    stats["kept"] = ~stats["setting_label"].str.contains(NOT_FOLLOWED, regex=False)
+    stats = stats.sort_values(["kept", "sources", "targets", "runs", "setting"],
+                              ascending=[False, False, False, False, True])
     return list(zip(stats["setting"], stats["setting_label"]))
 
 
