@@ -57,7 +57,8 @@ def main() -> int:
         try:
             matrix = transfer_matrix(cells, task, args.metric)
         except XltError as exc:
-            print(f"{task}: {exc}; no table", file=sys.stderr)
+            only = f" (keeping seeds {','.join(map(str, args.seeds))} only)" if args.seeds else ""
+            print(f"{task}: {exc}{only}; no table", file=sys.stderr)
             continue
         train = training_cells(matrix)
         print(f"{task}: {matrix.runs} runs → {len(matrix.long())} measured cells ({len(train)} off the diagonal) "

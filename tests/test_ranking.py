@@ -269,6 +269,10 @@ def test_table_script_refuses_too_few_sources_and_prints_the_table(tmp_path, mon
                                      "--seeds", "42"])
     assert script.main() == 0
     assert "5 runs → 25 measured cells" in capsys.readouterr().err
+    monkeypatch.setattr("sys.argv", ["ranker_table.py", "--task", "sentiment", "--results", str(tmp_path / "full"),
+                                     "--seeds", "99"])
+    script.main()
+    assert "(keeping seeds 99 only); no table" in capsys.readouterr().err  # says which filter emptied it
 
 
 def test_random_order_expectation_is_the_mean_over_every_order():

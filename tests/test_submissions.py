@@ -130,6 +130,8 @@ def test_strange_summaries_change_no_figure(space, summary):
     ({"junk": "x" * 1_950_000}, "larger than"),
     ({"junk": 1}, "unknown field"),
     ({"hardware": {"cpu": "x" * 10_000}}, "characters"),
+    ({"hardware": {"world_size": "2"}}, "hardware.world_size must be a whole number of at least 1"),
+    ({"hardware": {"gpu_count": True}}, "hardware.gpu_count must be a whole number"),
     ({"seed": "1"}, "wrong type"),
     ({"seed": 7}, "disagrees"),
     ({"metrics": []}, "wrong type"),

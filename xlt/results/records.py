@@ -241,6 +241,11 @@ def validate_record(record: object) -> dict:
         if not (isinstance(ci, list) and len(ci) == 2 and all(isinstance(x, (int, float)) for x in ci)
                 and ci[0] <= ci[1]):
             problems.append(f"metrics[{lang!r}].ci95 must be [low, high]")
+    hardware = record.get("hardware")
+    for key, least in (("world_size", 1), ("gpu_count", 0), ("cpu_count", 1), ("torch_threads", 1)):
+        value = hardware.get(key) if isinstance(hardware, dict) else None
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < least):
+            problems.append(f"hardware.{key} must be a whole number of at least {least}, got {str(value)[:20]!r}")
     try:
         datetime.fromisoformat(record["created"])
     except ValueError:
