@@ -305,3 +305,22 @@ def test_xlt_protocols_lists_what_each_fixes(capsys):
     assert out.startswith("cpu-v1: the offline default encoder")
     assert "model=multilingual-e5-small learning_rate=0.0002" in out and "max_eval_samples[nli]=1500" in out
     assert "seed in 42,43,44 precision=fp32 processes=1" in out and "free label" in out
+
+
+def test_skip_existing_under_a_protocol_counts_only_records_that_kept_it(tmp_path, monkeypatch, capsys):
+    from tests.test_sweep import record_of
+    from xlt import cli
+    from xlt.results.records import write_record
+
+    def trains(*args, **kwargs):
+        raise XltError("would train now")
+
+    monkeypatch.setattr("xlt.experiment.run_and_file", trains)
+    args = ["train", "--task", "sentiment", "--protocol", "cpu-v1", *_cpu_v1_flags(), "--results-dir",
+            str(tmp_path / "results"), "--skip-existing"]
+    config = cpu_v1_config()
+    write_record(record_of(config, "20260101T000000"), tmp_path / "results")  # the same settings, no protocol
+    capsys.readouterr()
+    assert cli.main(args) != 0 and "would train now" in capsys.readouterr().err
+    write_record(dict(record_of(config, "20260101T000001"), protocol="cpu-v1"), tmp_path / "results")
+    assert cli.main(args) == 0 and "already done" in capsys.readouterr().out

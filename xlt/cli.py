@@ -130,7 +130,7 @@ def _check_gpus(num_gpus: int) -> None:
 
 def cmd_train(args) -> int:
     from .experiment import run_and_file, validate
-    from .protocols import check_follows, check_precision, check_world_size, get_protocol
+    from .protocols import check_follows, check_precision, check_world_size, follows, get_protocol
     from .results.records import check_protocol, find_records
     from .results.store import ResultsStore
 
@@ -155,6 +155,8 @@ def cmd_train(args) -> int:
     where = args.results_dir or store.local_dir
     if args.skip_existing:
         done = find_records(where, config.fingerprint())
+        if get_protocol(args.protocol) is not None:  # as a grid's cell: only a record that kept the protocol
+            done = [r for r in done if r.get("protocol") == args.protocol and follows(r)]
         if done:
             print(f"already done: {done[0]['run_id']} (use --no-skip-existing to run again)")
             return 0
