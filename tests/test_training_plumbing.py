@@ -66,6 +66,34 @@ def test_interrupted_run_resumes_from_its_checkpoint(tiny_model_dir, tmp_path):
     assert record["training"]["train_steps"] == 4
 
 
+def test_a_run_resumes_its_precision_twins_checkpoints(tiny_model_dir, tmp_path, monkeypatch):
+    """On a CPU `auto` trains in float32: `--precision fp32` (a GPU-comparable grid run here) picks up the
+    interrupted `auto` run of the same settings in its run folder, and the other way round."""
+    from transformers import TrainerCallback
+
+    from xlt import training
+    from xlt.run_folders import precision_twins, run_folder
+    from xlt.settings import home_dir
+
+    class StopAfterTwoSteps(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                raise KeyboardInterrupt
+
+    auto = tiny_config(tiny_model_dir, max_train_samples=32)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(auto, callbacks=[StopAfterTwoSteps()], show_progress=False)
+    fp32 = tiny_config(tiny_model_dir, max_train_samples=32, precision="fp32")
+    assert fp32.fingerprint() != auto.fingerprint()
+    assert run_folder(fp32) == home_dir() / "runs" / auto.fingerprint()
+    record = run_experiment(fp32, show_progress=False)
+    assert record["training"]["resumed_from_checkpoint"] == "checkpoint-1" and record["config_fingerprint"] == \
+        fp32.fingerprint()
+    monkeypatch.setattr(training, "resolved_precision", lambda precision: "bf16" if precision == "auto" else precision)
+    assert precision_twins(fp32) == [fp32]  # on a GPU `auto` is bf16: float32 has no twin there
+    assert [c.train.precision for c in precision_twins(auto)] == ["auto", "bf16"]
+
+
 def test_same_seed_same_numbers(tiny_model_dir, tmp_path):
     config = tiny_config(tiny_model_dir)
     a = run_experiment(config, output_dir=tmp_path / "a", show_progress=False)

@@ -129,8 +129,8 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
     from .models.loading import model_fingerprint
     from .protocols import check_follows, check_precision, check_world_size, get_protocol
     from .results.records import build_record, check_protocol, write_record
+    from .run_folders import run_folder
     from .settings import data_dir as default_data_dir
-    from .settings import home_dir
 
     protocol = check_protocol(protocol)  # a label the record would refuse must not cost a training first
     check_follows(protocol, config)
@@ -141,7 +141,7 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
         check_precision(protocol, resolved_precision(config.train.precision), configured=config.train.precision)
     validated = validate(config, data_dir)
     task, method = validated.task, validated.method
-    out = Path(output_dir) if output_dir else home_dir() / "runs" / config.fingerprint()
+    out = Path(output_dir) if output_dir else run_folder(config)  # an interrupted precision twin resumes
     data_root = Path(data_dir) if data_dir else default_data_dir()
     ctx = validated.context(out, data_root, callbacks, show_progress)
     if save_model_to is not None:

@@ -78,11 +78,10 @@ def zero_shot_run_folder(ctx: MethodContext) -> Path:
     trained once. The run with the same targets if it exists, else one over all the task's languages (the
     protocol grids' zero-shot cells; targets do not change what it trains), else a new one with these
     targets."""
-    from ..settings import home_dir
+    from ..run_folders import run_folder
 
     same = replace(ctx.experiment, method="zero-shot", method_options={})
-    folders = [home_dir() / "runs" / config.fingerprint()
-               for config in (same, replace(same, target_languages=None))]
+    folders = [run_folder(config) for config in (same, replace(same, target_languages=None))]
     return next((folder for folder in folders if folder.is_dir()), folders[0])
 
 
