@@ -47,14 +47,14 @@ def score_source_stage(record: dict, data_dir: Path, train: bool) -> dict[str, d
     from xlt.evaluation import evaluate_languages
     from xlt.experiment import EVAL_SUBSET_SEED, validate
     from xlt.models.artifacts import inference_mode
-    from xlt.settings import home_dir
+    from xlt.run_folders import run_folder
     from xlt.training import train_classifier, training_finished
 
     config = ExperimentConfig.from_dict(record["config"])
     if config.method != "few-shot" or config.fingerprint() != record["config_fingerprint"]:
         raise XltError(f"{record['run_id']}: not a few-shot record, or its config does not round-trip")
     validated = validate(config, data_dir)
-    folder = home_dir() / "runs" / config.fingerprint()
+    folder = run_folder(config)  # or its precision twin's, where it trained
     ctx = validated.context(folder, data_dir, show_progress=False)
     method = validated.method
     if validated.task.parallel:

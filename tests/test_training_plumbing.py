@@ -66,9 +66,13 @@ def test_interrupted_run_resumes_from_its_checkpoint(tiny_model_dir, tmp_path):
     assert record["training"]["train_steps"] == 4
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU `auto` is half precision: float32 has no twin")
 def test_a_run_resumes_its_precision_twins_checkpoints(tiny_model_dir, tmp_path, monkeypatch):
     """On a CPU `auto` trains in float32: `--precision fp32` (a GPU-comparable grid run here) picks up the
-    interrupted `auto` run of the same settings in its run folder, and the other way round."""
+    interrupted `auto` run of the same settings in its run folder, and the other way round; a twin folder
+    that trained otherwise (a home shared with a GPU machine) or says nothing is never taken."""
+    import json
+
     from transformers import TrainerCallback
 
     from xlt import training
@@ -89,6 +93,21 @@ def test_a_run_resumes_its_precision_twins_checkpoints(tiny_model_dir, tmp_path,
     record = run_experiment(fp32, show_progress=False)
     assert record["training"]["resumed_from_checkpoint"] == "checkpoint-1" and record["config_fingerprint"] == \
         fp32.fingerprint()
+    assert record["training"]["train_steps"] == 4 and record["training"]["precision"] == "fp32"
+    assert not (home_dir() / "runs" / fp32.fingerprint()).exists()  # trained on in the twin's folder
+    other = tiny_config(tiny_model_dir, max_train_samples=32, seed=7)
+    twin = home_dir() / "runs" / other.fingerprint()
+    twin.mkdir(parents=True)  # an `auto` folder that trained in bf16 on a GPU, then says nothing at all
+    (twin / "trained_as.json").write_text(json.dumps({"precision": "bf16", "world_size": 1}))
+    other_fp32 = tiny_config(tiny_model_dir, max_train_samples=32, seed=7, precision="fp32")
+    assert run_folder(other_fp32) == home_dir() / "runs" / other_fp32.fingerprint()
+    (twin / "trained_as.json").unlink()
+    assert run_folder(other_fp32) == home_dir() / "runs" / other_fp32.fingerprint()
+    (twin / "trained_as.json").write_text(json.dumps({"precision": "fp32", "world_size": 1}))
+    assert run_folder(other_fp32) == twin
+    monkeypatch.setenv("WORLD_SIZE", "2")  # several processes do not resume a one-process folder
+    assert run_folder(other_fp32) == home_dir() / "runs" / other_fp32.fingerprint()
+    monkeypatch.delenv("WORLD_SIZE")
     monkeypatch.setattr(training, "resolved_precision", lambda precision: "bf16" if precision == "auto" else precision)
     assert precision_twins(fp32) == [fp32]  # on a GPU `auto` is bf16: float32 has no twin there
     assert [c.train.precision for c in precision_twins(auto)] == ["auto", "bf16"]

@@ -476,7 +476,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "DDP); only the main process writes the record and the model")
     train.add_argument("--save-model", help="folder to save the trained classifier (adapter/encoder + head); an "
                        "earlier model there is replaced, a folder of other files refused")
-    train.add_argument("--output-dir", help="checkpoints folder (default: $XLT_HOME/runs/<config hash>)")
+    train.add_argument("--output-dir", help="checkpoints folder (default: $XLT_HOME/runs/<config hash>, or its "
+                       "precision twin's that trained the same way)")
     train.add_argument("--skip-existing", action=argparse.BooleanOptionalAction, default=False,
                        help="do nothing when a record of the same settings exists")
     _add_train_flags(train)

@@ -115,7 +115,8 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
             pushed to the results repo when one is configured (and `push`: else the caller pushes it).
         results_dir: instead of a store, write the record into this folder only.
         save_model_to: save the trained artifact here; the record notes where (`model_location`).
-        output_dir: checkpoints (default `$XLT_HOME/runs/<config fingerprint>`), for resume.
+        output_dir: checkpoints (default `$XLT_HOME/runs/<config fingerprint>`, or a precision twin's that
+            trained the same way: `xlt/run_folders.py`), for resume.
         protocol: the comparison protocol the run follows (recorded).
         premise_control: pair tasks: also score each language with premises shuffled (the hypothesis-only
             control), as `premise_shuffled_accuracy` in the metrics.

@@ -15,7 +15,8 @@ A grid file names the settings every cell shares (`base`) and lists the values t
 
 Every cell still to run is checked before anything trains; cells whose record already exists (same
 config fingerprint) are skipped, an interrupted cell resumes from its checkpoint in
-`$XLT_HOME/runs/<fingerprint>`, and each record is filed as soon as its cell finishes.
+`$XLT_HOME/runs/<fingerprint>` (or its precision twin's, `xlt/run_folders.py`), and each record is filed as
+soon as its cell finishes.
 
 `--precision fp32` trains every cell in float32: on a GPU, that extends a grid whose records were made on a
 CPU (where `auto` is float32) with records that compare with them. A cell also counts as done when a record of

@@ -276,6 +276,22 @@ def _run_folder_lock(folder: Path):
         lock.release()
 
 
+TRAINED_AS = "trained_as.json"  # in a training folder: the precision and processes its checkpoints trained with
+
+
+def stamp_trained_as(folder: Path, precision: str) -> None:
+    """Note in `folder` what its checkpoints train at (rank 0 of a multi-GPU run), so a run under another
+    precision name resumes them only when that is the same training (`xlt/run_folders.py`)."""
+    import json
+    import os
+
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / TRAINED_AS).write_text(json.dumps({"precision": precision,
+                                                 "world_size": int(os.environ.get("WORLD_SIZE", "1"))}))
+
+
 def _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resume, languages, encoder,
                       head_state) -> TrainedClassifier:
     from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
@@ -318,6 +334,7 @@ def _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resum
         disable_tqdm=False,
         **precision_flags(config.precision),
     )
+    stamp_trained_as(Path(output_dir), "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32")
     averager = None
     if config.average_last_epochs > 1:
         from .averaging import CheckpointAverager
