@@ -130,20 +130,14 @@ def _check_gpus(num_gpus: int) -> None:
 
 def cmd_train(args) -> int:
     from .experiment import run_and_file, validate
-    from .protocols import check_follows, check_precision, check_world_size, follows, get_protocol
+    from .protocols import check_run, keeps
     from .results.records import check_protocol, find_records
     from .results.store import ResultsStore
 
     config = config_from_args(args)
     validate(config)
     check_protocol(args.protocol, "--protocol")  # refused before the run is announced
-    check_follows(args.protocol, config, "--protocol")
-    if get_protocol(args.protocol) is not None:  # the machine's part of the promise, before the run is announced
-        from .training import resolved_precision
-
-        check_world_size(args.protocol, args.num_gpus, "--protocol")
-        check_precision(args.protocol, resolved_precision(config.train.precision), "--protocol",
-                        config.train.precision)
+    check_run(args.protocol, config, args.num_gpus, "--protocol")
     if args.num_gpus < 1:
         raise XltError(f"--num-gpus must be >= 1, got {args.num_gpus}")
     if args.num_gpus > 1 and "LOCAL_RANK" not in os.environ:
@@ -154,9 +148,7 @@ def cmd_train(args) -> int:
     store = None if args.results_dir else ResultsStore()
     where = args.results_dir or store.local_dir
     if args.skip_existing:
-        done = find_records(where, config.fingerprint())
-        if get_protocol(args.protocol) is not None:  # as a grid's cell: only a record that kept the protocol
-            done = [r for r in done if r.get("protocol") == args.protocol and follows(r)]
+        done = [r for r in find_records(where, config.fingerprint()) if keeps(r, args.protocol)]  # as a grid's cell
         if done:
             print(f"already done: {done[0]['run_id']} (use --no-skip-existing to run again)")
             return 0

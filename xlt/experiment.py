@@ -128,18 +128,14 @@ def run_and_file(config: ExperimentConfig, *, store=None, results_dir: str | Pat
     from .evaluation import evaluate_languages, summarise
     from .models.artifacts import inference_mode
     from .models.loading import model_fingerprint
-    from .protocols import check_follows, check_precision, check_world_size, get_protocol
+    from .protocols import check_run
     from .results.records import build_record, check_protocol, write_record
     from .run_folders import run_folder
     from .settings import data_dir as default_data_dir
+    from .training import world_size
 
     protocol = check_protocol(protocol)  # a label the record would refuse must not cost a training first
-    check_follows(protocol, config)
-    if get_protocol(protocol) is not None:
-        from .training import resolved_precision
-
-        check_world_size(protocol, int(os.environ.get("WORLD_SIZE", "1")))
-        check_precision(protocol, resolved_precision(config.train.precision), configured=config.train.precision)
+    check_run(protocol, config, world_size())
     validated = validate(config, data_dir)
     task, method = validated.task, validated.method
     out = Path(output_dir) if output_dir else run_folder(config)  # an interrupted precision twin resumes

@@ -120,6 +120,18 @@ def check_precision(name: str | None, resolved: str, where: str = "", configured
                        f"this run would train in {resolved}{why}: use --precision {protocol.precision}")
 
 
+def check_run(name: str | None, config, processes: int, where: str = "") -> None:
+    """Every check a run under the registered protocol `name` passes before it trains (nothing for a free
+    label): its settings, its processes (`processes`) and the precision it trains at on this machine."""
+    check_follows(name, config, where)
+    if get_protocol(name) is None:
+        return
+    from .training import resolved_precision
+
+    check_world_size(name, processes, where)
+    check_precision(name, resolved_precision(config.train.precision), where, config.train.precision)
+
+
 def record_problems(record: dict) -> list[str]:
     """How a record that names a registered protocol broke it (a record naming none, or a free label, is not
     judged: empty). An unreadable config is a problem of its own."""
@@ -147,6 +159,12 @@ def record_problems(record: dict) -> list[str]:
 def follows(record: dict) -> bool:
     """Whether a record that names a registered protocol kept to it (one naming none, or a free label: True)."""
     return not record_problems(record)
+
+
+def keeps(record: dict, name: str | None) -> bool:
+    """Whether `record` can stand for a run under protocol `name`: for a registered protocol, only a record that
+    names it and follows it; for a free label or none, any record (of the same settings, which callers match)."""
+    return get_protocol(name) is None or (record.get("protocol") == name and follows(record))
 
 
 NOT_FOLLOWED = " (not followed)"

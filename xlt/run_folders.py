@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 
 
@@ -36,13 +35,12 @@ def run_folder(config) -> Path:
     """The run folder of `config`: its own when it exists, else a precision twin's that trained the same way,
     else its own."""
     from .settings import home_dir
-    from .training import resolved_precision
+    from .training import resolved_precision, world_size
 
     own, *twins = [home_dir() / "runs" / c.fingerprint() for c in precision_twins(config)]
     if own.is_dir():
         return own
-    wanted = {"precision": resolved_precision(config.train.precision),
-              "world_size": int(os.environ.get("WORLD_SIZE", "1"))}
+    wanted = {"precision": resolved_precision(config.train.precision), "world_size": world_size()}
     return next((folder for folder in twins if trained_as(folder) == [wanted]), own)
 
 

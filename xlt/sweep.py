@@ -39,7 +39,7 @@ from pathlib import Path
 
 from .config import PRECISIONS, TRAINED_PRECISIONS, ExperimentConfig, TrainConfig
 from .errors import XltError
-from .protocols import check_follows, check_precision, follows, get_protocol
+from .protocols import check_follows, check_precision, get_protocol, keeps
 from .results.records import check_protocol
 
 EXPERIMENT_KEYS = {"task", "method", "model", "source_languages", "target_languages", "train_split", "eval_split",
@@ -401,8 +401,7 @@ def done_index(sweep: Sweep, fingerprints: set[str] | None = None) -> dict[str, 
 def match_records(sweep: Sweep, records: list[dict], fingerprints: set[str] | None = None) -> dict[str, dict]:
     """`done_index` over given records (e.g. the app's store): {cell fingerprint: the record that does it}."""
     wanted = fingerprints if fingerprints is not None else {c.fingerprint() for c in sweep.cells}
-    if get_protocol(sweep.protocol) is not None:  # a registered protocol's cell: only a record that keeps it
-        records = [r for r in records if r.get("protocol") == sweep.protocol and follows(r)]
+    records = [r for r in records if keeps(r, sweep.protocol)]  # a registered protocol's cell: only one that kept it
     index = {r["config_fingerprint"]: r for r in records if r.get("config_fingerprint") in wanted}
     missing = [c for c in sweep.cells if c.fingerprint() in wanted and c.fingerprint() not in index]
     trained = {key: r for r in records if (key := _trained_as(r))} if missing else {}

@@ -36,6 +36,13 @@ def precision_flags(precision: str) -> dict:
     return {precision: True} if precision in ("fp16", "bf16") else {}
 
 
+def world_size() -> int:
+    """Training processes of this run: several in a multi-GPU run (`accelerate launch` sets WORLD_SIZE), else 1."""
+    import os
+
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def resolved_precision(precision: str) -> str:
     """What a run configured with `precision` trains at on this machine ('auto' resolved): fp32, bf16 or fp16."""
     flags = precision_flags(precision)
@@ -254,12 +261,11 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
 @contextlib.contextmanager
 def _run_folder_lock(folder: Path):
     """Hold `folder`'s training lock (saying so when another process has it); none inside a multi-GPU run."""
-    import os
     import sys
 
     from filelock import FileLock, Timeout
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if world_size() > 1:
         yield
         return
     folder.mkdir(parents=True, exist_ok=True)
@@ -283,13 +289,13 @@ def stamp_trained_as(folder: Path, precision: str) -> None:
     """Note in `folder` what its checkpoints train at (rank 0 of a multi-GPU run), so a run under another
     precision name resumes them only when that is the same training (`xlt/run_folders.py`)."""
     import json
-    import os
 
-    if int(os.environ.get("RANK", "0")) != 0:
+    from .experiment import is_main_process
+
+    if not is_main_process():
         return
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / TRAINED_AS).write_text(json.dumps({"precision": precision,
-                                                 "world_size": int(os.environ.get("WORLD_SIZE", "1"))}))
+    (folder / TRAINED_AS).write_text(json.dumps({"precision": precision, "world_size": world_size()}))
 
 
 def _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resume, languages, encoder,
@@ -334,7 +340,8 @@ def _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resum
         disable_tqdm=False,
         **precision_flags(config.precision),
     )
-    stamp_trained_as(Path(output_dir), "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32")
+    trained_at = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+    stamp_trained_as(Path(output_dir), trained_at)
     averager = None
     if config.average_last_epochs > 1:
         from .averaging import CheckpointAverager
@@ -366,7 +373,7 @@ def _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resum
     stats = {
         # what `precision` resolved to here ('auto' is bf16 on most GPUs, fp32 on a CPU): it moves transfer
         # scores (leaderboard/hardware-check/), and the config alone does not say it
-        "precision": "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32",
+        "precision": trained_at,
         "train_seconds": round(seconds, 2),  # over every run of this training (see TrainClock)
         "train_seconds_this_run": round(this_run, 2),
         **({"train_seconds_partial": True} if clock.partial else {}),
