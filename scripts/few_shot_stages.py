@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def zero_shot_twin(record: dict, records: list[dict]) -> dict | None:
-    """The zero-shot record with the few-shot record's sources, seed, protocol, precision and test rows."""
+    """The zero-shot record with the few-shot record's sources, seed, protocol (kept to), precision and test rows."""
+    from xlt.protocols import follows
     from xlt.results.records import training_precision as precision
 
     def eval_rows(r):
@@ -35,8 +36,8 @@ def zero_shot_twin(record: dict, records: list[dict]) -> dict | None:
     for other in records:
         if (other.get("method") == "zero-shot" and other.get("task") == record["task"]
                 and other.get("source_languages") == record["source_languages"] and other.get("seed") == record["seed"]
-                and other.get("protocol") == record.get("protocol") and precision(other) == precision(record)
-                and eval_rows(other) == eval_rows(record)):
+                and other.get("protocol") == record.get("protocol") and follows(other)
+                and precision(other) == precision(record) and eval_rows(other) == eval_rows(record)):
             return other
     return None
 

@@ -27,11 +27,13 @@ COLUMNS = ("zero_shot", "zero_shot_same_steps", "code_switch")
 
 
 def pick(records: list[dict], task: str, method: str, seed: int, protocol: str | None, epochs: float) -> dict | None:
-    """The last English-source record of `task` trained in float32 of `method`, `seed`, `protocol` and `epochs`."""
+    """The last English-source record of `task` trained in float32 of `method`, `seed`, `protocol` (kept to, when
+    registered) and `epochs`."""
+    from xlt.protocols import follows
     from xlt.results.records import training_precision
 
     found = [r for r in records if r.get("task") == task and r.get("method") == method and r.get("seed") == seed
-             and r.get("source_languages") == ["en"] and r.get("protocol") == protocol
+             and r.get("source_languages") == ["en"] and r.get("protocol") == protocol and follows(r)
              and float(r["config"]["train"].get("epochs", 0)) == epochs and training_precision(r) == "fp32"]
     return max(found, key=lambda r: r["created"]) if found else None
 

@@ -6,6 +6,7 @@ method, model, languages) are checked against the registries by `xlt.experiment.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -249,6 +250,12 @@ class ExperimentConfig:
         data["train"] = non_default(self.train)
         data["method_options"] = dict(self.method_options)
         return data
+
+    def with_precision(self, precision: str) -> ExperimentConfig:
+        """A copy of these settings trained at `precision` (the sweep's `--precision`, a run's precision twin)."""
+        other = copy.deepcopy(self)
+        other.train.precision = precision
+        return other
 
     def fingerprint(self) -> str:
         """Stable hash of the settings: equal configs are the same experiment (sweeps skip them)."""

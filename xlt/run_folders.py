@@ -11,7 +11,6 @@ float32.
 
 from __future__ import annotations
 
-import copy
 import json
 from pathlib import Path
 
@@ -26,9 +25,7 @@ def precision_twins(config) -> list:
     twin = "auto" if precision == here else here if precision == "auto" else None
     if twin is None or twin == precision:
         return [config]
-    other = copy.deepcopy(config)
-    other.train.precision = twin
-    return [config, other]
+    return [config, config.with_precision(twin)]
 
 
 def run_folder(config) -> Path:

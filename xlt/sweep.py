@@ -407,7 +407,7 @@ def match_records(sweep: Sweep, records: list[dict], fingerprints: set[str] | No
     trained = {key: r for r in records if (key := _trained_as(r))} if missing else {}
     auto = None  # what `auto` trains at here: worked out once, and only when a record could match (it imports torch)
     for config in missing if trained else ():
-        keys = {p: _with_precision(config, p) for p in TRAINED_PRECISIONS}  # the cell at each precision
+        keys = {p: config.with_precision(p).fingerprint() for p in TRAINED_PRECISIONS}  # the cell at each precision
         precision = config.train.precision
         if precision == "auto":
             if sweep.hub_jobs or not any(key in trained for key in keys.values()):
@@ -418,18 +418,12 @@ def match_records(sweep: Sweep, records: list[dict], fingerprints: set[str] | No
     return index
 
 
-def _with_precision(config: ExperimentConfig, precision: str) -> str:
-    other = copy.deepcopy(config)
-    other.train.precision = precision
-    return other.fingerprint()
-
-
 def _trained_as(record: dict) -> str | None:
     """The fingerprint of a record's settings with the precision it trained at (None: an odd record)."""
     from .results.records import training_precision
 
     try:
-        return _with_precision(ExperimentConfig.from_dict(record["config"]), training_precision(record))
+        return ExperimentConfig.from_dict(record["config"]).with_precision(training_precision(record)).fingerprint()
     except Exception:  # noqa: BLE001 - an odd record is simply no match
         return None
 
