@@ -276,3 +276,30 @@ def test_the_csv_download_never_holds_a_formula(tmp_path):
     assert [r["hardware"] for r in rows] == ['\'=HYPERLINK("http://evil.example","H100")', "'+1+1", "'-2+3",
                                              "'@SUM(A1)", "'\tx", "H100 80GB"]
     assert [r["transfer_gap"] for r in rows][:3] == ["-0.05", "0.1", "-1.0"]  # numbers stay numbers
+
+
+def test_a_model_that_breaks_unexpectedly_fails_only_its_own_requests(monkeypatch, caplog):
+    """Batched with other visitors' requests, a model whose load raises something other than XltError (a torn
+    safetensors file, an odd config.json) answered none of the batch: Gradio failed every request in it."""
+    from xlt.app import callbacks
+
+    class Fine:
+        def predict(self, texts):
+            from xlt.predict import Prediction
+
+            return [Prediction(label="positive", probabilities={"positive": 1.0}, language="en",
+                               language_confidence=1.0, language_covered=True, truncated=False) for _ in texts]
+
+    def load(model, roots):
+        if model == "broken":
+            raise RuntimeError("Error while deserializing header: /srv/secret/path/model.safetensors")
+        return Fine()
+
+    monkeypatch.setattr(callbacks, "_load", load)
+    labels, notes = callbacks.predict_sentiment_batch(["good", "bad", "fine"], ["sentiment", "broken", "sentiment"])
+    assert labels[0] == labels[2] == {"positive": 1.0} and labels[1] == {}
+    assert "could not load this model (RuntimeError)" in notes[1] and "/srv/secret" not in notes[1]
+    assert "/srv/secret" in caplog.text  # the details reach the server log only
+    monkeypatch.undo()
+    labels, notes = callbacks.predict_sentiment_batch(["x"], [None])  # an empty model field
+    assert notes == ["**Error:** choose a model"]

@@ -91,3 +91,28 @@ def test_app_serves_the_leaderboard_and_predictions_while_the_hub_hangs(hanging_
         status_texts = [out[4] for _, out in statuses]  # (4 filter dropdowns, status, table, ...); no State
         assert all("not answering" in s or "Pulling" in s or "already running" in s for s in status_texts)
         assert not any("hf_secret_token_value" in s for s in status_texts)
+
+
+def test_no_new_hub_call_starts_while_an_earlier_one_is_still_stuck(tmp_path, monkeypatch):
+    """A call past its deadline keeps running in its thread: every later sync started another beside it (a
+    second download into hub-results/, a second push of one outbox file, a thread and socket each time)."""
+    from xlt.results.store import HubTimeout
+
+    monkeypatch.setenv("XLT_HUB_TIMEOUT", "1")
+    store = ResultsStore(home=tmp_path, committed_dir=tmp_path / "none")
+    release, calls = threading.Event(), []
+
+    def hangs():
+        calls.append("hangs")
+        release.wait(30)
+
+    with pytest.raises(HubTimeout, match="did not answer within 1 s"):
+        store._bounded(hangs, "the results repo")
+    start = time.monotonic()
+    with pytest.raises(HubTimeout, match="has not answered an earlier call yet"):
+        store._bounded(lambda: calls.append("second"), "the results repo")
+    assert time.monotonic() - start < 0.5 and calls == ["hangs"]  # refused at once, never started
+    release.set()
+    store._stuck.join(5)
+    assert store._bounded(lambda: calls.append("third") or "ok", "the results repo") == "ok"
+    assert calls == ["hangs", "third"]

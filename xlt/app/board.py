@@ -167,9 +167,25 @@ def accept_record(store: ResultsStore, run_id: str, profile=None) -> str:
     return f"Accepted `{path.stem.rsplit('__', 1)[-1]}`. {store.push_pending()}"
 
 
+def reject_record(store: ResultsStore, run_id: str, profile=None) -> str:
+    """The owner rejects (deletes) a submitted record."""
+    from ..access import is_owner
+
+    if not is_owner(profile):
+        return "**Refused:** only the Space owner can reject submitted records."
+    try:
+        record = store.reject(run_id)
+    except XltError as exc:
+        return f"**Error:** {exc}"
+    return f"Rejected and deleted submitted record `{record['run_id']}`."
+
+
 def rerun_values(store: ResultsStore, run_id: str) -> dict:
-    """The launcher's values for re-running a listed record (its exact config)."""
+    """The launcher's values for re-running a listed record (its exact config). Only a verified record's: an
+    unreviewed upload's settings (a Hub model or translator of the uploader's choosing) never fill the owner's
+    launcher."""
     from ..config import ExperimentConfig
+    from ..results.store import VERIFIED
     from .finetune import form_values
 
     run_id = (run_id or "").strip()
@@ -177,6 +193,8 @@ def rerun_values(store: ResultsStore, run_id: str) -> dict:
     record = next((r for r in records if r["run_id"] == run_id), None)
     if record is None:
         raise XltError(f"no run {run_id!r} on the leaderboard")
+    if record.get("status", VERIFIED) != VERIFIED:
+        raise XltError(f"run {run_id!r} is a submitted record nobody has reviewed: it cannot fill the launcher")
     return form_values(ExperimentConfig.from_dict(record["config"]))
 
 

@@ -8,6 +8,7 @@ app's jobs, `XLT_MODEL_ROOTS`) and Hub ids, so it cannot be used to probe the se
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Sequence
@@ -99,7 +100,6 @@ def _load(model: object, roots) -> object:
 def warm_in_background(models: Sequence[str]):
     """Load `models` in a daemon thread (the app's start-up): a request meanwhile waits for the same load,
     never starts a second one. Returns the thread."""
-    import logging
     import threading
 
     def warm():
@@ -122,20 +122,31 @@ def _grouped(models: Sequence[str]) -> dict[str, list[int]]:
     """Request indices by model, so each model runs one forward pass over its share of the batch."""
     groups: dict[str, list[int]] = {}
     for i, model in enumerate(models):
-        groups.setdefault(model if isinstance(model, str) else f"<{type(model).__name__}>", []).append(i)
+        key = model if isinstance(model, str) else "" if model is None else f"<{type(model).__name__}>"
+        groups.setdefault(key, []).append(i)  # no model (an empty field): "choose a model"
     return groups
+
+
+def _failure(exc: Exception, doing: str, model: str) -> XltError:
+    """An unexpected error of one model's share of a batch, as the message its requests get (the details go
+    to the server log, never to the visitor: they can hold paths): the other models' requests still answer."""
+    if isinstance(exc, XltError):
+        return exc
+    logging.getLogger(__name__).exception("predict: could not %s %s", doing, model[:80])
+    return XltError(f"could not {doing} this model ({type(exc).__name__}); the server log has the details")
 
 
 def _predict_grouped(n: int, models: list, roots, check, run, note=None) -> tuple[list[dict], list[str]]:
     """One result per request: requests grouped by model, each model loaded once and run once over its
-    valid requests (`check(predictor, i)` raises for a bad one; `run(predictor, indices)` predicts)."""
+    valid requests (`check(predictor, i)` raises for a bad one; `run(predictor, indices)` predicts). A model
+    that fails, however it fails, fails only its own requests."""
     out: list[tuple[dict, str]] = [({}, "")] * n
     for model, idx in _grouped(models).items():
         try:
             predictor = _load(model, roots)
-        except XltError as exc:
+        except Exception as exc:  # noqa: BLE001 - one broken model never fails the batch's other requests
             for i in idx:
-                out[i] = _error(exc)
+                out[i] = _error(_failure(exc, "load", model))
             continue
         good = []
         for i in idx:
@@ -148,9 +159,9 @@ def _predict_grouped(n: int, models: list, roots, check, run, note=None) -> tupl
             continue
         try:
             results = run(predictor, good)
-        except XltError as exc:
+        except Exception as exc:  # noqa: BLE001 - as above
             for i in good:
-                out[i] = _error(exc)
+                out[i] = _error(_failure(exc, "run", model))
             continue
         for i, result in zip(good, results):
             text = _language_note(result.language, result.language_covered, result.notices, result.transfer)
@@ -210,8 +221,8 @@ def predict_zero_shot(text: str, labels: str, multi_label: bool = False, templat
             raise XltError(f"{len(candidates)} candidate labels: the limit is {MAX_LABELS}")
         result = _load(model, roots).zero_shot(text, candidates, template=template or "",
                                                             multi_label=bool(multi_label))
-    except XltError as exc:
-        return _error(exc)
+    except Exception as exc:  # noqa: BLE001 - one request's failure, never the batch's (`_failure`)
+        return _error(_failure(exc, "run", str(model)))
     scores = dict(zip(result["labels"], result["scores"]))
     return scores, _language_note(result["language"], result["language_covered"], result["notices"])
 

@@ -65,7 +65,8 @@ def build_app(home: str | Path | None = None, start_runner: bool = True, sync_re
     if warm:
         callbacks.warm_in_background(("sentiment", "nli"))
 
-    with gr.Blocks(title="xlt: cross-lingual transfer") as demo:
+    # Gradio's upload folder is swept hourly (files over an hour old): scripted uploads cannot fill the disk
+    with gr.Blocks(title="xlt: cross-lingual transfer", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# xlt — cross-lingual transfer workbench\n"
                     "Train on one language, predict and evaluate in many. Offline default: multilingual-e5-small.")
         if sign_in_required():
@@ -494,17 +495,24 @@ def _about_tab(results) -> None:
         def submit(file_path, profile: gr.OAuthProfile | None = None, token: gr.OAuthToken | None = None) -> str:
             return board.upload_record(results, file_path, profile, token.token if token is not None else None)
 
-        a_submit.click(submit, inputs=a_file, outputs=a_status, api_name="submit_record", concurrency_id="board")
-        with gr.Accordion("Owner: accept a submitted record", open=False):
+        # their own group: an upload's pull request (up to 20 s on a slow Hub) never holds the board's page loads
+        review = {"concurrency_id": "submissions", "concurrency_limit": 2}
+        a_submit.click(submit, inputs=a_file, outputs=a_status, api_name="submit_record", **review)
+        with gr.Accordion("Owner: accept or reject a submitted record", open=False):
             a_run = gr.Textbox(label="run_id of a '⚠ submitted, unverified' row")
-            a_accept = gr.Button("Accept")
+            with gr.Row():
+                a_accept = gr.Button("Accept")
+                a_reject = gr.Button("Reject (delete)", variant="stop")
             a_accept_status = gr.Markdown()
 
         def accept(run_id: str, profile: gr.OAuthProfile | None = None) -> str:
             return board.accept_record(results, run_id, profile)
 
-        a_accept.click(accept, inputs=a_run, outputs=a_accept_status, api_name="accept_record",
-                       concurrency_id="board")
+        def reject(run_id: str, profile: gr.OAuthProfile | None = None) -> str:
+            return board.reject_record(results, run_id, profile)
+
+        a_accept.click(accept, inputs=a_run, outputs=a_accept_status, api_name="accept_record", **review)
+        a_reject.click(reject, inputs=a_run, outputs=a_accept_status, api_name="reject_record", **review)
 
 
 ABOUT = """

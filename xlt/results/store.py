@@ -54,7 +54,11 @@ def _now() -> str:
 
 
 class HubTimeout(Exception):
-    """The repo did not answer within the deadline."""
+    """The repo did not answer within the deadline (`worker`: the thread still waiting on it)."""
+
+    def __init__(self, message: str, worker: threading.Thread | None = None):
+        super().__init__(message)
+        self.worker = worker
 
 
 def call_with_deadline(fn: Callable, timeout: float, what: str = "the Hub"):
@@ -75,7 +79,7 @@ def call_with_deadline(fn: Callable, timeout: float, what: str = "the Hub"):
     worker.start()
     worker.join(timeout)
     if worker.is_alive():
-        raise HubTimeout(f"{what} did not answer within {timeout:.0f} s")
+        raise HubTimeout(f"{what} did not answer within {timeout:.0f} s", worker)
     if "error" in box:
         raise box["error"]
     return box.get("value")
@@ -173,6 +177,7 @@ class ResultsStore:
         self._sync_lock = threading.Lock()
         self._schedule: threading.Thread | None = None
         self._stop = threading.Event()
+        self._stuck: threading.Thread | None = None  # a Hub call past its deadline, still waiting
 
     @property
     def backend(self):
@@ -194,7 +199,17 @@ class ResultsStore:
         return None
 
     def _bounded(self, fn: Callable, what: str):
-        return call_with_deadline(fn, hub_timeout(), what)
+        """`fn()` within the Hub deadline. While an earlier call is still stuck past its own, none is started:
+        a hanging Hub would otherwise gather a thread (and a socket) per sync and per upload, and a second
+        download into `hub-results/` or a second push of one outbox file would run beside the first."""
+        stuck = self._stuck
+        if stuck is not None and stuck.is_alive():
+            raise HubTimeout(f"{what} has not answered an earlier call yet; not calling it again until it does")
+        try:
+            return call_with_deadline(fn, hub_timeout(), what)
+        except HubTimeout as exc:
+            self._stuck = exc.worker
+            raise
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -431,27 +446,39 @@ class ResultsStore:
         return self.submitted_dir / ("by-user/" + safe_name(user, "user") if user else "anonymous")
 
     def accept(self, run_id: str) -> Path:
-        """The owner accepts a submitted record: it moves to this installation's results (and the outbox).
+        """The owner accepts a submitted record: it moves to this installation's results (and the outbox)."""
+        with self._locked("review"):
+            path, record = self._submitted(run_id)
+            target = write_record(record, self.local_dir)
+            path.unlink()
+            self._queue(target, record["task"])
+            return target
+
+    def reject(self, run_id: str) -> dict:
+        """The owner rejects a submitted record: its file is deleted (it frees a place under the caps that a
+        flood of junk uploads would otherwise hold for good). Returns the record."""
+        with self._locked("review"):
+            path, record = self._submitted(run_id)
+            path.unlink()
+            return record
+
+    def _submitted(self, run_id: str) -> tuple[Path, dict]:
+        """The waiting submission of `run_id` and its file (the caller holds the review lock).
 
         The file is found by the run id inside it, not by its name: `evil__victim`'s file name also ends in
         `__victim.json`, and must neither stand in for nor be deleted with the record of run `victim`."""
         run_id = (run_id or "").strip()
-        with self._locked("review"):
-            unreadable = []
-            for path in sorted(self.submitted_dir.rglob("*.json")):
-                if not path.name.endswith(f"__{run_id}.json") or path.name.startswith("."):
-                    continue
-                try:
-                    record = read_record(path)
-                except Exception as exc:  # noqa: BLE001 - an odd file is reported, as `read_records` skips it
-                    unreadable.append(f"{path.name}: {str(exc)[:200]}")
-                    continue
-                if record["run_id"] != run_id:
-                    continue
-                target = write_record(record, self.local_dir)
-                path.unlink()
-                self._queue(target, record["task"])
-                return target
+        unreadable = []
+        for path in sorted(self.submitted_dir.rglob("*.json")):
+            if not path.name.endswith(f"__{run_id}.json") or path.name.startswith("."):
+                continue
+            try:
+                record = read_record(path)
+            except Exception as exc:  # noqa: BLE001 - an odd file is reported, as `read_records` skips it
+                unreadable.append(f"{path.name}: {str(exc)[:200]}")
+                continue
+            if record["run_id"] == run_id:
+                return path, record
         if unreadable:
             raise XltError(f"submitted record {run_id} is unreadable: {unreadable[0]}")
         raise XltError(f"no submitted record with run id {run_id!r}")

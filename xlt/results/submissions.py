@@ -15,7 +15,7 @@ import re
 
 from ..config import check_language_codes
 from ..errors import XltError
-from .records import REQUIRED, upgrade_record, validate_record
+from .records import REQUIRED, has_premise_control, upgrade_record, validate_record
 
 MAX_UPLOAD_BYTES = 400_000  # a real record with a long loss curve is ~20 kB
 MAX_DEPTH = 8
@@ -107,6 +107,10 @@ def validate_submission(record: dict) -> dict:
         raise XltError("'model' must be a registry name or a Hub id (owner/name) of letters, digits, '.', '_', '-'")
     sources = _language_list(record["source_languages"], "source_languages")
     seen = _language_list(record.get("seen_languages", sources), "seen_languages")
+    if record["method"] != "pretrained" and not set(sources) <= set(seen):
+        # a source left out of the seen languages would count as a target and lift the target average
+        raise XltError("'seen_languages' must include every source language (only a 'pretrained' record, whose "
+                       "training data is not known, may leave them out)")
     _language_list(list(record["metrics"]), "metrics")
     _language_list(record["target_languages"], "target_languages")
     for lang, scores in record["metrics"].items():
@@ -132,6 +136,9 @@ def validate_submission(record: dict) -> dict:
     clean["summary"] = summarise(record["metrics"], task.metric, sources, seen)  # never the uploaded one
     clean["config_fingerprint"] = config.fingerprint()
     clean["recipe"] = recipe(config)
+    # the line the leaderboard shows to reproduce it: rebuilt from the config, never the uploader's own text
+    clean["command"] = config.to_command(protocol=record.get("protocol") or None,
+                                         premise_control=has_premise_control(record))
     clean.pop("model_location", None)  # a path on someone else's machine
     return upgrade_record(validate_record(clean))  # read back exactly as every reader of the store will
 
