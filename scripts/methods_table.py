@@ -59,7 +59,11 @@ def offline(method: str, task: str) -> str:
 
 
 def baseline_on(zero: pd.Series, targets: list[str]) -> float | None:
-    """The zero-shot run's score averaged over the same target languages as the method's run."""
+    """The zero-shot run's score averaged over the same target languages as the method's run; None where one of
+    them is the zero-shot run's own source (its in-language score is no transfer baseline: multi-source es+de
+    scored on English)."""
+    if set(targets) & set(str(zero.get("source") or "").split("+")):
+        return None
     values = [zero.get(f"lang:{lang}") for lang in targets]
     return statistics.mean(values) if values and all(pd.notna(v) for v in values) else None
 
@@ -169,7 +173,9 @@ def main() -> None:
     for task in sorted(runs["task"].unique()):
         # the Leaderboard's method-chart selection: one protocol, zero-shot from the baseline source only
         sel, _ = comparison_runs(runs[runs["task"] == task])
-        sel = sel.drop_duplicates(["variant", "seed"], keep="last")  # a rerun of a cell replaces it
+        # a rerun of a cell replaces it (the newest run of each pairing key: `paired_runs`)
+        sel = sel.sort_values("created").drop_duplicates(["variant", "seed", "precision", "model", "eval_n"],
+                                                         keep="last")
         compared += len(sel)
         for key in sorted(sel["variant"].unique(), key=lambda k: (k != "zero-shot", natural(k))):
             part = sel[sel["variant"] == key]

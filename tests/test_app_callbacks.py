@@ -169,6 +169,27 @@ def test_upload_callback(results, tmp_path):
     assert "zero-shot" in board.methods_markdown()
 
 
+def test_method_comparison_counts_each_seed_once_and_never_averages_recipes_together():
+    """With the Protocol filter on "(none)", one zero-shot bar averaged six runs of three recipes, seed 42 counted
+    four times."""
+    from xlt.leaderboard import figures
+    from xlt.leaderboard.table import runs_frame
+    from xlt.results.records import upgrade_record
+
+    def run(i, seed, average, lr, created):
+        return make_record(run_id=f"rcp-{i}-x", seed=seed, created=created,
+                           config={"task": "nli", "train": {"seed": seed, "learning_rate": lr}},
+                           summary={"metric": "accuracy", "target_average": average, "target_languages": ["fr"]})
+
+    records = [run(1, 42, 0.50, 5e-4, "2026-01-01T00:00:00+00:00"), run(2, 42, 0.60, 5e-4, "2026-01-02T00:00:00+00:00"),
+               run(3, 43, 0.62, 5e-4, "2026-01-01T00:00:00+00:00"), run(4, 42, 0.70, 2e-4, "2026-01-01T00:00:00+00:00")]
+    (bars,) = figures.method_comparison(runs_frame([upgrade_record(r) for r in records]), "nli").data
+    heights = dict(zip(bars.x, bars.y))
+    assert heights == pytest.approx({"zero-shot · learning_rate=0.0005": 0.61,  # seed 42's newest, and 43
+                                     "zero-shot · learning_rate=0.0002": 0.70})
+    assert sorted(int(c[0]) for c in bars.customdata) == [1, 2]
+
+
 def test_method_comparison_keeps_to_one_protocol_and_the_baseline_source():
     """Zero-shot runs from other sources (the transfer matrix) and runs of another protocol are no baseline;
     few-shot is split by K."""

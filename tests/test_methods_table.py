@@ -187,3 +187,45 @@ def test_per_language_pairs_each_seed_with_its_own_zero_shot(tmp_path, monkeypat
         assert "no sentiment runs of variant 'few-shot'" in str(exc) and "code-switch" in str(exc)
     else:
         raise AssertionError("an unknown variant must be refused")
+
+
+def test_a_target_that_is_the_baselines_own_source_is_never_compared(tmp_path, monkeypatch, capsys):
+    """Multi-source from es+de scores English as a target: zero-shot's English score is in-language, no
+    baseline, so the run is left unpaired rather than compared against it."""
+    script = _script()
+    folder, zero = _results_with_zero_shot(tmp_path)
+    multi = copy.deepcopy(zero)
+    multi.update(method="multi-source", run_id="ms0000000000-20261126T000000", source_languages=["es", "de"])
+    multi["config"].update(method="multi-source", source_languages=["es", "de"])
+    targets = ["ar", "en", "fr", "hi", "it", "pt"]
+    multi["summary"].update(target_languages=targets,
+                            target_average=sum(multi["metrics"][t]["macro_f1"] for t in targets) / len(targets))
+    (folder / "multi.json").write_text(json.dumps(multi))
+    monkeypatch.setattr("sys.argv", ["methods_table.py", "--results", str(tmp_path)])
+    script.main()
+    row = [line for line in capsys.readouterr().out.splitlines() if "| multi-source (es+de) |" in line][0]
+    mean = multi["summary"]["target_average"]
+    assert row.endswith(f"| {mean:.3f} (1 seed, no spread) |  |  |  | several sources beat any single one |")
+
+
+def test_a_rerun_replaces_only_its_own_cell_never_a_run_of_another_model_or_evaluation(tmp_path, monkeypatch,
+                                                                                       capsys):
+    """The table kept one run per (variant, seed) before pairing: a newer run of another model or a smaller
+    evaluation silently replaced the comparable one."""
+    script = _script()
+    folder, zero = _results_with_zero_shot(tmp_path)
+    run = copy.deepcopy(zero)
+    run.update(method="translate-train", run_id="tt0000000000-20261126T000000")
+    run["config"].update(method="translate-train", target_languages=["es"])
+    run["metrics"]["es"]["macro_f1"] += 0.01
+    run["summary"].update(target_languages=["es"], target_average=run["metrics"]["es"]["macro_f1"])
+    (folder / "tt.json").write_text(json.dumps(run))
+    other = copy.deepcopy(run)  # newer, on a debug-sized evaluation: pairs with nothing, replaces nothing
+    other.update(run_id="tt1111111111-20261127T000000", created="2099-01-01T00:00:00+00:00")
+    other["metrics"]["es"].update(n=10, macro_f1=0.1)
+    other["summary"]["target_average"] = 0.1
+    (folder / "tt-small.json").write_text(json.dumps(other))
+    monkeypatch.setattr("sys.argv", ["methods_table.py", "--results", str(tmp_path)])
+    script.main()
+    row = [line for line in capsys.readouterr().out.splitlines() if "| translate-train → es |" in line][0]
+    assert "+0.010 (+0.010) | 1 of 1 |" in row

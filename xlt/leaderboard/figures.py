@@ -130,21 +130,38 @@ def method_comparison(runs: pd.DataFrame, task: str) -> go.Figure:
     if sel.empty:
         raise ValueError(f"no {task} run has a target-language average")
     label = "variant" if "variant" in sel else "method"
-    grouped = sel.groupby([label, "model"]).agg(mean=("target_avg", "mean"), std=("target_avg", "std"),
-                                                seeds=("target_avg", "count"),
-                                                targets=("n_targets", "max")).reset_index()
+    recipe = sel["recipe"] if "recipe" in sel else pd.Series("", index=sel.index)
+    # a bar is one training recipe, each seed once (its newest run): runs outside a protocol mix recipes, and a
+    # cell run again counted its seed twice
+    sel = sel.assign(recipe=recipe.fillna(""))
+    if "seed" in sel and "created" in sel:
+        sel = sel.sort_values("created").drop_duplicates([label, "model", "recipe", "seed"], keep="last")
+    several = sel.groupby([label, "model"])["recipe"].transform("nunique") > 1
+    sel = sel.assign(bar=sel[label].where(~several, sel[label] + " · " + _short_recipes(sel["recipe"])))
+    grouped = sel.groupby(["bar", "model"]).agg(mean=("target_avg", "mean"), std=("target_avg", "std"),
+                                                seeds=("target_avg", "count"), targets=("n_targets", "max"),
+                                                recipe=("recipe", "first")).reset_index()
     fig = go.Figure()
     for model, part in grouped.groupby("model"):
-        fig.add_trace(go.Bar(x=part[label], y=part["mean"], name=model,
+        fig.add_trace(go.Bar(x=part["bar"], y=part["mean"], name=model,
                              error_y={"type": "data", "array": part["std"].fillna(0.0)},
-                             customdata=part[["seeds", "targets"]].to_numpy(),
-                             hovertemplate="%{x}: %{y:.3f} (%{customdata[0]} run(s), average over "
-                                           "%{customdata[1]} target languages)<extra>" + model + "</extra>"))
+                             customdata=part[["seeds", "targets", "recipe"]].to_numpy(),
+                             hovertemplate="%{x}: %{y:.3f} (%{customdata[0]} seed(s), average over "
+                                           "%{customdata[1]} target languages)<br>%{customdata[2]}<extra>"
+                                           + model + "</extra>"))
     title = f"{task}: target-language average by method"
     fig.update_layout(title={"text": title + (f"<br><sup>{note}; each bar averages its own targets "
                                               "(hover)</sup>" if note else "")},
                       barmode="group", yaxis_title=sel["metric"].iloc[0], height=380)
     return fig
+
+
+def _short_recipes(recipes: pd.Series) -> pd.Series:
+    """Each recipe as the settings in which it differs from the others of the chart (the whole one: hover)."""
+    split = {r: dict(part.split("=", 1) for part in r.split() if "=" in part) for r in recipes.unique()}
+    keys = sorted({k for d in split.values() for k in d})
+    differ = [k for k in keys if len({d.get(k) for d in split.values()}) > 1]
+    return recipes.map(lambda r: " ".join(f"{k}={split[r][k]}" for k in differ if k in split[r]) or r or "default")
 
 
 @safe_figure
