@@ -73,12 +73,15 @@ CEILINGS = {"translate-test via gold": "gold: XNLI's English test rows themselve
                                        "not a method)"}
 
 
+PAIRING = ["seed", "precision", "model", "eval_n", "eval_rows"]  # what a method run and its baseline share
+
+
 def paired_runs(sel: pd.DataFrame, variant: str) -> list[tuple[pd.Series, pd.Series]]:
     """(method run, zero-shot run of the same seed, precision and model, scored on as many test rows) for each run
     of `variant`, the newest of each such key on both sides; pairs never cross precisions (bf16 training moved NLI
     transfer by 1.6 points: leaderboard/hardware-check). Two zero-shot runs of one seed on different hardware are
     two variants but one baseline."""
-    key = ["seed", "precision", "model", "eval_n"]  # eval_n: a debug-sized evaluation pairs with nothing
+    key = PAIRING  # a debug-sized evaluation, or another subset of test rows, pairs with nothing
     zero = (sel[sel["method"] == "zero-shot"].sort_values("created").drop_duplicates(key, keep="last")
             .set_index(key))
     part = sel[sel["variant"] == variant].sort_values("created").drop_duplicates(key, keep="last")  # a rerun replaces
@@ -174,8 +177,7 @@ def main() -> None:
         # the Leaderboard's method-chart selection: one protocol, zero-shot from the baseline source only
         sel, _ = comparison_runs(runs[runs["task"] == task])
         # a rerun of a cell replaces it (the newest run of each pairing key: `paired_runs`)
-        sel = sel.sort_values("created").drop_duplicates(["variant", "seed", "precision", "model", "eval_n"],
-                                                         keep="last")
+        sel = sel.sort_values("created").drop_duplicates(["variant", *PAIRING], keep="last")
         compared += len(sel)
         for key in sorted(sel["variant"].unique(), key=lambda k: (k != "zero-shot", natural(k))):
             part = sel[sel["variant"] == key]

@@ -229,3 +229,23 @@ def test_a_rerun_replaces_only_its_own_cell_never_a_run_of_another_model_or_eval
     script.main()
     row = [line for line in capsys.readouterr().out.splitlines() if "| translate-train → es |" in line][0]
     assert "+0.010 (+0.010) | 1 of 1 |" in row
+
+
+def test_runs_scored_on_other_test_rows_are_never_paired(tmp_path, monkeypatch, capsys):
+    """Pairing looked at the number of rows only: two different 1,500-row subsets of the same test file paired."""
+    script = _script()
+    folder, zero = _results_with_zero_shot(tmp_path)
+    for scores in zero["metrics"].values():
+        scores["rows"] = "sha256:0123456789abcdef"
+    (folder / "zero.json").write_text(json.dumps(zero))
+    run = copy.deepcopy(zero)
+    run.update(method="translate-train", run_id="tt0000000000-20261126T000000")
+    run["config"].update(method="translate-train", target_languages=["es"])
+    for scores in run["metrics"].values():
+        scores["rows"] = "sha256:fedcba9876543210"  # as many rows, other ones
+    run["summary"].update(target_languages=["es"], target_average=run["metrics"]["es"]["macro_f1"])
+    (folder / "tt.json").write_text(json.dumps(run))
+    monkeypatch.setattr("sys.argv", ["methods_table.py", "--results", str(tmp_path)])
+    script.main()
+    row = [line for line in capsys.readouterr().out.splitlines() if "| translate-train → es |" in line][0]
+    assert "(1 seed, no spread) |  |  |  |" in row  # no zero-shot run of the same rows: nothing compared

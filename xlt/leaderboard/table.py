@@ -8,9 +8,8 @@ from ..protocols import protocol_label
 from ..results.records import training_precision
 
 BASE_COLUMNS = ["status", "task", "method", "recipe", "model", "source", "metric", "target_avg", "target_ci95",
-                "premise_shuffled_avg",
-                "transfer_gap", "source_score", "seed", "hardware", "precision", "n_targets", "eval_n", "flags",
-                "run_id", "created", "command"]
+                "premise_shuffled_avg", "transfer_gap", "source_score", "seed", "hardware", "precision", "n_targets",
+                "eval_n", "eval_rows", "flags", "run_id", "created", "command"]
 STATUS_BADGES = {"verified": "✓ verified", "submitted, unverified": "⚠ submitted, unverified"}
 
 
@@ -82,6 +81,8 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
             "n_targets": len(targets),
             # the smallest per-language sample: a 100-example debug run does not pass for a full one
             "eval_n": min((m.get("n") or 0 for m in r["metrics"].values()), default=0),
+            # which test rows it scored: the capped subset's digest(s) ("" for whole test files)
+            "eval_rows": ",".join(sorted({m["rows"] for m in r["metrics"].values() if m.get("rows")})),
             "flags": " ".join(flag for flag, on in (("⚠ collapsed", r.get("collapsed")),
                                                     (f"⚠ protocol:{protocol}" if protocol != r.get("protocol")
                                                      else f"protocol:{protocol}", protocol))
