@@ -304,3 +304,54 @@ def test_translate_dataset_translates_every_text_field_and_keeps_the_labels(spec
     assert out.column_names == rows.column_names and out["label"] == rows["label"]
     assert all(a != b for a, b in zip(out["hypothesis"], rows["hypothesis"]))
     assert out["premise"][0] == out["premise"][1]  # the repeated premise: translated once, the same text
+
+
+def test_gold_translate_test_is_looked_up_by_row_so_repeated_texts_get_their_own_english(data_dir):
+    """A few XNLI test texts stand in several rows with different English (Urdu premises cut short the same
+    way): looked up by text they all got the first row's English; evaluation now passes the rows."""
+    import types
+
+    import numpy as np
+
+    from xlt.data import load_split
+    from xlt.evaluation import evaluate_languages
+    from xlt.methods.translate_test import TranslateTestClassifier
+    from xlt.translate.base import normalise
+
+    task = get_task("nli")
+    ur, en = (load_split(task, lang, "test", data_dir) for lang in ("ur", "en"))
+    en = {f: [normalise(t) for t in en[f]] for f in task.text_fields}  # translators return normalised text
+    seen: dict[str, int] = {}
+    repeated = None
+    for row, text in enumerate(ur["premise"]):
+        first = seen.setdefault(normalise(text), row)
+        if en["premise"][first] != en["premise"][row]:
+            repeated = (first, row)
+            break
+    assert repeated is not None, "the data has no repeated Urdu premise with two English ones"
+    gold = get_translator("gold", task=task, data_dir=data_dir)
+    first, row = repeated
+    assert gold.translate([ur[row]["premise"]], "ur", "en") == [en["premise"][first]]  # by text: the wrong row
+    assert gold.translate_rows([ur[row]["premise"]], "ur", "en", "test", [row], "premise") == [en["premise"][row]]
+
+    got = []
+
+    class Inner:
+        info = types.SimpleNamespace(kind="classifier", extra={}, task="nli")
+        stats = None
+
+        def predict_proba(self, first, second=None, lang=None, batch_size=64, progress=None):
+            got.append((list(first), list(second)))
+            return np.zeros((len(first), 3))
+
+    model = TranslateTestClassifier(Inner(), "gold", "human", "en", data_dir=data_dir)
+    evaluate_languages(model, task, ["ur"], data_dir=data_dir, show_progress=False, max_samples=1500, seed=0,
+                       premise_control=True)
+    from xlt.data import subset_rows
+
+    index = list(subset_rows(len(ur), 1500, 0))
+    (premises, hypotheses), (shuffled, same) = got
+    assert premises == [en["premise"][i] for i in index] and hypotheses == same
+    assert hypotheses == [en["hypothesis"][i] for i in index]
+    order = np.random.default_rng(0).permutation(len(index))
+    assert shuffled == [premises[i] for i in order]  # the control shuffles the right English premises

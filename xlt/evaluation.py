@@ -32,11 +32,19 @@ def evaluate_languages(classifier, task: TaskSpec, languages: Sequence[str] | No
     loaded = {lang: ds if subsets[lang] is None else ds.select(subsets[lang]) for lang, ds in full.items()}
     total = sum(len(ds) for ds in loaded.values())
     results: dict[str, dict] = {}
+    takes_rows = getattr(classifier, "takes_rows", False)
+
+    def rows(first_rows: list[int], second_rows: list[int]) -> dict:
+        """A classifier that looks task rows up (translate-test with gold translations) is told which they are."""
+        return {"rows": (split, first_rows, second_rows)} if takes_rows else {}
+
     with tqdm(total=total, desc=f"evaluate {task.name}", unit="ex", disable=not show_progress) as bar:
         for lang, ds in loaded.items():
             bar.set_postfix_str(lang)
             first, second = texts_of(task, ds)
-            probs = classifier.predict_proba(first, second, lang=lang, batch_size=batch_size, progress=bar.update)
+            index = list(subsets[lang]) if subsets[lang] is not None else list(range(len(ds)))
+            probs = classifier.predict_proba(first, second, lang=lang, batch_size=batch_size, progress=bar.update,
+                                             **rows(index, index))
             preds = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=int)
             results[lang] = classification_scores(ds["label"], preds, len(task.label_names), seed=seed,
                                                   primary=task.metric)
@@ -45,7 +53,7 @@ def evaluate_languages(classifier, task: TaskSpec, languages: Sequence[str] | No
             if premise_control and second is not None and len(first) > 1:
                 order = np.random.default_rng(seed).permutation(len(first))
                 shuffled = classifier.predict_proba([first[i] for i in order], second, lang=lang,
-                                                    batch_size=batch_size)
+                                                    batch_size=batch_size, **rows([index[i] for i in order], index))
                 results[lang]["premise_shuffled_accuracy"] = float(
                     (shuffled.argmax(axis=1) == np.asarray(ds["label"])).mean())
     return results

@@ -65,10 +65,30 @@ class TranslateTestClassifier:
                                               data_dir=self.data_dir)
         return self._translator
 
-    def translate_inputs(self, first: list[str], second: list[str] | None, lang) -> tuple[list[str], list[str] | None]:
-        """The inputs in the source language: each language's inputs translated together, others kept."""
+    @property
+    def takes_rows(self) -> bool:
+        """Whether evaluation should say which task rows it passes (`predict_proba(rows=...)`): the gold
+        translator then looks them up by row index, not by text."""
+        return hasattr(self.translator, "translate_rows")
+
+    def translate_inputs(self, first: list[str], second: list[str] | None, lang,
+                         rows: tuple | None = None) -> tuple[list[str], list[str] | None]:
+        """The inputs in the source language: each language's inputs translated together, others kept.
+
+        `rows`: (split, first's row indices, second's) when the inputs are rows of the task's data in one
+        language `lang` (evaluation), for translators that look rows up (gold)."""
         first = [str(t or "") for t in first]
         second = [str(t or "") for t in second] if second is not None else None
+        if rows is not None and self.takes_rows and isinstance(lang, str) and lang not in (
+                "", UNDETERMINED, self.source_language):
+            split, first_rows, second_rows = rows
+            fields = self.translator.task.text_fields
+            first = self.translator.translate_rows(first, lang, self.source_language, split, list(first_rows),
+                                                   fields[0])
+            if second is not None:
+                second = self.translator.translate_rows(second, lang, self.source_language, split,
+                                                        list(second_rows), fields[1])
+            return first, second
         langs = list(lang) if isinstance(lang, (list, tuple)) else [lang] * len(first)
         if len(langs) != len(first):
             raise XltError(f"{len(langs)} languages given for {len(first)} inputs")
@@ -85,8 +105,9 @@ class TranslateTestClassifier:
                     second[i] = translated[len(rows) + k]
         return first, second
 
-    def predict_proba(self, first, second=None, lang=None, batch_size: int = 64, progress=None):
-        first, second = self.translate_inputs(list(first), list(second) if second is not None else None, lang)
+    def predict_proba(self, first, second=None, lang=None, batch_size: int = 64, progress=None, rows=None):
+        first, second = self.translate_inputs(list(first), list(second) if second is not None else None, lang,
+                                              rows)
         return self.inner.predict_proba(first, second, lang=self.source_language, batch_size=batch_size,
                                         progress=progress)
 

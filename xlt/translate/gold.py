@@ -81,6 +81,21 @@ class GoldTranslator(Translator):
             progress(len(ds) * len(task.text_fields))
         return ds.select_columns(columns)
 
+    def translate_rows(self, texts: list[str], src: str, tgt: str, split: str, indices: list[int],
+                       field: str) -> list[str]:
+        """`texts`, rows `indices` of `src`'s `split` (column `field`), translated by their row index: exact
+        where one text stands in several rows with different translations (a few Urdu, Turkish and German XNLI
+        test texts do, so a lookup by text gave them another row's English). Texts that are not those rows
+        are looked up by text, as `translate` does."""
+        self.route(src, tgt)
+        source = self.split_rows(src, split)
+        if len(indices) != len(texts) or any(not 0 <= i < len(source) for i in indices):
+            return self.translate(texts, src, tgt)
+        column = source.select(list(indices))[field]
+        if [normalise(t) for t in column] != [normalise(t) for t in texts]:
+            return self.translate(texts, src, tgt)
+        return [normalise(t) for t in self._aligned(src, tgt, split).select(list(indices))[field]]
+
     def _index(self, lang: str) -> dict[str, tuple[str, int, str]]:
         """Normalised text -> (split, row, field) over the task's evaluation and training splits. Texts are
         looked up (translate-test translates the evaluation texts; translate-train passes row indices), so the
