@@ -10,10 +10,11 @@ import os
 
 
 def main() -> None:
+    from xlt.app.queue_limits import configure_queue
     from xlt.app.ui import APP_CSS, build_app
 
     demo = build_app(warm=True)  # the default predictors load (and export to ONNX once) while the page opens
-    demo.queue(default_concurrency_limit=8, max_size=1024)
+    configure_queue(demo)  # Gradio's queue, with a cap on each visitor's waiting events
     demo.launch(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
                 server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")), max_file_size="2mb",
                 css=APP_CSS)

@@ -14,10 +14,10 @@ def free_port() -> int:
 
 @contextmanager
 def served_app(home, **build_kwargs):
+    from xlt.app.queue_limits import configure_queue
     from xlt.app.ui import APP_CSS, build_app
 
-    demo = build_app(home=home, **build_kwargs)
-    demo.queue(default_concurrency_limit=8, max_size=128)
+    demo = configure_queue(build_app(home=home, **build_kwargs), max_size=128)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False,
                 css=APP_CSS)

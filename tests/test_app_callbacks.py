@@ -324,3 +324,47 @@ def test_a_model_that_breaks_unexpectedly_fails_only_its_own_requests(monkeypatc
     monkeypatch.undo()
     labels, notes = callbacks.predict_sentiment_batch(["x"], [None])  # an empty model field
     assert notes == ["**Error:** choose a model"]
+
+
+def test_one_visitor_cannot_fill_the_queue_every_visitor_shares(tmp_path, monkeypatch):
+    """Gradio caps all waiting events together: one client posting a thousand zero-shot requests locked every
+    other visitor (and the owner's Cancel) out with "Queue is full"."""
+    import asyncio
+    import types
+
+    from xlt.app.queue_limits import client_key, configure_queue
+    from xlt.app.ui import build_app
+
+    monkeypatch.setenv("XLT_MAX_WAITING_PER_CLIENT", "3")
+    demo = configure_queue(build_app(home=tmp_path, start_runner=False, sync_results=False))
+    queue = demo._queue
+    assert "limit_waiting_per_client" in queue.push.__qualname__  # the served app's queue is the capped one
+    monkeypatch.setenv("SPACE_ID", "owner/xlt")  # behind the Space's proxy: the entry it added counts
+
+    def request(forwarded):
+        return types.SimpleNamespace(headers={"x-forwarded-for": forwarded},
+                                     client=types.SimpleNamespace(host="10.0.0.1"))
+
+    # what the client writes into X-Forwarded-For never counts, only the entry the proxy added
+    assert client_key(request("1.2.3.4, 203.0.113.9")) == client_key(request("9.9.9.9, 203.0.113.9"))
+    monkeypatch.delenv("SPACE_ID")
+    assert client_key(request("1.2.3.4")) == "10.0.0.1"  # no proxy: the connection's own address
+    monkeypatch.setenv("SPACE_ID", "owner/xlt")
+
+    waiting = types.SimpleNamespace(queue=[types.SimpleNamespace(request=request("x, 203.0.113.9"))
+                                           for _ in range(3)])
+    queue.event_queue_per_concurrency_id = {"predict": waiting}
+    reached = []
+
+    async def fine(body, request, username):
+        reached.append(request)
+        return True, "event", "success"
+
+    demo._queue.push = fine  # Gradio's own push, standing in: what the cap lets through reaches it
+    from xlt.app.queue_limits import limit_waiting_per_client
+
+    limit_waiting_per_client(demo)
+    flood = asyncio.run(queue.push(body=None, request=request("spoofed, 203.0.113.9"), username=None))
+    assert flood[0] is False and flood[2] == "queue_full" and "3 requests waiting" in flood[1] and not reached
+    other = asyncio.run(queue.push(body=None, request=request("198.51.100.7"), username=None))
+    assert other == (True, "event", "success") and len(reached) == 1

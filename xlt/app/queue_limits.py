@@ -1,0 +1,68 @@
+"""The app's Gradio queue, with a cap per visitor.
+
+Gradio's queue has one size limit for all events together. Without a cap per visitor, one client could post
+a thousand 50-label zero-shot requests and fill it: every other visitor, the timers and the owner's Cancel
+would then get "Queue is full". Here each client (by IP address) may have at most
+`XLT_MAX_WAITING_PER_CLIENT` events waiting (default 32; a person using the page has a handful at most).
+
+Behind a proxy (a Space), the client's address is the `X-Forwarded-For` entry the proxy added: the one
+`XLT_PROXY_HOPS` places from the end (default 1 on a Space, 0 elsewhere: the connection's own address).
+Entries before it are whatever the client sent, so they never count.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..access import on_space
+
+QUEUE_SIZE = 1024  # all waiting events together (Gradio's own limit)
+DEFAULT_PER_CLIENT = 32
+
+
+def _int_env(name: str, default: int, lowest: int) -> int:
+    try:
+        return max(lowest, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
+def client_key(request) -> str:
+    """The address a request came from, as far as this server can trust it."""
+    hops = _int_env("XLT_PROXY_HOPS", 1 if on_space() else 0, 0)
+    headers = getattr(request, "headers", None) or {}
+    forwarded = [p.strip() for p in str(headers.get("x-forwarded-for") or "").split(",") if p.strip()]
+    if hops and forwarded:
+        return forwarded[-min(hops, len(forwarded))]
+    client = getattr(request, "client", None)
+    return str(getattr(client, "host", "") or "unknown")
+
+
+def configure_queue(demo, max_size: int = QUEUE_SIZE):
+    """`demo.queue(...)` as the app serves it, with at most `XLT_MAX_WAITING_PER_CLIENT` waiting events per
+    client. Returns `demo`."""
+    demo.queue(default_concurrency_limit=8, max_size=max_size)
+    limit_waiting_per_client(demo)
+    return demo
+
+
+def limit_waiting_per_client(demo, limit: int | None = None) -> None:
+    """Refuse a client's new event while `limit` of its events already wait in the queue (the same reply as a
+    full queue, with a message that says why)."""
+    limit = limit if limit is not None else _int_env("XLT_MAX_WAITING_PER_CLIENT", DEFAULT_PER_CLIENT, 1)
+    queue = getattr(demo, "_queue", None)
+    if queue is None or not hasattr(queue, "push") or not hasattr(queue, "event_queue_per_concurrency_id"):
+        # a Gradio whose queue changed shape: the tests fail here rather than the Space running without a cap
+        raise RuntimeError("Gradio's queue has no push()/event_queue_per_concurrency_id to limit per client")
+    original = queue.push
+
+    async def push(body, request, username):
+        key = client_key(request)
+        waiting = sum(1 for events in list(queue.event_queue_per_concurrency_id.values())
+                      for event in list(events.queue) if client_key(event.request) == key)
+        if waiting >= limit:
+            return (False, f"You already have {waiting} requests waiting (at most {limit} per visitor): "
+                           "wait for their answers before sending more.", "queue_full")
+        return await original(body, request, username)
+
+    queue.push = push
