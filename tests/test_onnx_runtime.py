@@ -150,3 +150,36 @@ def test_the_shipped_sentiment_predictor_on_onnx_runtime_answers_as_torch(tmp_pa
     expected, got = torch_form.predict_proba(texts), served.predict_proba(texts)
     np.testing.assert_allclose(got, expected, atol=1e-4)
     assert (got.argmax(1) == expected.argmax(1)).all()
+
+
+def test_the_shipped_predictors_graphs_and_models_are_never_pushed_out_by_other_models(tmp_path, monkeypatch):
+    """A visitor cycling through seven job models made Predict reload and re-export (and evict) the shipped
+    predictors everyone uses, one request after the other."""
+    import os
+    import types
+
+    from xlt import predict
+    from xlt.models import onnx_runtime
+
+    graphs = []
+    for i in range(5):  # oldest first
+        graph = tmp_path / f"g{i}.onnx"
+        graph.write_bytes(b"x")
+        os.utime(graph, (1000 + i, 1000 + i))
+        graphs.append(graph)
+    monkeypatch.setenv("XLT_ONNX_GRAPHS", "2")
+    monkeypatch.setattr(onnx_runtime, "_PINNED", {graphs[0]})  # the shipped predictor's, least recently used
+    onnx_runtime._evict(keep=graphs[4])
+    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == ["g0.onnx", "g3.onnx", "g4.onnx"]
+
+    monkeypatch.setenv("XLT_MAX_LOADED_MODELS", "2")
+    monkeypatch.setattr(predict, "_LOADED", type(predict._LOADED)())
+    monkeypatch.setattr(predict, "onnx_default", lambda: False)
+    monkeypatch.setattr(predict, "_load_uncached", lambda name, int8: types.SimpleNamespace(
+        path=predict.SHIPPED_DIR / name if name == "sentiment" else tmp_path / name))
+    for job in tmp_path.glob("*.onnx"):
+        job.with_suffix("").mkdir()
+    predict.load_predictor("sentiment")
+    for name in ("g0", "g3", "g4"):
+        predict.load_predictor(str(tmp_path / name))
+    assert "sentiment" in predict._LOADED and len(predict._LOADED) == 2

@@ -73,6 +73,11 @@ def check_text(text: object, what: str = "text") -> str:
     return text
 
 
+def is_shipped(path: str | Path | None) -> bool:
+    """Whether `path` is one of the predictors shipped in `xlt/predictors/`."""
+    return path is not None and Path(path).resolve().parent == SHIPPED_DIR
+
+
 def shipped_predictor_path(task: str) -> Path:
     path = SHIPPED_DIR / task
     if not (path / "xlt_classifier.json").is_file():
@@ -134,7 +139,8 @@ class Predictor:
         from .models.onnx_runtime import cached_classifier
 
         info = read_classifier_info(self.path)
-        session = cached_classifier(self.path, info) if info.kind == "classifier" else None
+        session = (cached_classifier(self.path, info, pin=is_shipped(self.path)) if info.kind == "classifier"
+                   else None)
         return TrainedClassifier(session, classifier_tokenizer(self.path, info), info) if session else None
 
     def _serve_with_onnx(self) -> bool:
@@ -148,7 +154,7 @@ class Predictor:
             return True
         if self.path is None or not isinstance(self.artifact, TrainedClassifier) or not on_cpu(self.model):
             return False
-        session = onnx_classifier(self.model, self.tokenizer, self.path, self.info)
+        session = onnx_classifier(self.model, self.tokenizer, self.path, self.info, pin=is_shipped(self.path))
         if session is None:
             return False
         self.artifact.model = self.model = session
@@ -363,7 +369,10 @@ def load_predictor(path_or_task: str, int8: bool | None = None) -> Predictor:
         with _LOAD_LOCK:
             _LOADED[key] = predictor
             while len(_LOADED) > max_loaded_models():
-                _LOADED.popitem(last=False)
+                # the least recently used goes, a shipped predictor last: visitors cycling through other
+                # models reload those, never the defaults everyone uses
+                others = [k for k, p in _LOADED.items() if k != key and not is_shipped(p.path)]
+                _LOADED.pop(others[0] if others else next(iter(_LOADED)))
             return predictor
 
 

@@ -156,14 +156,20 @@ def graph_path(folder: str | Path, info, cache: str | Path | None = None) -> Pat
     return cache_folder(cache) / f"{digest.hexdigest()[:24]}.onnx"
 
 
+_PINNED: set[Path] = set()  # graphs this process serves the shipped predictors from: never evicted
+
+
 def _evict(keep: Path) -> None:
-    """Keep the cache to `XLT_ONNX_GRAPHS` graphs (default 6), the least recently used removed first."""
+    """Keep the cache to `XLT_ONNX_GRAPHS` graphs (default 6), the least recently used removed first; pinned
+    graphs (the shipped predictors') stay, so visitors cycling through other models never push them out."""
     try:
         limit = max(1, int(os.environ.get(GRAPHS_ENV, "6")))
     except ValueError:
         limit = 6
     graphs = sorted(keep.parent.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in [g for g in graphs if g != keep][limit - 1:]:
+        if old in _PINNED:
+            continue
         old.unlink(missing_ok=True)
         logger.info("removed the least recently used ONNX graph %s (%s=%d)", old, GRAPHS_ENV, limit)
 
@@ -208,13 +214,17 @@ def export_onnx(model, tokenizer, path: str | Path) -> Path:
     return path
 
 
-def cached_classifier(folder: str | Path, info, cache: str | Path | None = None) -> OnnxClassifier | None:
+def cached_classifier(folder: str | Path, info, cache: str | Path | None = None,
+                      pin: bool = False) -> OnnxClassifier | None:
     """The folder's classifier on ONNX Runtime when its graph is already exported, else None: served without
-    ever loading the torch model (faster start, and the torch weights never take memory)."""
+    ever loading the torch model (faster start, and the torch weights never take memory). `pin`: as for
+    `onnx_classifier`."""
     try:
         path = graph_path(folder, info, cache)
         if path is None or not path.is_file():
             return None
+        if pin:
+            _PINNED.add(path)
         served = OnnxClassifier(path, num_labels=len(info.label_names))
         os.utime(path)  # recently used: the last to be evicted
         return served
@@ -225,11 +235,12 @@ def cached_classifier(folder: str | Path, info, cache: str | Path | None = None)
         return None
 
 
-def onnx_classifier(model, tokenizer, folder: str | Path, info,
-                    cache: str | Path | None = None) -> OnnxClassifier | None:
+def onnx_classifier(model, tokenizer, folder: str | Path, info, cache: str | Path | None = None,
+                    pin: bool = False) -> OnnxClassifier | None:
     """`model` (the CPU `SequenceClassifier` loaded from `folder`, LoRA merged) on ONNX Runtime, exported
     once per folder into `cache` (default: the xlt cache; a graph that does not load is exported again);
-    None, with a warning, where that cannot be done (torch serves the model)."""
+    None, with a warning, where that cannot be done (torch serves the model). `pin`: its graph is never
+    evicted by this process."""
     from filelock import FileLock
 
     try:
@@ -243,6 +254,8 @@ def onnx_classifier(model, tokenizer, folder: str | Path, info,
                            size / 1e9)
             return None
         path.parent.mkdir(parents=True, exist_ok=True)
+        if pin:
+            _PINNED.add(path)
         with FileLock(str(path) + ".lock"):
             for attempt in (1, 2):
                 if not path.is_file():
