@@ -167,7 +167,7 @@ def main() -> None:
         if variant not in set(sel["variant"]):
             raise SystemExit(f"no {task} runs of variant {variant!r} under protocol {args.protocol}; "
                              f"variants: {', '.join(sorted(set(sel['variant'])))}")
-        print(per_language(sel.drop_duplicates(["variant", "seed"], keep="last"), variant))
+        print(per_language(sel.drop_duplicates(["variant", *PAIRING], keep="last"), variant))  # newest per cell
         return
     print("| task | method | needs | offline | target average (mean ± std, seeds) | zero-shot, same seeds and "
           "targets | difference (each seed's) | targets higher | claimed in the literature |")
@@ -176,8 +176,7 @@ def main() -> None:
     for task in sorted(runs["task"].unique()):
         # the Leaderboard's method-chart selection: one protocol, zero-shot from the baseline source only
         sel, _ = comparison_runs(runs[runs["task"] == task])
-        # a rerun of a cell replaces it (the newest run of each pairing key: `paired_runs`)
-        sel = sel.sort_values("created").drop_duplicates(["variant", *PAIRING], keep="last")
+        sel = sel.drop_duplicates(["variant", *PAIRING], keep="last")  # a rerun of a cell replaces it (newest)
         compared += len(sel)
         for key in sorted(sel["variant"].unique(), key=lambda k: (k != "zero-shot", natural(k))):
             part = sel[sel["variant"] == key]

@@ -347,6 +347,11 @@ def test_one_visitor_cannot_fill_the_queue_every_visitor_shares(tmp_path, monkey
 
     # what the client writes into X-Forwarded-For never counts, only the entry the proxy added
     assert client_key(request("1.2.3.4, 203.0.113.9")) == client_key(request("9.9.9.9, 203.0.113.9"))
+    from starlette.datastructures import Headers
+
+    two_lines = types.SimpleNamespace(client=None, headers=Headers(raw=[(b"x-forwarded-for", b"9.9.9.9"),
+                                                                        (b"x-forwarded-for", b"203.0.113.9")]))
+    assert client_key(two_lines) == "203.0.113.9"  # the proxy's own line, not the client's first one
     monkeypatch.delenv("SPACE_ID")
     assert client_key(request("1.2.3.4")) == "10.0.0.1"  # no proxy: the connection's own address
     monkeypatch.setenv("SPACE_ID", "owner/xlt")

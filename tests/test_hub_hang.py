@@ -112,7 +112,11 @@ def test_no_new_hub_call_starts_while_an_earlier_one_is_still_stuck(tmp_path, mo
     with pytest.raises(HubTimeout, match="has not answered an earlier call yet"):
         store._bounded(lambda: calls.append("second"), "the results repo")
     assert time.monotonic() - start < 0.5 and calls == ["hangs"]  # refused at once, never started
+    worker, since = store._stuck
+    store._stuck = (worker, since - 601)  # one that never returns holds calls back for ten minutes at most
+    assert store._bounded(lambda: calls.append("later") or "ok", "the results repo") == "ok"
+    store._stuck = (worker, since)
     release.set()
-    store._stuck.join(5)
+    worker.join(5)
     assert store._bounded(lambda: calls.append("third") or "ok", "the results repo") == "ok"
-    assert calls == ["hangs", "third"]
+    assert calls == ["hangs", "later", "third"]

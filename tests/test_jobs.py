@@ -456,3 +456,13 @@ def test_a_log_tail_never_shows_part_of_a_token_cut_at_its_start(tmp_path, monke
         assert store.log_tail(job.id) == "step 1"  # the cut line is left out whole
     log.write_bytes(f"auth with {token}\nstep 2\n".encode())
     assert store.log_tail(job.id) == "auth with ***\nstep 2"
+
+
+def test_a_log_tail_cut_inside_a_progress_bar_line_keeps_the_later_updates(tmp_path):
+    """tqdm ends its updates with \\r: the cut stretch ends at the first \\r, not at a far-off \\n."""
+    store = JobStore(tmp_path)
+    job = store.submit(ExperimentConfig(task="sentiment", train=TrainConfig(max_train_samples=8)))
+    updates = "".join(f"\r{i:05d}/99999 steps" for i in range(5_000))  # 18 bytes each, no newline
+    (store.folder(job.id) / "log.txt").write_text(updates)
+    tail = store.log_tail(job.id).splitlines()
+    assert tail[-1] == "04999/99999 steps" and len(tail) == 40

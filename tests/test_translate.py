@@ -355,3 +355,31 @@ def test_gold_translate_test_is_looked_up_by_row_so_repeated_texts_get_their_own
     assert hypotheses == [en["hypothesis"][i] for i in index]
     order = np.random.default_rng(0).permutation(len(index))
     assert shuffled == [premises[i] for i in order]  # the control shuffles the right English premises
+
+
+def test_xlt_evaluate_of_a_saved_gold_translate_test_model_passes_the_rows_too():
+    """`xlt evaluate` scores through a Predictor: it forwards which rows it scores to an artifact that takes
+    them, and nothing to one that does not."""
+    import types
+
+    import numpy as np
+
+    from xlt.predict import Predictor
+
+    got = []
+
+    class Artifact:
+        takes_rows = True
+        info = types.SimpleNamespace(base_model="multilingual-e5-small", kind="translate-test", extra={},
+                                     max_length=128)
+
+        def predict_proba(self, first, second=None, lang=None, batch_size=32, progress=None, **rows):
+            got.append(rows)
+            return np.zeros((len(first), 3))
+
+    predictor = Predictor(artifact=Artifact(), int8=False, onnx=False)
+    assert predictor.takes_rows
+    predictor.predict_proba(["a"], ["b"], lang="ur", rows=("test", [7], [7]))
+    Artifact.takes_rows = False
+    predictor.predict_proba(["a"], ["b"], lang="ur", rows=("test", [7], [7]))
+    assert got == [{"rows": ("test", [7], [7])}, {}]

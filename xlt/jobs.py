@@ -200,7 +200,8 @@ class JobStore:
             fh.seek(start)
             data = fh.read()
         if start:  # the cut line's end could hold the end of a token that masking would no longer match
-            data = data[data.find(b"\n") + 1:] if b"\n" in data else b""
+            ends = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]  # tqdm ends its lines with \r
+            data = data[min(ends) + 1:] if ends else b""
         text = mask_token(data.decode("utf-8", "replace")).replace("\r", "\n")
         return "\n".join([line for line in text.splitlines() if line.strip()][-lines:])
 

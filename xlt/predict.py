@@ -186,17 +186,25 @@ class Predictor:
         clipped = len(first) > self._max_chars or (second is not None and len(second) > self._max_chars)
         return max(len(ids), self.info.max_length + 1) if clipped else len(ids)
 
+    @property
+    def takes_rows(self) -> bool:
+        """Whether the artifact looks task rows up (translate-test with gold translations; `evaluate_languages`)."""
+        return bool(getattr(self.artifact, "takes_rows", False))
+
     def predict_proba(self, first: list[str], second: list[str] | None = None, lang: str | list[str] | None = None,
-                      batch_size: int = 32, progress=None) -> np.ndarray:
+                      batch_size: int = 32, progress=None, rows: tuple | None = None) -> np.ndarray:
         """Class probabilities for raw texts; the interface `evaluate_languages` expects.
 
         `lang` is the inputs' language (one code, or one per input); the artifact's prediction hook
-        receives it (translate-test translates from it, adapters are chosen by it).
+        receives it (translate-test translates from it, adapters are chosen by it). `rows`: which task rows
+        the inputs are, for an artifact that `takes_rows`.
         """
         first = [self._clip(t) for t in first]
         second = [self._clip(t) for t in second] if second is not None else None
+        extra = {"rows": rows} if rows is not None and self.takes_rows else {}
         with self._lock:
-            return self.artifact.predict_proba(first, second, lang=lang, batch_size=batch_size, progress=progress)
+            return self.artifact.predict_proba(first, second, lang=lang, batch_size=batch_size, progress=progress,
+                                               **extra)
 
     def _describe(self, probs: np.ndarray, text_for_language: str, n_tokens: int) -> Prediction:
         lang = detect_language(text_for_language)

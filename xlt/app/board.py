@@ -177,7 +177,8 @@ def reject_record(store: ResultsStore, run_id: str, profile=None) -> str:
         record = store.reject(run_id)
     except XltError as exc:
         return f"**Error:** {exc}"
-    return f"Rejected and deleted submitted record `{record['run_id']}`."
+    return (f"Rejected and deleted submitted record `{record['run_id']}`. A pull request its uploader opened on "
+            "the results repo, if any, stays open there: close it on the Hub, or a merge brings the record back.")
 
 
 def rerun_values(store: ResultsStore, run_id: str) -> dict:

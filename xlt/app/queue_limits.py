@@ -7,11 +7,15 @@ would then get "Queue is full". Here each client (by IP address) may have at mos
 
 Behind a proxy (a Space), the client's address is the `X-Forwarded-For` entry the proxy added: the one
 `XLT_PROXY_HOPS` places from the end (default 1 on a Space, 0 elsewhere: the connection's own address).
-Entries before it are whatever the client sent, so they never count.
+Entries before it are whatever the client sent, so they never count. The default assumes the Space's proxy
+chain adds one entry; the app logs (once) how many entries requests carry, to check it against: with too
+many hops every visitor shares one cap, with too few a client can pick its own key. A per-address cap slows a
+flood from one address; a client with many addresses can still fill the queue.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 from ..access import on_space
@@ -31,11 +35,26 @@ def client_key(request) -> str:
     """The address a request came from, as far as this server can trust it."""
     hops = _int_env("XLT_PROXY_HOPS", 1 if on_space() else 0, 0)
     headers = getattr(request, "headers", None) or {}
-    forwarded = [p.strip() for p in str(headers.get("x-forwarded-for") or "").split(",") if p.strip()]
+    # every X-Forwarded-For line, in order (a proxy may add its own line after the one the client sent)
+    lines = headers.getlist("x-forwarded-for") if hasattr(headers, "getlist") else [headers.get("x-forwarded-for")]
+    forwarded = [p.strip() for line in lines for p in str(line or "").split(",") if p.strip()]
+    _note_chain(len(forwarded))
     if hops and forwarded:
         return forwarded[-min(hops, len(forwarded))]
     client = getattr(request, "client", None)
     return str(getattr(client, "host", "") or "unknown")
+
+
+_SEEN_CHAINS: set[int] = set()
+
+
+def _note_chain(entries: int) -> None:
+    """Log once per length how many X-Forwarded-For entries requests carry (never the addresses): what the owner
+    needs to check `XLT_PROXY_HOPS` against on their Space."""
+    if entries not in _SEEN_CHAINS and len(_SEEN_CHAINS) < 8:
+        _SEEN_CHAINS.add(entries)
+        logging.getLogger(__name__).info("requests arrive with %d X-Forwarded-For entries (XLT_PROXY_HOPS is "
+                                         "%s)", entries, os.environ.get("XLT_PROXY_HOPS") or "the default")
 
 
 def configure_queue(demo, max_size: int = QUEUE_SIZE):

@@ -53,6 +53,11 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+# a call stuck past its deadline holds back new ones this long at most (one that never returns would otherwise
+# stop every later sync until a restart): at worst one more waiting thread per 10 minutes
+STUCK_RETRY_S = 600.0
+
+
 class HubTimeout(Exception):
     """The repo did not answer within the deadline (`worker`: the thread still waiting on it)."""
 
@@ -177,7 +182,8 @@ class ResultsStore:
         self._sync_lock = threading.Lock()
         self._schedule: threading.Thread | None = None
         self._stop = threading.Event()
-        self._stuck: threading.Thread | None = None  # a Hub call past its deadline, still waiting
+        # a Hub call past its deadline, still waiting, and since when
+        self._stuck: tuple[threading.Thread | None, float] = (None, 0.0)
 
     @property
     def backend(self):
@@ -202,13 +208,14 @@ class ResultsStore:
         """`fn()` within the Hub deadline. While an earlier call is still stuck past its own, none is started:
         a hanging Hub would otherwise gather a thread (and a socket) per sync and per upload, and a second
         download into `hub-results/` or a second push of one outbox file would run beside the first."""
-        stuck = self._stuck
-        if stuck is not None and stuck.is_alive():
-            raise HubTimeout(f"{what} has not answered an earlier call yet; not calling it again until it does")
+        stuck, since = self._stuck
+        if stuck is not None and stuck.is_alive() and time.monotonic() - since < STUCK_RETRY_S:
+            raise HubTimeout(f"{what} has not answered an earlier call yet; not calling it again until it does "
+                             f"(or for {STUCK_RETRY_S / 60:.0f} min)")
         try:
             return call_with_deadline(fn, hub_timeout(), what)
         except HubTimeout as exc:
-            self._stuck = exc.worker
+            self._stuck = (exc.worker, time.monotonic())
             raise
 
     # --- reading -------------------------------------------------------------------------------
