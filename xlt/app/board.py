@@ -156,29 +156,29 @@ def upload_record(store: ResultsStore, file_path: str | None, profile=None, oaut
 
 def accept_record(store: ResultsStore, run_id: str, profile=None) -> str:
     """The owner accepts a submitted record (it then counts as verified and goes to the results repo)."""
-    from ..access import is_owner
-
-    if not is_owner(profile):
-        return "**Refused:** only the Space owner can accept submitted records."
-    try:
-        path = store.accept(run_id)
-    except XltError as exc:
-        return f"**Error:** {exc}"
-    return f"Accepted `{path.stem.rsplit('__', 1)[-1]}`. {store.push_pending()}"
+    return _review(profile, "accept", lambda: store.accept(run_id),
+                   lambda path: f"Accepted `{path.stem.rsplit('__', 1)[-1]}`. {store.push_pending()}")
 
 
 def reject_record(store: ResultsStore, run_id: str, profile=None) -> str:
     """The owner rejects (deletes) a submitted record."""
+    return _review(profile, "reject", lambda: store.reject(run_id),
+                   lambda record: f"Rejected and deleted submitted record `{record['run_id']}`. A pull request its "
+                                  "uploader opened on the results repo, if any, stays open there: close it on the "
+                                  "Hub, or a merge brings the record back.")
+
+
+def _review(profile, verb: str, act, done) -> str:
+    """An owner-only review action on a submitted record, as the page's message."""
     from ..access import is_owner
 
     if not is_owner(profile):
-        return "**Refused:** only the Space owner can reject submitted records."
+        return f"**Refused:** only the Space owner can {verb} submitted records."
     try:
-        record = store.reject(run_id)
+        result = act()
     except XltError as exc:
         return f"**Error:** {exc}"
-    return (f"Rejected and deleted submitted record `{record['run_id']}`. A pull request its uploader opened on "
-            "the results repo, if any, stays open there: close it on the Hub, or a merge brings the record back.")
+    return done(result)
 
 
 def rerun_values(store: ResultsStore, run_id: str) -> dict:
