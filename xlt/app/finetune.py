@@ -245,7 +245,9 @@ def _submit(store: JobStore, config: ExperimentConfig, push_to_hub: bool, profil
 def jobs_frame(store: JobStore) -> pd.DataFrame:
     rows = []
     for job in store.list():
-        cfg, progress = job.config, store.progress(job.id)
+        # progress is shown for unfinished jobs only: the 2-second refresh reads no ended job's progress file
+        cfg = job.config
+        progress = store.progress(job.id) if job.state in ("running", "cancelling", "interrupted") else {}
         step, total = progress.get("step"), progress.get("max_steps")
         pct = f"{100 * step / total:.0f}% ({step}/{total})" if step is not None and total else ""
         eta = progress.get("eta_seconds")
