@@ -466,3 +466,36 @@ def test_a_log_tail_cut_inside_a_progress_bar_line_keeps_the_later_updates(tmp_p
     (store.folder(job.id) / "log.txt").write_text(updates)
     tail = store.log_tail(job.id).splitlines()
     assert tail[-1] == "04999/99999 steps" and len(tail) == 40
+
+
+def test_visitors_older_models_and_checkpoints_are_pruned_so_open_training_cannot_fill_the_disk(tmp_path):
+    """With XLT_OPEN_TRAINING, every visitor job kept its model (up to GBs) and a cancelled one its checkpoints,
+    with no cap in total."""
+    store = JobStore(tmp_path)
+    owner = store.submit(plain_config())
+    old_cancelled, old_outside, old_done, new_a, new_b = [
+        store.submit(plain_config(), launched_by="eve", unverified=True, time_limit_s=60) for _ in range(5)]
+    outside = tmp_path / "elsewhere"  # a model_dir naming a folder outside the job is never deleted
+    outside.mkdir()
+    for job in (owner, old_cancelled, old_outside, old_done, new_a, new_b):
+        folder = store.folder(job.id)
+        (folder / "run" / "checkpoints" / "checkpoint-1").mkdir(parents=True)
+        if job is old_cancelled:
+            store.update(job.id, state="cancelled")
+            continue
+        (folder / "model").mkdir()
+        (folder / "model" / "weights.bin").write_bytes(b"w")
+        model = outside if job is old_outside else folder / "model"
+        store.update(job.id, state="completed", model_dir=str(model))
+
+    assert sorted(store.prune_visitor_models(keep=2)) == sorted([old_cancelled.id, old_outside.id, old_done.id])
+    for job in (old_cancelled, old_outside, old_done):
+        assert not (store.folder(job.id) / "run" / "checkpoints").exists()
+    assert not (store.folder(old_done.id) / "model").exists() and store.get(old_done.id).model_dir is None
+    assert "model removed to free disk" in store.get(old_done.id).notes[-1]
+    assert outside.is_dir() and store.get(old_outside.id).model_dir == str(outside)
+    for job in (owner, new_a, new_b):  # the owner's and the newest two visitors' keep theirs
+        assert (store.folder(job.id) / "model" / "weights.bin").is_file()
+        assert (store.folder(job.id) / "run" / "checkpoints").is_dir()
+        assert store.get(job.id).model_dir
+    assert store.prune_visitor_models(keep=2) == []  # nothing left to free: nothing is done twice

@@ -272,6 +272,32 @@ class JobStore:
             return self._update(job_id, state="queued", error=None, finished=None, pid=None, cancel_requested=None,
                                 started=None, used_s=used)
 
+    def prune_visitor_models(self, keep: int | None = None) -> list[str]:
+        """Free the disk visitors' jobs (open training) hold: the saved models of all but the newest `keep`
+        completed ones (`XLT_VISITOR_MODELS_KEPT`, default 10) and the checkpoints of their ended jobs beyond
+        those. Their records (submissions) and logs stay. Returns the ids of the jobs pruned."""
+        import shutil
+
+        keep = visitor_models_kept() if keep is None else keep
+        ended = sorted((j for j in self.list() if j.unverified and j.state in ("completed", "cancelled", "failed")),
+                       key=lambda j: j.created, reverse=True)
+        pruned = []
+        for job in ended[keep:]:  # the newest `keep` stay
+            folder = self.folder(job.id)
+            model = Path(job.model_dir) if job.model_dir else None
+            own_model = model is not None and folder in model.resolve().parents  # never a folder outside the job
+            if not own_model and not (folder / "run" / "checkpoints").exists():
+                continue
+            if own_model:
+                shutil.rmtree(model, ignore_errors=True)
+            _drop_checkpoints(folder)
+            if own_model:
+                note = f"model removed to free disk (visitors' newest {keep} are kept: XLT_VISITOR_MODELS_KEPT)"
+                with self._locked(job.id):
+                    self._update(job.id, model_dir=None, notes=[*self._read(job.id).notes, note])
+            pruned.append(job.id)
+        return pruned
+
     def finish(self, job_id: str, **changes) -> Job | None:
         """The job process's last word: written only while the job is still this process's (a job resumed
         into a new process is never overwritten by the old one)."""
@@ -468,6 +494,14 @@ def _prepare_for_predict(job_id: str, model_dir: str) -> None:
               f"{exc}); the first prediction with this model will make it", flush=True)
 
 
+def visitor_models_kept() -> int:
+    """How many of visitors' ended jobs keep their model and checkpoints (`XLT_VISITOR_MODELS_KEPT`, default 10)."""
+    try:
+        return max(0, int(os.environ.get("XLT_VISITOR_MODELS_KEPT", "10")))
+    except ValueError:
+        return 10
+
+
 def _drop_checkpoints(folder: Path) -> None:
     """Remove a job's full training checkpoints (~0.5 GB each) once nothing will resume from them."""
     import shutil
@@ -546,6 +580,8 @@ def run_job(folder: str | Path) -> int:
             print(message, flush=True)
             if not message.startswith("Model pushed"):
                 store.update(job_id, notes=[*job.notes, message])
+        if queued.unverified:
+            store.prune_visitor_models()  # open training: visitors' older models never fill the disk
         print(f"xlt job {job_id}: completed", flush=True)
         return 0
     except KeyboardInterrupt:

@@ -237,6 +237,8 @@ def _submit(store: JobStore, config: ExperimentConfig, push_to_hub: bool, profil
         running = store.running()
         job = store.submit(config, push_to_hub=bool(push_to_hub), launched_by=username(profile), unverified=visitor,
                            time_limit_s=visitor_time_limit_s() if visitor else None)
+    if visitor:  # a launch-and-cancel loop leaves checkpoints behind too: the newest visitors' jobs keep theirs
+        store.prune_visitor_models()
     where = "queued behind the running job" if running else "starting"
     limit = f" It is stopped after {job.time_limit_s / 60:g} min of running." if job.time_limit_s else ""
     return f"Job `{job.id}` {where}.{limit} {device_notice()}"
