@@ -13,11 +13,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def served_app(home, **build_kwargs):
+def served_app(home, per_client: int | None = None, **build_kwargs):
+    """`per_client`: the queue's cap per client address (tests that stand in for many visitors send everything
+    from this one loopback address)."""
     from xlt.app.queue_limits import configure_queue
     from xlt.app.ui import APP_CSS, build_app
 
-    demo = configure_queue(build_app(home=home, **build_kwargs), max_size=128)
+    demo = configure_queue(build_app(home=home, **build_kwargs), max_size=128, per_client=per_client)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False,
                 css=APP_CSS)

@@ -63,7 +63,7 @@ def test_app_serves_the_leaderboard_and_predictions_while_the_hub_hangs(hanging_
     from gradio_client import Client
 
     start = time.monotonic()
-    with served_app(tmp_path / "home") as (demo, url):
+    with served_app(tmp_path / "home", per_client=128) as (demo, url):  # 110 visitors, one loopback address
         client = Client(url, verbose=False)
         table = client.predict("", "", "", "", "", api_name="/leaderboard")
         assert time.monotonic() - start < 60  # start-up and first render do not wait on the Hub

@@ -57,11 +57,11 @@ def _note_chain(entries: int) -> None:
                                          "%s)", entries, os.environ.get("XLT_PROXY_HOPS") or "the default")
 
 
-def configure_queue(demo, max_size: int = QUEUE_SIZE):
-    """`demo.queue(...)` as the app serves it, with at most `XLT_MAX_WAITING_PER_CLIENT` waiting events per
-    client. Returns `demo`."""
+def configure_queue(demo, max_size: int = QUEUE_SIZE, per_client: int | None = None):
+    """`demo.queue(...)` as the app serves it, with at most `per_client` (default `XLT_MAX_WAITING_PER_CLIENT`)
+    waiting events per client. Returns `demo`."""
     demo.queue(default_concurrency_limit=8, max_size=max_size)
-    limit_waiting_per_client(demo)
+    limit_waiting_per_client(demo, per_client)
     return demo
 
 
