@@ -3,7 +3,8 @@
 Gradio's queue has one size limit for all events together. Without a cap per visitor, one client could post
 a thousand 50-label zero-shot requests and fill it: every other visitor, the timers and the owner's Cancel
 would then get "Queue is full". Here each client (by IP address) may have at most
-`XLT_MAX_WAITING_PER_CLIENT` events waiting (default 32; a person using the page has a handful at most).
+`XLT_MAX_WAITING_PER_CLIENT` events waiting (default 64: a person using the page has a handful at most, a
+classroom behind one NAT address a few dozen).
 
 Behind a proxy (a Space), the client's address is the `X-Forwarded-For` entry the proxy added: the one
 `XLT_PROXY_HOPS` places from the end (default 1 on a Space, 0 elsewhere: the connection's own address).
@@ -21,7 +22,7 @@ import os
 from ..access import on_space
 
 QUEUE_SIZE = 1024  # all waiting events together (Gradio's own limit)
-DEFAULT_PER_CLIENT = 32
+DEFAULT_PER_CLIENT = 64
 
 
 def _int_env(name: str, default: int, lowest: int) -> int:
