@@ -90,6 +90,8 @@ def test_export_refuses_a_used_folder_and_other_kinds(tmp_path, tiny_model_dir):
     (tmp_path / "used" / "x").write_text("x")
     with pytest.raises(XltError, match="not empty"):
         export_classifier(folder, tmp_path / "used")
+    with pytest.raises(XltError, match="is a file: export into a new folder"):  # was a NotADirectoryError
+        export_classifier(folder, tmp_path / "used" / "x")
     info = json.loads((folder / "xlt_classifier.json").read_text())
     (folder / "xlt_classifier.json").write_text(json.dumps({**info, "kind": "translate-test"}))
     with pytest.raises(XltError, match="only encoder"):

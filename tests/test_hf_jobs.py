@@ -184,3 +184,21 @@ def test_a_cell_is_done_when_its_record_is_pulled_not_when_its_job_completed(tmp
                                          done={filed.fingerprint()})
     assert [run["labels"][LABEL] for run in api.runs] == [lost.fingerprint()]  # job-2 was not adopted again
     assert again.state[lost.fingerprint()]["lost_jobs"] == ["job-2"]
+
+
+def test_xlt_sweep_on_hf_jobs_exits_non_zero_when_the_hub_takes_no_cell(tmp_path, monkeypatch, capsys):
+    """Cells running on the Hub are the normal state (exit 0); cells left queued because the Hub did not answer
+    exited 0 too, so a script could not tell a sweep that never started."""
+    import yaml
+
+    from xlt import cli
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text(yaml.safe_dump({"base": {"task": "sentiment"}, "grid": {"seed": [1, 2]}}))
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    monkeypatch.setenv("XLT_INSTALL_SPEC", SETTINGS["install"])
+    monkeypatch.setenv("XLT_RESULTS_REPO", f"file://{tmp_path / 'repo'}")
+    monkeypatch.setattr(JobsQueue, "_api", lambda self: FakeApi(reachable=False))
+    assert cli.main(["sweep", str(grid), "--backend", "hf-jobs"]) == 1
+    out = capsys.readouterr().out
+    assert "2 cell(s) stay queued" in out and SECRET not in out

@@ -185,3 +185,14 @@ def test_options_of_other_types_are_refused_with_a_message():
 
     with pytest.raises(XltError, match="ProbeOptions"):
         validate(ExperimentConfig(task="sentiment", method="test-probe", method_options={"shots": "three"}))
+
+
+@pytest.mark.parametrize("plugins", [".", "no_such_module_xyz", "tests.plugin_method,,."])
+def test_a_plugin_that_cannot_be_imported_is_one_message(monkeypatch, plugins):
+    """`XLT_PLUGINS=.` raised a TypeError traceback: only ImportError was caught."""
+    from xlt.errors import XltError
+    from xlt.methods.registry import get_method
+
+    monkeypatch.setenv("XLT_PLUGINS", plugins)
+    with pytest.raises(XltError, match="XLT_PLUGINS names .* which cannot be imported"):
+        get_method("zero-shot")

@@ -7,7 +7,9 @@ import pytest
 import yaml
 
 from xlt import cli
+from xlt.errors import XltError
 from xlt.results.records import read_records
+from xlt.sweep import prepare
 
 
 def write_grid(path, model_dir, results):
@@ -580,3 +582,35 @@ def test_a_gpu_running_a_protocol_grids_auto_cells_in_half_precision_is_told(tmp
     monkeypatch.setattr(sweep_module, "_auto_precision", lambda: "bf16")
     assert "note:" not in sweep_module.describe(sweep_module.prepare(no_protocol))
 
+
+
+@pytest.mark.parametrize("grid, message", [
+    # 551 bytes crossing 10^8 cells ran out of memory before any check
+    ({"base": {"task": "sentiment"}, "grid": {f"train.{k}": list(range(10)) for k in
+                                              ("seed", "epochs", "lora_r", "lora_alpha", "batch_size", "max_length",
+                                               "warmup_ratio", "weight_decay")}}, "crosses 100,000,000 cells"),
+    ({"base": {"task": "sentiment"}, "grid": {1: ["a"]}}, "grid key 1 must be a setting's name"),  # a traceback
+    ({"base": {"task": "sentiment"}, "grid": {"seed": [1]}, "cells": [{3: "x"}]}, "cell 1 key 3 must be"),
+])
+def test_grids_that_would_crash_or_fill_memory_get_one_message(tmp_path, grid, message):
+    path = tmp_path / "g.yaml"
+    path.write_text(yaml.safe_dump(grid))
+    with pytest.raises(XltError, match=message):
+        prepare(path)
+
+
+def test_a_huge_grid_file_or_a_folder_is_refused_before_parsing(tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text("base: {task: sentiment}\n# " + "x" * 1_100_000 + "\n")  # a 50 MB one parsed for minutes
+    with pytest.raises(XltError, match="at most 1 MB"):
+        prepare(big)
+    with pytest.raises(XltError, match="is a folder; give a grid file"):
+        prepare(tmp_path)
+
+
+def test_a_background_sweep_whose_log_folder_cannot_be_made_says_so(tmp_path):
+    from xlt.sweep import start_in_background
+
+    (tmp_path / "sweeps").write_text("a file where the folder goes")
+    with pytest.raises(XltError, match="cannot write the sweep's log"):
+        start_in_background(tmp_path / "g.yaml", tmp_path / "sweeps" / "g.log")

@@ -207,6 +207,9 @@ def _sweep_on_hf_jobs(sweep, args) -> int:
     settings = JobsSettings(flavor=args.flavor, timeout=args.timeout)
     print(queue.submit(sweep.cells, sweep.protocol, store.repo, settings, done=set(sweep.skipped),
                        premise_control=sweep.premise_control), flush=True)
+    # cells running on the Hub are the normal state; cells the Hub would not take (unreachable) are a failure
+    unsubmitted = [c for c in sweep.cells if c.fingerprint() not in sweep.skipped
+                   and queue.state.get(c.fingerprint(), {}).get("state") == "queued"]
     for fingerprint, stage in queue.follow().items():
         print(f"  {fingerprint}: {stage}" + ("; submitted again on the next run" if stage in FAILED else ""))
         for line in queue.state[fingerprint].get("log_tail", []):
@@ -218,7 +221,7 @@ def _sweep_on_hf_jobs(sweep, args) -> int:
             print(f"  {fingerprint}: the Job completed but its record is not in {store.repo}; submitted again on "
                   "the next run")
     print(f"sweep {sweep.name}: {len(sweep.skipped)} of {len(sweep.cells)} cells done (records in the results repo)")
-    return 0
+    return 1 if unsubmitted else 0
 
 
 def _print_metrics(metrics: dict, summary: dict | None = None) -> None:

@@ -30,6 +30,7 @@ import copy
 import functools
 import itertools
 import json
+import math
 import os
 import sys
 import time
@@ -101,6 +102,10 @@ def _options_to_merge(settings: dict, key: str, where: str) -> dict:
     return options
 
 
+MAX_GRID_BYTES = 1_000_000
+MAX_CELLS = 10_000  # a grid crossing more cells is a typo, not a plan (and would fill memory before any check)
+
+
 def load_grid(path: str | Path) -> dict:
     """Read a grid file (YAML or JSON), with one clear message for anything that is not a grid."""
     import yaml
@@ -108,9 +113,14 @@ def load_grid(path: str | Path) -> dict:
     from .yaml_files import load_yaml, yaml_problem
 
     path = Path(path)
+    if path.is_dir():
+        raise XltError(f"{path} is a folder; give a grid file (YAML), e.g. sweeps/sentiment-cpu-v1.yaml")
     if not path.is_file():
         raise XltError(f"grid file {path} does not exist")
     try:
+        if path.stat().st_size > MAX_GRID_BYTES:
+            raise XltError(f"{path} is {path.stat().st_size / 1e6:.1f} MB; a grid file is at most "
+                           f"{MAX_GRID_BYTES // 1_000_000} MB (a grid lists settings, not data)")
         text = path.read_text(encoding="utf-8")
     except OSError as exc:  # no permission, a folder in the way
         raise XltError(f"cannot read grid file {path}: {exc.strerror or exc}") from None
@@ -171,8 +181,17 @@ def expand(data: dict, name: str = "grid") -> list[ExperimentConfig]:
         raise XltError(f"{name}: 'cells' is empty; list at least one cell, or leave 'cells' out to run the base "
                        "crossed with 'grid'")
     for key, values in grid.items():
+        if not isinstance(key, str):
+            raise XltError(f"{name}: grid key {key!r} must be a setting's name, such as seed or train.epochs")
         if not isinstance(values, list) or not values:
             raise XltError(f"{name}: grid key {key!r} must list at least one value")
+    for i, variant in enumerate(extra):
+        if isinstance(variant, dict) and (odd := [k for k in variant if not isinstance(k, str)]):
+            raise XltError(f"{name}: cell {i + 1} key {odd[0]!r} must be a setting's name, such as method")
+    count = math.prod(len(values) for values in grid.values()) * max(1, len(extra))
+    if count > MAX_CELLS:
+        raise XltError(f"{name}: the grid crosses {count:,} cells; at most {MAX_CELLS:,} (split it, or narrow "
+                       "its lists)")
     crossed = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] if grid else [{}]
     # each explicit cell is a variant crossed with the grid (e.g. every method with every seed)
     grid_keys = _grid_settings(grid, name)
@@ -788,8 +807,13 @@ def start_in_background(grid: str | Path, log_file: Path, shard: tuple[int, int]
     import os
     import subprocess
 
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_file, "ab") as log:
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        log = open(log_file, "ab")  # noqa: SIM115 - closed below, after the child has its own copy
+    except OSError as exc:  # a file where the folder should be, no permission
+        raise XltError(f"cannot write the sweep's log {log_file}: {exc.strerror or exc} (XLT_HOME names a "
+                       "folder xlt can write)") from None
+    with log:
         shard_args = ["--shard", f"{shard[0]}/{shard[1]}"] if shard else []
         only = [arg for item in only_args or [] for arg in ("--only", item)]
         precision_args = ["--precision", precision] if precision else []

@@ -39,8 +39,9 @@ def load_plugins() -> None:
             continue
         try:
             importlib.import_module(module)
-        except ImportError as exc:
-            raise XltError(f"XLT_PLUGINS names {module!r}, which cannot be imported: {exc}") from exc
+        except Exception as exc:  # not found, a relative name ('.'), or the plugin's own error on import
+            raise XltError(f"XLT_PLUGINS names {module!r}, which cannot be imported ({type(exc).__name__}: "
+                           f"{str(exc)[:200]}); name importable modules, comma-separated") from exc
         _plugins_loaded.add(module)
 
 

@@ -43,6 +43,8 @@ def export_classifier(folder: str | Path, out_dir: str | Path) -> Path:
         raise XltError(f"{folder} holds a model of kind {info.kind!r}; only encoder + head classifiers (kind "
                        "'classifier') export to a sequence-classification folder")
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise XltError(f"{out} is a file: export into a new folder")
     if out.exists() and any(out.iterdir()):
         raise XltError(f"{out} is not empty: export into a new folder")
     model, tokenizer, info = load_classifier(folder, merge=True)
