@@ -65,11 +65,18 @@ def test_a_task_from_a_spec_file_trains_evaluates_and_predicts(paraphrase, tiny_
     assert set(labels[0]) == {"different", "paraphrase"} and "paraphrase" in notes[0]
 
 
+SPEC = "name: x\ntext_fields: [a]\nlabel_names: [p, q]\nlanguages: [en]\n"
+
+
 @pytest.mark.parametrize("bad, message", [
     ("name: x\ntext_fields: [a]\nlabel_names: [p]\nlanguages: [en]\n", "at least two labels"),
     ("name: ../x\ntext_fields: [a]\nlabel_names: [p, q]\nlanguages: [en]\n", "needs a 'name'"),
     ("name: x\ntext_fields: [a]\nlabel_names: [p, q]\nlanguages: [en]\ncolour: red\n", "unknown task spec field"),
     ("[1, 2", "cannot read task file"),
+    # numbers where names go were tracebacks where the field is used (a split, a folder)
+    (SPEC + "train_split: 7\n", "'train_split' must be a string"),
+    (SPEC + "local_dir: 5\n", "'local_dir' must be a string"),
+    (SPEC + "hub_configs: [a]\n", "'hub_configs' must map"),
 ])
 def test_bad_task_files_get_one_message(tmp_path, bad, message):
     from xlt.tasks import get_task

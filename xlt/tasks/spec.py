@@ -79,6 +79,15 @@ class TaskSpec:
         values.setdefault("local_dir", values["name"])
         values.setdefault("hub_dataset", "")
         values.setdefault("description", "")
+        for key in ("description", "local_dir", "hub_dataset", "label_field", "train_split", "eval_split",
+                    "metric", "source_note"):  # a number here was a traceback where the field is used
+            if key in values and not isinstance(values[key], str):
+                raise XltError(f"task spec field {key!r} must be a string, got {type(values[key]).__name__}")
+        if "parallel" in values and not isinstance(values["parallel"], bool):
+            raise XltError("task spec field 'parallel' must be true or false")
+        if "hub_configs" in values and not (isinstance(values["hub_configs"], dict) and all(
+                isinstance(k, str) and isinstance(v, str) for k, v in values["hub_configs"].items())):
+            raise XltError("task spec field 'hub_configs' must map language codes to config names")
         try:
             return cls(**values)
         except (TypeError, ValueError) as exc:
