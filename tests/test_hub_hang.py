@@ -59,6 +59,20 @@ def test_pull_and_push_against_a_hanging_hub_return_within_the_deadline(hanging_
     assert "not answering since" in ResultsStore(home=tmp_path, committed_dir=tmp_path / "none").hub_status()
 
 
+def test_predicting_with_a_hub_model_gives_up_within_the_deadline_when_the_hub_hangs(hanging_hub, tmp_path,
+                                                                                    monkeypatch):
+    """`xlt predict --model-dir someone/model` kept retrying a hanging Hub for minutes (XLT_HUB_TIMEOUT had no
+    effect on reading the model's config)."""
+    from xlt.errors import XltError
+    from xlt.models.hub_classifier import read_hub_config
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    start = time.monotonic()
+    with pytest.raises(XltError, match="did not answer within 2 s"):
+        read_hub_config("someone/model")
+    assert time.monotonic() - start < 6
+
+
 def test_app_serves_the_leaderboard_and_predictions_while_the_hub_hangs(hanging_hub, tmp_path):
     from gradio_client import Client
 

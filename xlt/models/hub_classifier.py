@@ -71,7 +71,17 @@ def read_hub_config(name_or_path: str) -> dict:
             return json.loads((path / "config.json").read_text(encoding="utf-8"))
         from huggingface_hub import hf_hub_download
 
-        return json.loads(Path(hf_hub_download(name_or_path, "config.json", etag_timeout=10)).read_text())
+        from ..results.store import HubTimeout, call_with_deadline, hub_timeout
+
+        try:  # the library retries a hanging Hub for minutes: one bounded wait (XLT_HUB_TIMEOUT) instead
+            fetched = call_with_deadline(lambda: hf_hub_download(name_or_path, "config.json", etag_timeout=10),
+                                         hub_timeout(), "the Hub")
+        except HubTimeout as exc:
+            raise XltError(f"could not read {name_or_path!r}: {exc} (XLT_HUB_TIMEOUT); offline, give a local "
+                           "folder") from None
+        return json.loads(Path(fetched).read_text())
+    except XltError:
+        raise
     except (OSError, ValueError) as exc:
         raise XltError(f"{name_or_path!r} is not a sequence classifier folder or reachable Hub repo "
                        f"({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})") from None
