@@ -182,7 +182,7 @@ def expand(data: dict, name: str = "grid") -> list[ExperimentConfig]:
                        "crossed with 'grid'")
     for key, values in grid.items():
         if not isinstance(key, str):
-            raise XltError(f"{name}: grid key {key!r} must be a setting's name, such as seed or train.epochs")
+            raise XltError(f"{name}: grid keys are names of settings, such as seed or train.epochs; got {key!r}")
         if not isinstance(values, list) or not values:
             raise XltError(f"{name}: grid key {key!r} must list at least one value")
     for i, variant in enumerate(extra):
