@@ -28,7 +28,7 @@ from pathlib import Path
 from .atomic import locked, write_atomic
 from .config import ExperimentConfig
 from .errors import XltError, mask_token, redact
-from .settings import home_dir
+from .settings import env_int, home_dir
 
 ACTIVE = ("running", "cancelling")  # states whose process may still be alive, holding a slot
 KILL_AFTER_S = 60  # a job asked to stop that still runs this long after is killed
@@ -496,10 +496,7 @@ def _prepare_for_predict(job_id: str, model_dir: str) -> None:
 
 def visitor_models_kept() -> int:
     """How many of visitors' ended jobs keep their model and checkpoints (`XLT_VISITOR_MODELS_KEPT`, default 10)."""
-    try:
-        return max(0, int(os.environ.get("XLT_VISITOR_MODELS_KEPT", "10")))
-    except ValueError:
-        return 10
+    return env_int("XLT_VISITOR_MODELS_KEPT", 10, 0)
 
 
 def _drop_checkpoints(folder: Path) -> None:

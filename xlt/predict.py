@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import unicodedata
@@ -21,7 +20,7 @@ from .models.onnx_runtime import onnx_default
 from .models.quantize import int8_default, quantize_int8
 from .models.registry import resolve_model
 from .results.measured import measured_note, measured_scores
-from .settings import repo_root
+from .settings import env_int, repo_root
 
 MAX_CHARS = 200_000  # beyond this the input is refused, not silently cut
 LOW_LANGUAGE_CONFIDENCE = 0.5
@@ -335,10 +334,7 @@ def max_loaded_models() -> int:
     """How many predictors stay in memory at once (`XLT_MAX_LOADED_MODELS`, default 5: the four shipped
     ones and one more, so visitors moving between the listed models do not reload one per request;
     ~0.5 GB each)."""
-    try:
-        return max(1, int(os.environ.get("XLT_MAX_LOADED_MODELS", "5")))
-    except ValueError:
-        return 5
+    return env_int("XLT_MAX_LOADED_MODELS", 5, 1)
 
 
 def model_key(path_or_task: str) -> str:

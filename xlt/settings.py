@@ -56,5 +56,14 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def env_int(name: str, default: int, lowest: int) -> int:
+    """An integer setting from the environment: `default` when unset, blank or not a number, never below
+    `lowest`."""
+    try:
+        return max(lowest, int(os.environ.get(name, default)))
+    except ValueError:
+        return default
+
+
 def hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}

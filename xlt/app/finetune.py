@@ -301,7 +301,7 @@ def job_detail(store: JobStore, job_id: str) -> tuple[str, go.Figure, str]:
     if job.state == "interrupted":
         lines.append("Interrupted: press Resume to continue from the last checkpoint.")
     return (mask_token("\n\n".join(lines)), loss_figure(progress.get("loss_curve", [])),
-            mask_token(store.log_tail(job.id)))
+            store.log_tail(job.id))  # the tail masks the token itself
 
 
 def _job_action(action, job_id: str, done, profile=None) -> str:

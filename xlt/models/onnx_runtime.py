@@ -25,6 +25,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..errors import XltError
+from ..settings import env_int
 
 ONNX_ENV = "XLT_ONNX"
 GRAPHS_ENV = "XLT_ONNX_GRAPHS"  # how many exported graphs the cache keeps (least recently used go first)
@@ -162,10 +163,7 @@ _PINNED: set[Path] = set()  # graphs this process serves the shipped predictors 
 def _evict(keep: Path) -> None:
     """Keep the cache to `XLT_ONNX_GRAPHS` graphs (default 6), the least recently used removed first; pinned
     graphs (the shipped predictors') stay, so visitors cycling through other models never push them out."""
-    try:
-        limit = max(1, int(os.environ.get(GRAPHS_ENV, "6")))
-    except ValueError:
-        limit = 6
+    limit = env_int(GRAPHS_ENV, 6, 1)
     graphs = sorted(keep.parent.glob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in [g for g in graphs if g != keep][limit - 1:]:
         if old in _PINNED:

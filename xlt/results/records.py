@@ -76,13 +76,15 @@ def xlt_commit() -> str:
 def hardware() -> dict:
     import torch
 
+    from ..training import world_size
+
     info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
             "torch_threads": torch.get_num_threads(), "device": "cpu"}
     if torch.cuda.is_available():
         info["device"] = "cuda"
         info["gpu"] = torch.cuda.get_device_name(0)
         info["gpu_count"] = torch.cuda.device_count()
-        info["world_size"] = int(os.environ.get("WORLD_SIZE", "1"))
+        info["world_size"] = world_size()
     return info
 
 
