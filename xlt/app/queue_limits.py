@@ -20,21 +20,15 @@ import logging
 import os
 
 from ..access import on_space
+from ..settings import env_int
 
 QUEUE_SIZE = 1024  # all waiting events together (Gradio's own limit)
 DEFAULT_PER_CLIENT = 64
 
 
-def _int_env(name: str, default: int, lowest: int) -> int:
-    try:
-        return max(lowest, int(os.environ.get(name, default)))
-    except ValueError:
-        return default
-
-
 def client_key(request) -> str:
     """The address a request came from, as far as this server can trust it."""
-    hops = _int_env("XLT_PROXY_HOPS", 1 if on_space() else 0, 0)
+    hops = env_int("XLT_PROXY_HOPS", 1 if on_space() else 0, 0)
     headers = getattr(request, "headers", None) or {}
     # every X-Forwarded-For line, in order (a proxy may add its own line after the one the client sent)
     lines = headers.getlist("x-forwarded-for") if hasattr(headers, "getlist") else [headers.get("x-forwarded-for")]
@@ -44,6 +38,18 @@ def client_key(request) -> str:
         return forwarded[-min(hops, len(forwarded))]
     client = getattr(request, "client", None)
     return str(getattr(client, "host", "") or "unknown")
+
+
+def _client_of(request) -> str:
+    """`client_key`, worked out once per request and kept on its `state`: each push counts the client's waiting
+    events, and would otherwise parse every waiting event's headers again."""
+    state = getattr(request, "state", None)
+    key = getattr(state, "xlt_client", None)
+    if key is None:
+        key = client_key(request)
+        if state is not None:
+            state.xlt_client = key
+    return key
 
 
 _SEEN_CHAINS: set[int] = set()
@@ -69,7 +75,7 @@ def configure_queue(demo, max_size: int = QUEUE_SIZE, per_client: int | None = N
 def limit_waiting_per_client(demo, limit: int | None = None) -> None:
     """Refuse a client's new event while `limit` of its events already wait in the queue (the same reply as a
     full queue, with a message that says why)."""
-    limit = limit if limit is not None else _int_env("XLT_MAX_WAITING_PER_CLIENT", DEFAULT_PER_CLIENT, 1)
+    limit = limit if limit is not None else env_int("XLT_MAX_WAITING_PER_CLIENT", DEFAULT_PER_CLIENT, 1)
     queue = getattr(demo, "_queue", None)
     if queue is None or not hasattr(queue, "push") or not hasattr(queue, "event_queue_per_concurrency_id"):
         # a Gradio whose queue changed shape: the tests fail here rather than the Space running without a cap
@@ -77,9 +83,9 @@ def limit_waiting_per_client(demo, limit: int | None = None) -> None:
     original = queue.push
 
     async def push(body, request, username):
-        key = client_key(request)
+        key = _client_of(request)
         waiting = sum(1 for events in list(queue.event_queue_per_concurrency_id.values())
-                      for event in list(events.queue) if client_key(event.request) == key)
+                      for event in list(events.queue) if _client_of(event.request) == key)
         if waiting >= limit:
             return (False, f"You already have {waiting} requests waiting (at most {limit} per visitor): "
                            "wait for their answers before sending more.", "queue_full")
