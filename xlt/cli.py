@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from dataclasses import fields
+from pathlib import Path
 
 from .config import TRAINED_PRECISIONS, TrainConfig, convert_value, field_default, field_kind, parse_option_text
 from .errors import XltError
@@ -308,51 +309,120 @@ def _evaluate_as_record(args, task, languages) -> int:
 def cmd_predict(args) -> int:
     """Predict with a shipped predictor, a trained folder (any task: single text or pair, from its spec),
     or a published sequence classifier; `--task zero-shot` scores any labels through NLI."""
-    from .predict import check_text, load_predictor
+    from .predict import check_text, check_zero_shot, load_predictor
+    from .tasks import get_task
 
     # refuse bad input before paying for a model load
     if args.model_dir is not None and not args.model_dir.strip():
         raise XltError("--model-dir is empty: give a model folder, a shipped task name or a Hub id")
     for text in args.text:
         check_text(text)
+    lines = _read_inputs(args.file)
+    texts = list(args.text) + lines
     task = args.task or (None if args.model_dir else "sentiment")
     if task == "zero-shot":
-        labels = [label for label in (args.labels or "").split(",") if label.strip()]
-        if not args.text:
+        if args.premise is not None or args.hypothesis is not None:
+            raise XltError("zero-shot classification takes texts and --labels, not --premise/--hypothesis")
+        if not texts:
             raise XltError("give the text to classify")
-        if not labels:
+        for text in texts:
+            check_text(text)
+        if not (args.labels or "").replace(",", "").strip():
             raise XltError("give at least one candidate label (--labels a,b,c)")
+        labels = args.labels.split(",")
+        check_zero_shot(labels, args.template)
         predictor = load_predictor(args.model_dir or "nli")
         results = [predictor.zero_shot(t, labels, template=args.template, multi_label=args.multi_label)
-                   for t in args.text]
-        for text, result in zip(args.text, results):
+                   for t in texts]
+        for text, result in zip(texts, results):
             if not args.json:
                 ranked = ", ".join(f"{label} {score:.3f}" for label, score in zip(result["labels"], result["scores"]))
                 print(f"{result['labels'][0]}\t[{ranked}]\tlang={result['language']}\t{text[:60]}")
                 _notices(result["notices"])
     else:
+        if task and not args.model_dir:  # a shipped predictor's task: its inputs are known before loading it
+            spec = get_task(task)
+            _predict_inputs(args, lines, task, spec.is_pair, spec.text_fields)
         predictor = load_predictor(args.model_dir or task)
         if task and predictor.info.task != task:
             raise XltError(f"the model answers task {predictor.info.task!r}, not {task!r}")
-        if predictor.is_pair:
-            first_name, second_name = predictor.info.text_fields
-            if args.premise is None or args.hypothesis is None:
-                raise XltError(f"task {predictor.info.task!r} takes a pair: give --premise ({first_name}) and "
-                               f"--hypothesis ({second_name})")
-            check_text(args.premise, "premise")
-            check_text(args.hypothesis, "hypothesis")
-            results = [p.to_dict() for p in predictor.predict_pairs([args.premise], [args.hypothesis])]
-            shown = [args.premise]
+        firsts, seconds = _predict_inputs(args, lines, predictor.info.task, predictor.is_pair,
+                                          predictor.info.text_fields)
+        if seconds is not None:
+            results = [p.to_dict() for p in predictor.predict_pairs(firsts, seconds)]
         else:
-            if not args.text:
-                raise XltError("give at least one text to classify")
-            results = [p.to_dict() for p in predictor.predict(args.text)]
-            shown = args.text
+            results = [p.to_dict() for p in predictor.predict(firsts)]
         if not args.json:
-            _print_predictions(results, shown)
+            _print_predictions(results, firsts)
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
     return 0
+
+
+MAX_INPUT_LINES = 10_000
+
+
+def _read_inputs(path: str | None) -> list[str]:
+    """The texts of `--file` (`-`: standard input), one per line; blank lines are skipped."""
+    if path is None:
+        return []
+    try:
+        if path == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            if Path(path).is_dir():
+                raise XltError(f"--file {path} is a folder: give a text file, one input per line")
+            data = Path(path).read_bytes()
+    except OSError as exc:
+        raise XltError(f"cannot read --file {path}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise XltError(f"--file {path} is not UTF-8 text; re-save it as UTF-8") from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise XltError(f"--file {path} holds no text (one input per line)")
+    if len(lines) > MAX_INPUT_LINES:
+        raise XltError(f"--file {path} has {len(lines):,} inputs; the limit is {MAX_INPUT_LINES:,} per call")
+    return lines
+
+
+def _predict_inputs(args, lines: list[str], task: str, is_pair: bool,
+                    text_fields) -> tuple[list[str], list[str] | None]:
+    """The inputs to predict, checked: the texts (arguments, then `--file` lines) for a one-text task;
+    (first, second) lists for a pair task, from tab-separated `--file` lines and --premise/--hypothesis."""
+    from .predict import check_text
+
+    if not is_pair:
+        if args.premise is not None or args.hypothesis is not None:
+            raise XltError(f"task {task!r} classifies single texts: give them as arguments, not --premise/"
+                           "--hypothesis")
+        texts = list(args.text) + lines
+        if not texts:
+            raise XltError("give at least one text to classify")
+        return [check_text(t) for t in texts], None
+    first_name, second_name = text_fields
+    pairs = []
+    for n, line in enumerate(lines, 1):
+        parts = line.split("\t")
+        if len(parts) != 2:
+            raise XltError(f"--file line {n}: task {task!r} takes a pair per line: {first_name}, a tab, "
+                           f"{second_name}")
+        pairs.append(parts)
+    if args.text:
+        raise XltError(f"task {task!r} takes a pair: give --premise ({first_name}) and --hypothesis "
+                       f"({second_name}), not a text argument")
+    if args.premise is not None or args.hypothesis is not None:
+        if args.premise is None or args.hypothesis is None:
+            raise XltError(f"task {task!r} takes a pair: give --premise ({first_name}) and --hypothesis "
+                           f"({second_name}), both")
+        pairs.append([args.premise, args.hypothesis])
+    if not pairs:
+        raise XltError(f"task {task!r} takes a pair: give --premise ({first_name}) and --hypothesis "
+                       f"({second_name}), or a --file of tab-separated pairs")
+    firsts = [check_text(a, "premise") for a, _ in pairs]
+    seconds = [check_text(b, "hypothesis") for _, b in pairs]
+    return firsts, seconds
 
 
 def _print_predictions(results: list[dict], texts: list[str]) -> None:
@@ -528,6 +598,8 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--labels", help="zero-shot candidate labels, comma-separated")
     pr.add_argument("--template", default="This example is {}.", help="zero-shot hypothesis template")
     pr.add_argument("--multi-label", action="store_true")
+    pr.add_argument("--file", help="read inputs from a UTF-8 file, one per line ('-': standard input); for a pair "
+                    "task (nli), each line is the premise, a tab, the hypothesis")
     pr.add_argument("--model-dir", help="a saved classifier folder instead of the shipped one")
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=cmd_predict)

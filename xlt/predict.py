@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import XltError
-from .langid import UNDETERMINED, detect_language
+from .langid import UNDETERMINED, detect_language, letter_count
 from .models.artifacts import load_artifact
 from .models.languages import language_label
 from .models.onnx_runtime import onnx_default
@@ -24,6 +24,7 @@ from .settings import env_int, repo_root
 
 MAX_CHARS = 200_000  # beyond this the input is refused, not silently cut
 LOW_LANGUAGE_CONFIDENCE = 0.5
+SHORT_TEXT_LETTERS = 40  # below this many letters, an unsure language guess is blamed on length
 CHARS_PER_TOKEN_BOUND = 24  # no subword piece is longer: text beyond max_length * 24 characters is never read
 SHIPPED_DIR = Path(__file__).resolve().parent / "predictors"
 DEFAULT_TEMPLATE = "This example is {}."
@@ -70,6 +71,20 @@ def check_text(text: object, what: str = "text") -> str:
     if not any(unicodedata.category(ch)[0] in "LNS" for ch in text[:10_000]):
         raise XltError(f"{what} has no letters, digits or symbols (only spaces, marks or punctuation)")
     return text
+
+
+def check_zero_shot(candidate_labels: list, template: str) -> list[str]:
+    """The distinct candidate labels, in order, once labels and template are fit to score (no model needed)."""
+    labels = list(dict.fromkeys(str(label).strip() for label in candidate_labels if str(label).strip()))
+    if not labels:
+        raise XltError("give at least one candidate label")
+    if len(labels) > MAX_ZERO_SHOT_LABELS:
+        raise XltError(f"{len(labels)} candidate labels: the limit is {MAX_ZERO_SHOT_LABELS}")
+    if not isinstance(template, str) or template.count("{}") != 1:
+        raise XltError("the hypothesis template must contain '{}' exactly once, where the label goes")
+    if len(template) > 500 or any(len(label) > 200 for label in labels):
+        raise XltError("the template is limited to 500 characters and each label to 200")
+    return labels
 
 
 def is_shipped(path: str | Path | None) -> bool:
@@ -176,14 +191,16 @@ class Predictor:
         200,000-character text costs no more than a long tweet (and a pair of them no memory blow-up)."""
         return text[: self._max_chars] if text is not None else None
 
-    def _n_tokens(self, first: str, second: str | None) -> int:
-        """Tokens of the input (a lower bound, beyond the model's maximum, for texts cut by `_clip`)."""
+    def _n_tokens(self, first: str, second: str | None) -> tuple[int, int]:
+        """Tokens of the input, and the characters of its longest text when `_clip` cut it (0 when not cut:
+        then the count is exact; when cut, it is a lower bound beyond the model's maximum)."""
+        longest = max(len(first), len(second) if second is not None else 0)
+        cut = longest if longest > self._max_chars else 0
         if self.tokenizer is None:
-            return 0
+            return 0, cut
         ids = self.tokenizer(self.info.text_prefix + self._clip(first), self._clip(second), truncation=False,
                              verbose=False)["input_ids"]
-        clipped = len(first) > self._max_chars or (second is not None and len(second) > self._max_chars)
-        return max(len(ids), self.info.max_length + 1) if clipped else len(ids)
+        return (max(len(ids), self.info.max_length + 1) if cut else len(ids)), cut
 
     @property
     def takes_rows(self) -> bool:
@@ -205,10 +222,12 @@ class Predictor:
             return self.artifact.predict_proba(first, second, lang=lang, batch_size=batch_size, progress=progress,
                                                **extra)
 
-    def _describe(self, probs: np.ndarray, text_for_language: str, n_tokens: int) -> Prediction:
+    def _describe(self, probs: np.ndarray, text_for_language: str, size: tuple[int, int]) -> Prediction:
+        """`size`: what `_n_tokens` says of the input."""
+        n_tokens, cut_chars = size
         lang = detect_language(text_for_language)
         covered = lang.code != UNDETERMINED and self.spec.covers(lang.code)
-        truncated = n_tokens > self.info.max_length
+        truncated = n_tokens > self.info.max_length or cut_chars > 0
         notices = []
         if lang.code == UNDETERMINED:
             notices.append("No language could be detected (the text has too few letters).")
@@ -216,10 +235,13 @@ class Predictor:
             notices.append(f"Detected language '{lang.code}' is not among the encoder's pre-training "
                            "languages: expect weak predictions.")
         elif lang.confidence < LOW_LANGUAGE_CONFIDENCE:
-            notices.append(f"Language detection is unsure ('{lang.code}' at {lang.confidence:.0%}): short texts are "
-                           "hard to identify.")
+            why = ("short texts are hard to identify" if letter_count(text_for_language[:2000])
+                   <= SHORT_TEXT_LETTERS else "the text may mix languages or be in a language it does not know")
+            notices.append(f"Language detection is unsure ('{lang.code}' at {lang.confidence:.0%}): {why}.")
         if truncated:
-            notices.append(f"Input was truncated to {self.info.max_length} tokens (it had {n_tokens}).")
+            had = (f"it has {cut_chars:,} characters; only the first {self._max_chars:,} were read"
+                   if cut_chars else f"it had {n_tokens}")
+            notices.append(f"Input was truncated to {self.info.max_length} tokens ({had}).")
         trained = list(self.info.languages_trained or [])
         transfer = "unknown"
         if trained and lang.code != UNDETERMINED:
@@ -275,18 +297,9 @@ class Predictor:
         if not self.is_pair or "entailment" not in self.labels:
             raise XltError("zero-shot classification needs an NLI predictor")
         text = check_text(text)
-        given = [str(label).strip() for label in candidate_labels if str(label).strip()]
-        labels = list(dict.fromkeys(given))
-        if not labels:
-            raise XltError("give at least one candidate label")
-        if len(labels) > MAX_ZERO_SHOT_LABELS:
-            raise XltError(f"{len(labels)} candidate labels: the limit is {MAX_ZERO_SHOT_LABELS}")
-        if not isinstance(template, str) or template.count("{}") != 1:
-            raise XltError("the hypothesis template must contain '{}' exactly once, where the label goes")
-        if len(template) > 500 or any(len(label) > 200 for label in labels):
-            raise XltError("the template is limited to 500 characters and each label to 200")
+        labels = check_zero_shot(candidate_labels, template)
         notes = []
-        if len(labels) < len(given):
+        if len(labels) < sum(1 for label in candidate_labels if str(label).strip()):
             notes.append("Repeated candidate labels were scored once.")
         if len(labels) == 1 and not multi_label:  # a softmax over one label is always 1.0: score it on its own
             multi_label = True
