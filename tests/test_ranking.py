@@ -366,3 +366,26 @@ def test_seed_noise_comes_from_cells_of_one_precision(tmp_path):
     gaps = [sorted(col, reverse=True)[0] - sorted(col, reverse=True)[1]
             for _, col in cells.groupby("target")["score"] if len(col) >= 2]
     assert math.isclose(noise["gap"], float(np.median(gaps)))
+
+
+def test_a_tokenizer_that_cannot_load_is_tried_once_and_noted_once(tmp_path, monkeypatch):
+    """Offline with a Hub model: one note for all languages, not one per language, and no false "no data"."""
+    from xlt.errors import XltError
+    from xlt.models import loading
+    from xlt.tasks import get_task
+
+    monkeypatch.setenv("XLT_CACHE", str(tmp_path / "cache"))
+    calls = []
+
+    def unreachable(spec):
+        calls.append(spec.name)
+        raise XltError("could not load model 'someone/model' (offline)")
+
+    monkeypatch.setattr(loading, "load_tokenizer", unreachable)
+    langs = ["en", "de", "fr"]
+    distances = {(a, b): {d: 0.1 for d in typology.DISTANCES} for a in langs for b in langs if a != b}
+    got = pair_features(get_task("sentiment"), langs, model="someone/model", distances=distances, sample_rows=20)
+    assert calls == ["someone/model"]
+    assert [n for n in got.notes if "left out" in n] == ["de, en, fr: data features left out (could not load model "
+                                                         "'someone/model' (offline))"]
+    assert not any("no sentiment data" in n for n in got.notes)

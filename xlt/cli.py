@@ -517,10 +517,17 @@ def cmd_prepare(args) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the message and where the help is, not 30 lines of usage first."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .models.registry import DEFAULT_MODEL
 
-    parser = argparse.ArgumentParser(prog="xlt", description="Cross-lingual transfer learning workbench.")
+    parser = _Parser(prog="xlt", description="Cross-lingual transfer learning workbench.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="fine-tune with a transfer method and evaluate every target language")

@@ -193,8 +193,14 @@ def check_writable_folder(path: Path, what: str) -> None:
     probe = path if path.exists() else next((p for p in path.parents if p.exists()), None)
     if probe is not None and not probe.is_dir():
         raise XltError(f"{what} {path}: {probe} is a file, so the folder cannot be created")
-    if probe is not None and not os.access(probe, os.W_OK | os.X_OK):
-        raise XltError(f"{what} {path}: {probe} is not writable")
+    if probe is not None:
+        import tempfile
+
+        try:  # a file made and removed, not os.access: root passes os.access on /proc and read-only mounts
+            with tempfile.TemporaryFile(dir=probe):
+                pass
+        except OSError as exc:
+            raise XltError(f"{what} {path}: {probe} is not writable") from exc
 
 
 def check_model_folder(path: Path) -> None:

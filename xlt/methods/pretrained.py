@@ -38,13 +38,18 @@ class Pretrained(TransferMethod):
     trains = False
 
     def validate(self, ctx) -> None:
+        from ..errors import XltError
         from ..models.hub_classifier import is_sequence_classifier, map_labels, parse_label_map, read_hub_config
+        from ..models.registry import HUB_PREDICTORS, MODELS
 
         self.seen_languages(ctx)  # an unknown code in trained_languages fails before the model is fetched
+        if ctx.experiment.model in MODELS:
+            published = HUB_PREDICTORS.get(ctx.task.name) or [p for ids in HUB_PREDICTORS.values() for p in ids]
+            raise XltError(f"{ctx.experiment.model!r} is an encoder (see `xlt models`), not a trained classifier: "
+                           "'pretrained' evaluates a published sequence classifier as it is. Name one with --model "
+                           f"(a Hub id or a folder), e.g. {published[0]}")
         config = read_hub_config(ctx.experiment.model)
         if not is_sequence_classifier(config):
-            from ..errors import XltError
-
             raise XltError(f"{ctx.experiment.model!r} is not a sequence classifier; 'pretrained' evaluates "
                            "AutoModelForSequenceClassification models")
         map_labels(config.get("id2label") or {}, list(ctx.task.label_names), parse_label_map(ctx.options.label_map))

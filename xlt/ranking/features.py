@@ -177,17 +177,26 @@ def pair_features(task: TaskSpec, languages, model: str | None = None, data_dir:
         if tokenizer is not None:
             return tokenizer
         if not loaded:
-            loaded.append(load_tokenizer(spec))
+            try:
+                loaded.append(load_tokenizer(spec))
+            except XltError as exc:  # tried once: every language would wait for the same failure again
+                loaded.append(exc)
+        if isinstance(loaded[0], XltError):
+            raise loaded[0]
         return loaded[0]
 
     profiles = {}
+    left_out: dict[str, list[str]] = {}  # why -> languages: a tokenizer that cannot load fails them all alike
     for lang in languages:
         try:
             profiles[lang] = language_profile(task, lang, model, get_tokenizer, data_dir, sample_rows)
         except XltError as exc:  # e.g. a Hub tokenizer offline: that language's data features are left out
-            notes.append(f"{lang}: data features left out ({exc})")
+            left_out.setdefault(str(exc), []).append(lang)
             profiles[lang] = LanguageProfile(lang=lang, script=usual_script(lang), script_measured=False)
-    no_data = [lang for lang, p in profiles.items() if p.types is None]
+    for why, langs in left_out.items():
+        notes.append(f"{', '.join(langs)}: data features left out ({why})")
+    no_data = [lang for lang, p in profiles.items()
+               if p.types is None and not any(lang in langs for langs in left_out.values())]
     if no_data:
         notes.append(f"no {task.name} data for {', '.join(no_data)}: subword overlap unknown, usual script assumed")
     if distances is None:

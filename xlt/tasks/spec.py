@@ -137,8 +137,14 @@ def get_task(name: str) -> TaskSpec:
     """A registered task, a task file (`my_task.yaml`), or `<name>.yaml` in a folder of `XLT_TASK_PATH`."""
     if name in TASKS:
         return TASKS.get(name)
-    if isinstance(name, str) and name.endswith((".yaml", ".yml", ".json")) and Path(name).is_file():
-        return load_task_file(name)
+    if isinstance(name, str) and name.endswith((".yaml", ".yml", ".json")):
+        if Path(name).is_file():
+            return load_task_file(name)
+        if Path(name).exists():
+            raise XltError(f"task file {name} is a folder: give a YAML or JSON task spec file")
+        raise XltError(f"task file {name} does not exist (a registered task name or a task spec file)")
+    if isinstance(name, str) and os.sep in name and Path(name).is_dir():
+        raise XltError(f"task {name} is a folder: give a task name or a YAML or JSON task spec file")
     if isinstance(name, str) and NAME.match(name):
         for folder in task_search_path():
             for suffix in (".yaml", ".yml", ".json"):
