@@ -39,6 +39,7 @@ CLAIMS = {
     "translate-train-all": "usually above zero-shot with good MT",
     "translate-test": "strong with good MT; weak with crude MT",
     "pretrained": "(a published model, evaluated as it is)",
+    "frozen-embedding": "LASER-style classifiers on frozen sentence embeddings: the floor fine-tuning beats",
 }
 # what each method can use offline, per task (the README's "What each method can and cannot do offline" says why)
 _TRANSLATE_TRAIN = {"nli": "gold (XNLI's human translations, all 14 targets), dictionary (12 targets), "

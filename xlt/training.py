@@ -389,11 +389,18 @@ def _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resum
         "warnings": warnings,
     }
     model.eval()
-    info = ClassifierInfo(
+    info = classifier_info(task, spec, config, languages, model.normalize)
+    return TrainedClassifier(model=model, tokenizer=tokenizer, info=info, stats=stats)
+
+
+def classifier_info(task: TaskSpec, spec: ModelSpec, config: TrainConfig, languages: list[str] | None,
+                    normalize: bool, finetune: str | None = None) -> ClassifierInfo:
+    """What a saved classifier folder says of itself; `finetune` other than the config's ("none": a frozen
+    encoder)."""
+    return ClassifierInfo(
         base_model=spec.name, task=task.name, label_names=list(task.label_names),
         text_fields=list(task.text_fields), pooling=spec.pooling, text_prefix=spec.text_prefix,
-        max_length=config.max_length, finetune=config.finetune, languages_trained=list(languages or []),
-        encoder_layers=config.encoder_layers, normalize=model.normalize,
+        max_length=config.max_length, finetune=finetune or config.finetune, languages_trained=list(languages or []),
+        encoder_layers=config.encoder_layers, normalize=normalize,
         extra={"task_spec": task.to_dict()},  # the model carries its task: it loads where the task is unknown
     )
-    return TrainedClassifier(model=model, tokenizer=tokenizer, info=info, stats=stats)

@@ -25,6 +25,7 @@ BUILTIN = {
     "translate-train": "xlt.methods.translate_train",
     "translate-train-all": "xlt.methods.translate_train",
     "translate-test": "xlt.methods.translate_test",
+    "frozen-embedding": "xlt.methods.frozen_embedding",
 }
 for _name, _module in BUILTIN.items():
     METHODS.register_lazy(_name, _module)

