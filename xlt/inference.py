@@ -69,7 +69,7 @@ def predict_proba(model, tokenizer, first: list[str], second: list[str] | None =
 @torch.inference_mode()
 def pooled_features(model, tokenizer, first: list[str], second: list[str] | None = None, *,
                     prefix: str = "", max_length: int = 128, batch_size: int = 64,
-                    layers: list[int] | None = None) -> np.ndarray:
+                    layers: list[int] | None = None, progress: Callable[[int], None] | None = None) -> np.ndarray:
     """The pooled encoder outputs `[n, hidden]` the classification head sees (no dropout).
 
     With `layers`, the pooled outputs of those hidden states (0 = the embeddings, 1 = the first
@@ -84,4 +84,6 @@ def pooled_features(model, tokenizer, first: list[str], second: list[str] | None
             states = [result.hidden_states[i] for i in layers] if layers else [result.last_hidden_state]
             pooled = [model.pool(hidden, batch["attention_mask"]) for hidden in states]
             out[idx] = torch.cat(pooled, dim=-1).float().cpu().numpy()
+            if progress is not None:
+                progress(len(idx))
     return out

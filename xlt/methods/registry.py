@@ -26,6 +26,7 @@ BUILTIN = {
     "translate-train-all": "xlt.methods.translate_train",
     "translate-test": "xlt.methods.translate_test",
     "frozen-embedding": "xlt.methods.frozen_embedding",
+    "embedding-alignment": "xlt.methods.embedding_alignment",
 }
 for _name, _module in BUILTIN.items():
     METHODS.register_lazy(_name, _module)

@@ -32,6 +32,7 @@ ARTIFACT_KINDS: Registry[ArtifactKind] = Registry("artifact kind")
 ARTIFACT_KINDS.register_lazy("classifier", "xlt.models.classifier_artifact")
 ARTIFACT_KINDS.register_lazy("hub-classifier", "xlt.models.hub_classifier")
 ARTIFACT_KINDS.register_lazy("translate-test", "xlt.methods.translate_test")
+ARTIFACT_KINDS.register_lazy("embedding-alignment", "xlt.methods.embedding_alignment")
 
 
 def register_artifact_kind(kind: ArtifactKind) -> ArtifactKind:

@@ -1,0 +1,104 @@
+"""embedding-alignment: per-language maps onto English (Procrustes, centroid shift), saved and served."""
+
+import json
+
+import numpy as np
+import pytest
+
+from xlt import cli
+from xlt.errors import XltError
+from xlt.methods.embedding_alignment import fit_map, parallel_sentences, tatoeba_path
+from xlt.results.records import read_records
+
+
+def test_procrustes_recovers_a_rotation_and_an_offset():
+    """Embeddings of a 'language' that are English's rotated and shifted map back onto English's."""
+    rng = np.random.default_rng(0)
+    english = rng.normal(size=(300, 12)).astype(np.float32)
+    rotation, _ = np.linalg.qr(rng.normal(size=(12, 12)))
+    other = english @ rotation.T.astype(np.float32) + 3.0
+    m = fit_map(other, english, "orthogonal")
+    assert np.allclose(m.apply(other, normalize=False), english, atol=1e-3)
+    assert np.allclose(m.rotation @ m.rotation.T, np.eye(12), atol=1e-5)  # orthogonal: lengths kept
+    shifted = fit_map(english + 2.0, english, "center")
+    assert shifted.rotation is None
+    assert np.allclose(shifted.apply(english + 2.0, normalize=False), english, atol=1e-5)
+    unit = m.apply(other, normalize=True)
+    assert np.allclose(np.linalg.norm(unit, axis=1), 1.0, atol=1e-5)
+
+
+def test_tatoeba_files_of_the_task_languages(data_dir):
+    for lang in ("de", "zh", "sw", "ar", "hi", "ur", "th"):  # zh -> cmn, sw -> swh: Tatoeba's own codes
+        assert tatoeba_path(lang, data_dir) is not None, lang
+    texts, english = parallel_sentences(tatoeba_path("de", data_dir), 5)
+    assert len(texts) == len(english) == 5 and all(texts) and all(english)
+    assert tatoeba_path("xx", data_dir) is None
+
+
+def argv(model_dir, tmp_path, *extra):
+    return ["train", "--task", "sentiment", "--method", "embedding-alignment", "--model", str(model_dir), "--source",
+            "en", "--targets", "en,de,fr", "--max-train-samples", "60", "--max-eval-samples", "12", "--max-length",
+            "32", "--opt-pairs", "40", "--results-dir", str(tmp_path / "results"), "--output-dir",
+            str(tmp_path / "run"), *extra]
+
+
+def test_fit_save_reload_and_the_language_hook(tiny_model_dir, tmp_path, capsys):
+    from xlt.models.artifacts import load_artifact
+    from xlt.predict import Predictor
+
+    assert cli.main(argv(tiny_model_dir, tmp_path, "--save-model", str(tmp_path / "m"))) == 0, \
+        capsys.readouterr().err
+    (record,), errors = read_records(tmp_path / "results")
+    assert not errors and record["method"] == "embedding-alignment"
+    assert record["seen_languages"] == ["en"] and record["summary"]["target_languages"] == ["de", "fr"]
+    assert {lang: v["pairs"] for lang, v in record["training"]["alignment_pairs"].items()} == {"de": 40, "fr": 40}
+    info = json.loads((tmp_path / "m" / "xlt_classifier.json").read_text())
+    assert info["kind"] == "embedding-alignment" and info["finetune"] == "none"
+    assert info["extra"]["alignment"] == {"mapping": "orthogonal", "languages": ["de", "fr"]}
+    artifact = load_artifact(tmp_path / "m")
+    texts = ["Das ist wirklich schlecht", "Ich liebe es"]
+    mapped, plain = artifact.predict_proba(texts, lang="de"), artifact.predict_proba(texts, lang="en")
+    assert np.allclose(mapped.sum(1), 1.0, atol=1e-5) and not np.allclose(mapped, plain, atol=1e-4)
+    # the same model evaluated as a plain classifier is the frozen baseline: English is never mapped
+    inner = artifact.inner.predict_proba(texts)
+    assert np.allclose(plain, inner, atol=1e-4)
+    # Predict passes each text's detected language
+    predictor = Predictor(tmp_path / "m")
+    [german] = predictor.predict(["Das ist wirklich ein sehr schlechter Film, furchtbar und langweilig."])
+    assert german.language == "de"
+    expected = artifact.predict_proba(["Das ist wirklich ein sehr schlechter Film, furchtbar und langweilig."],
+                                      lang="de")[0]
+    assert np.allclose(list(german.probabilities.values()), expected, atol=1e-4)
+    assert cli.config_from_command(record["command"]).fingerprint() == record["config_fingerprint"]
+
+
+def test_a_damaged_alignment_file_is_one_message(tiny_model_dir, tmp_path, capsys):
+    from xlt.models.artifacts import load_artifact
+
+    assert cli.main(argv(tiny_model_dir, tmp_path, "--save-model", str(tmp_path / "m"), "--opt-mapping",
+                         "center")) == 0, capsys.readouterr().err
+    (tmp_path / "m" / "alignment.safetensors").write_bytes(b"torn")
+    with pytest.raises(XltError, match="maps cannot be read"):
+        load_artifact(tmp_path / "m")
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--source", "de", "--targets", "de,fr"], "the source must be en"),
+    (["--opt-mapping", "affine"], "mapping"), (["--opt-pairs", "1"], "pairs must be in"),
+    (["--opt-classifier", "nope"], "classifier"), (["--opt-c", "-1"], "c must be a positive number"),
+])
+def test_bad_settings_before_any_work(tiny_model_dir, tmp_path, capsys, extra, message):
+    assert cli.main(argv(tiny_model_dir, tmp_path, *extra)) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_target_without_parallel_sentences(tiny_model_dir, tmp_path, capsys, data_dir, monkeypatch):
+    import shutil
+
+    local = tmp_path / "data"
+    shutil.copytree(data_dir / "sentiment", local / "sentiment")
+    (local / "tatoeba").mkdir()
+    shutil.copy(data_dir / "tatoeba" / "deu.jsonl", local / "tatoeba" / "deu.jsonl")
+    monkeypatch.setenv("XLT_DATA_DIR", str(local))
+    assert cli.main(argv(tiny_model_dir, tmp_path)) == 2
+    assert "no Tatoeba parallel sentences for fr" in capsys.readouterr().err
