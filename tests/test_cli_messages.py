@@ -3,9 +3,12 @@
 from xlt import cli
 
 
-def test_a_folder_or_missing_file_as_the_task(tmp_path, capsys):
+def test_a_folder_or_missing_file_as_the_task(tmp_path, capsys, monkeypatch):
     (tmp_path / "spec.yaml").mkdir()
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
     for task, message in ((str(tmp_path), "is a folder: give a task name or a YAML or JSON task spec file"),
+                          ("data", "task data is a folder"),
                           (str(tmp_path / "spec.yaml"), "is a folder: give a YAML or JSON task spec file"),
                           (str(tmp_path / "none.yaml"), "does not exist")):
         assert cli.main(["train", "--task", task, "--max-train-samples", "4"]) == 2

@@ -43,15 +43,30 @@ def test_file_refusals(no_model_load, tmp_path, capsys):
              "blank": (tmp_path / "blank.txt", "holds no text"),
              "latin1": (tmp_path / "latin1.txt", "is not UTF-8"),
              "many": (tmp_path / "many.txt", "the limit is 10,000"),
-             "pairs": (tmp_path / "pairs.txt", "line 2: task 'nli' takes a pair per line")}
+             # line numbers are the file's own, blank lines counted
+             "pairs": (tmp_path / "pairs.txt", "line 4: task 'nli' takes a pair per line: premise, a tab, hypothesis "
+                                               "(found 2 tabs)"),
+             "pair-empty": (tmp_path / "pair-empty.txt", "line 2: hypothesis is empty"),
+             "text": (tmp_path / "text.txt", "--file line 3: text has no letters")}
     (tmp_path / "blank.txt").write_text("\n  \n\t\n")
     (tmp_path / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
     (tmp_path / "many.txt").write_text("x\n" * 10_001)
-    (tmp_path / "pairs.txt").write_text("a premise\ta hypothesis\nno tab here\n")
+    (tmp_path / "pairs.txt").write_text("a premise\ta hypothesis\n\n\nan extra\ttab\there\n")
+    (tmp_path / "pair-empty.txt").write_text("a premise\ta hypothesis\r\nonly a premise\t \r\n")
+    (tmp_path / "text.txt").write_text("fine\n\n:-)\n")
     for name, (path, message) in cases.items():
-        task = ["--task", "nli"] if name == "pairs" else []
+        task = ["--task", "nli"] if name.startswith("pair") else []
         assert cli.main(["predict", *task, "--file", str(path)]) == 2, name
         assert message in capsys.readouterr().err, name
+
+
+def test_lines_end_at_newlines_only(tmp_path):
+    """A form feed or a Unicode line separator inside a text keeps it one input; CRLF files read as LF ones."""
+    from xlt.cli import _read_inputs
+
+    path = tmp_path / "texts.txt"
+    path.write_bytes("one\u2028still one\x0cand still\r\n\r\ntwo\x85too\n".encode())
+    assert _read_inputs(str(path)) == [(1, "one\u2028still one\x0cand still"), (3, "two\x85too")]
 
 
 def test_file_and_stdin_inputs(tmp_path, monkeypatch, capsys):

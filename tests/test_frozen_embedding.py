@@ -36,7 +36,7 @@ def test_fit_save_reload_predict(tiny_model_dir, tmp_path, capsys):
     assert info["finetune"] == "none" and info["normalize"] is True and info["method"] == "frozen-embedding"
     artifact = load_artifact(tmp_path / "m")
     base = load_encoder(resolve_model(str(tiny_model_dir)))
-    for name, weight in base.state_dict().items():
+    for name, weight in base.state_dict().items():  # the folder holds no encoder: the base model is loaded
         assert np.array_equal(weight.numpy(), artifact.model.encoder.state_dict()[name].numpy()), name
     texts = ["I love this", "Das ist schlecht", "meh"]
     probs = artifact.predict_proba(texts)
@@ -72,6 +72,13 @@ def test_the_fit_is_the_regression_it_says(tiny_model_dir, tmp_path):
     theirs = reference.decision_function(x).T
     # multinomial logits are defined up to a constant per example: compare the centred ones
     assert np.allclose(ours - ours.mean(0), theirs - theirs.mean(0), atol=2e-2)
+    # saved (the head alone) and loaded again, it answers as the model in memory did
+    from xlt.models.artifacts import load_artifact
+
+    texts = ["I love this", "Das ist schlecht", "meh"]
+    in_memory = trained.predict_proba(texts)
+    trained.save(tmp_path / "saved")
+    assert np.allclose(load_artifact(tmp_path / "saved").predict_proba(texts), in_memory, atol=1e-5)
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -318,15 +318,15 @@ def cmd_predict(args) -> int:
     for text in args.text:
         check_text(text)
     lines = _read_inputs(args.file)
-    texts = list(args.text) + lines
+    texts = list(args.text) + [text for _, text in lines]
     task = args.task or (None if args.model_dir else "sentiment")
     if task == "zero-shot":
         if args.premise is not None or args.hypothesis is not None:
             raise XltError("zero-shot classification takes texts and --labels, not --premise/--hypothesis")
         if not texts:
             raise XltError("give the text to classify")
-        for text in texts:
-            check_text(text)
+        for n, text in lines:
+            _checked(text, "text", n)
         if not (args.labels or "").replace(",", "").strip():
             raise XltError("give at least one candidate label (--labels a,b,c)")
         labels = args.labels.split(",")
@@ -360,26 +360,34 @@ def cmd_predict(args) -> int:
 
 
 MAX_INPUT_LINES = 10_000
+MAX_INPUT_BYTES = 64 * 2**20
 
 
-def _read_inputs(path: str | None) -> list[str]:
-    """The texts of `--file` (`-`: standard input), one per line; blank lines are skipped."""
+def _read_inputs(path: str | None) -> list[tuple[int, str]]:
+    """(line number, text) of each non-blank line of `--file` (`-`: standard input). Lines end at a newline only
+    (a carriage return before it is dropped): form feeds or Unicode line separators inside a text keep it whole."""
     if path is None:
         return []
     try:
         if path == "-":
-            data = sys.stdin.buffer.read()
+            stream = getattr(sys.stdin, "buffer", None)
+            if stream is None:
+                raise XltError("--file -: standard input is not a byte stream here; give a file path")
+            data = stream.read(MAX_INPUT_BYTES + 1)
         else:
             if Path(path).is_dir():
                 raise XltError(f"--file {path} is a folder: give a text file, one input per line")
-            data = Path(path).read_bytes()
+            with open(path, "rb") as handle:
+                data = handle.read(MAX_INPUT_BYTES + 1)
     except OSError as exc:
         raise XltError(f"cannot read --file {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise XltError(f"--file {path} is over {MAX_INPUT_BYTES // 2**20} MiB; split it")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise XltError(f"--file {path} is not UTF-8 text; re-save it as UTF-8") from None
-    lines = [line for line in text.splitlines() if line.strip()]
+    lines = [(n, line.removesuffix("\r")) for n, line in enumerate(text.split("\n"), 1) if line.strip()]
     if not lines:
         raise XltError(f"--file {path} holds no text (one input per line)")
     if len(lines) > MAX_INPUT_LINES:
@@ -387,28 +395,36 @@ def _read_inputs(path: str | None) -> list[str]:
     return lines
 
 
-def _predict_inputs(args, lines: list[str], task: str, is_pair: bool,
+def _checked(text: str, what: str, line: int | None = None) -> str:
+    """`check_text`, its message naming the `--file` line the text came from."""
+    from .predict import check_text
+
+    try:
+        return check_text(text, what)
+    except XltError as exc:
+        raise XltError(f"--file line {line}: {exc}" if line is not None else str(exc)) from None
+
+
+def _predict_inputs(args, lines: list[tuple[int, str]], task: str, is_pair: bool,
                     text_fields) -> tuple[list[str], list[str] | None]:
     """The inputs to predict, checked: the texts (arguments, then `--file` lines) for a one-text task;
     (first, second) lists for a pair task, from tab-separated `--file` lines and --premise/--hypothesis."""
-    from .predict import check_text
-
     if not is_pair:
         if args.premise is not None or args.hypothesis is not None:
             raise XltError(f"task {task!r} classifies single texts: give them as arguments, not --premise/"
                            "--hypothesis")
-        texts = list(args.text) + lines
+        texts = [_checked(t, "text") for t in args.text] + [_checked(t, "text", n) for n, t in lines]
         if not texts:
             raise XltError("give at least one text to classify")
-        return [check_text(t) for t in texts], None
+        return texts, None
     first_name, second_name = text_fields
     pairs = []
-    for n, line in enumerate(lines, 1):
+    for n, line in lines:
         parts = line.split("\t")
         if len(parts) != 2:
             raise XltError(f"--file line {n}: task {task!r} takes a pair per line: {first_name}, a tab, "
-                           f"{second_name}")
-        pairs.append(parts)
+                           f"{second_name} (found {len(parts) - 1} tabs)")
+        pairs.append((_checked(parts[0], first_name, n), _checked(parts[1], second_name, n)))
     if args.text:
         raise XltError(f"task {task!r} takes a pair: give --premise ({first_name}) and --hypothesis "
                        f"({second_name}), not a text argument")
@@ -416,13 +432,11 @@ def _predict_inputs(args, lines: list[str], task: str, is_pair: bool,
         if args.premise is None or args.hypothesis is None:
             raise XltError(f"task {task!r} takes a pair: give --premise ({first_name}) and --hypothesis "
                            f"({second_name}), both")
-        pairs.append([args.premise, args.hypothesis])
+        pairs.append((_checked(args.premise, "premise"), _checked(args.hypothesis, "hypothesis")))
     if not pairs:
         raise XltError(f"task {task!r} takes a pair: give --premise ({first_name}) and --hypothesis "
                        f"({second_name}), or a --file of tab-separated pairs")
-    firsts = [check_text(a, "premise") for a, _ in pairs]
-    seconds = [check_text(b, "hypothesis") for _, b in pairs]
-    return firsts, seconds
+    return [a for a, _ in pairs], [b for _, b in pairs]
 
 
 def _print_predictions(results: list[dict], texts: list[str]) -> None:

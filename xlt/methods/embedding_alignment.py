@@ -67,13 +67,10 @@ def tatoeba_path(lang: str, data_dir: str | Path | None) -> Path | None:
         return None
     folder = Path(data_dir) / "tatoeba"
     names = [TATOEBA_CODES.get(lang)]
-    with contextlib.suppress(Exception):  # lang2vec's 639-1 -> 639-3 table (a requirement of the ranker)
-        import warnings
+    with contextlib.suppress(XltError):  # lang2vec's 639-1 -> 639-3 table (a requirement of the ranker)
+        from ..ranking.typology import import_lang2vec
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from lang2vec.lang2vec import LETTER_CODES
-        names.append(LETTER_CODES.get(lang))
+        names.append(import_lang2vec().LETTER_CODES.get(lang))
     names.append(lang)
     return next((folder / f"{n}.jsonl" for n in names if n and (folder / f"{n}.jsonl").is_file()), None)
 

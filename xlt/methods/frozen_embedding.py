@@ -4,8 +4,8 @@ The oldest cross-lingual baseline with multilingual sentence encoders (LASER: Ar
 2019, trained a classifier on frozen embeddings of English data and applied it to every language
 the encoder embeds; Conneau et al., 2018, did the same on XNLI with aligned sentence encoders). It
 measures how much of the transfer the pre-trained embedding space gives for free, so it is the
-floor every fine-tuning method must beat, and a cheap model: one forward pass over the source data,
-no GPU, nothing to checkpoint.
+floor every fine-tuning method must beat, and a cheap model: one forward pass over the source data
+(a GPU when there is one, not needed), nothing to checkpoint.
 
 The method changes the *fit* hook only: the source rows are embedded once with the frozen encoder
 (pooled as the model registry says, unit length by default: cosine geometry, as e5 was trained),
@@ -41,8 +41,8 @@ class FrozenEmbedding(TransferMethod):
     options_cls = FrozenEmbeddingOptions
     description = ("Logistic regression on frozen encoder embeddings of the source data; the encoder is not "
                    "fine-tuned.")
-    when_to_use = ("The floor fine-tuning must beat, and the cheapest model: one pass over the source data, no GPU. "
-                   "Strong where the encoder's embeddings already align languages.")
+    when_to_use = ("The floor fine-tuning must beat, and the cheapest model: one pass over the source data, no GPU "
+                   "needed. Strong where the encoder's embeddings already align languages.")
 
     def validate(self, ctx) -> None:
         opts = ctx.options
@@ -58,6 +58,7 @@ class FrozenEmbedding(TransferMethod):
     def fit(self, ctx, train_ds):
         import time
 
+        import torch
         from transformers import set_seed
 
         from ..models.classifier import SequenceClassifier
@@ -76,6 +77,8 @@ class FrozenEmbedding(TransferMethod):
         model = SequenceClassifier(encoder, len(ctx.task.label_names), pooling=spec.pooling, dropout=0.0,
                                    normalize=opts.normalize).eval()
         model.requires_grad_(False)
+        if torch.cuda.is_available():  # the embedding pass (and the evaluation after) on the GPU, in float32
+            model.to("cuda")
         probe = fit_linear_probe(model, tokenizer, ctx.task, train_ds, spec.text_prefix, config.max_length,
                                  config.eval_batch_size, l2=1.0 / (opts.c * len(train_ds)), steps=opts.max_iter)
         seconds = time.perf_counter() - started

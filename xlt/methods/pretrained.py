@@ -44,10 +44,10 @@ class Pretrained(TransferMethod):
 
         self.seen_languages(ctx)  # an unknown code in trained_languages fails before the model is fetched
         if ctx.experiment.model in MODELS:
-            published = HUB_PREDICTORS.get(ctx.task.name) or [p for ids in HUB_PREDICTORS.values() for p in ids]
+            published = HUB_PREDICTORS.get(ctx.task.name)
             raise XltError(f"{ctx.experiment.model!r} is an encoder (see `xlt models`), not a trained classifier: "
                            "'pretrained' evaluates a published sequence classifier as it is. Name one with --model "
-                           f"(a Hub id or a folder), e.g. {published[0]}")
+                           f"(a Hub id or a folder{', e.g. ' + published[0] if published else ''})")
         config = read_hub_config(ctx.experiment.model)
         if not is_sequence_classifier(config):
             raise XltError(f"{ctx.experiment.model!r} is not a sequence classifier; 'pretrained' evaluates "

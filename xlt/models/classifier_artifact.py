@@ -52,4 +52,5 @@ def load(folder: Path) -> TrainedClassifier:
     return TrainedClassifier(model=model, tokenizer=tokenizer, info=info)
 
 
-register_artifact_kind(ArtifactKind("classifier", load, "encoder (full or LoRA adapter) + linear head"))
+register_artifact_kind(ArtifactKind("classifier", load,
+                                    "encoder (full, LoRA adapter, or the frozen base) + linear head"))

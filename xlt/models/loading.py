@@ -88,7 +88,8 @@ class ClassifierInfo:
     pooling: str
     text_prefix: str
     max_length: int
-    finetune: str  # "full" (the encoder saved), "lora" (an adapter saved), "none" (the base encoder untouched)
+    finetune: str  # "full" (the encoder saved), "lora" (an adapter saved), "none" (nothing trained in the encoder:
+    # the registry's base encoder for xlt's folders, the published model itself for a hub-classifier)
     model_fingerprint: str = "unknown"
     run_id: str | None = None
     languages_trained: list[str] = field(default_factory=list)
@@ -103,7 +104,7 @@ class ClassifierInfo:
 
 
 def save_classifier(model, tokenizer, info: ClassifierInfo, out_dir: str | Path) -> Path:
-    """Write a LoRA adapter (or the full encoder) + head + info into `out_dir`."""
+    """Write a LoRA adapter (or the full encoder, or nothing of a frozen one) + head + info into `out_dir`."""
     from safetensors.torch import save_file
 
     out = Path(out_dir)
@@ -126,7 +127,7 @@ def save_classifier(model, tokenizer, info: ClassifierInfo, out_dir: str | Path)
 def uses_base_encoder(info: ClassifierInfo) -> bool:
     """Whether the folder builds on the registry's base encoder (LoRA adapters, or a frozen encoder) instead of
     holding its own."""
-    return info.finetune in ("lora", "none")
+    return info.kind != "hub-classifier" and info.finetune in ("lora", "none")
 
 
 def portable_adapter_config(adapter_dir: Path, base_model: str) -> None:

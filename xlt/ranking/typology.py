@@ -110,7 +110,7 @@ def _uriel_vectors(languages: list[str]) -> dict[str, dict[str, list[float]]]:
     """{distance name: {language: vector}} for the languages URIEL has (others left out)."""
     import numpy as np
 
-    l2v = _import_lang2vec()
+    l2v = import_lang2vec()
     codes = {lang: URIEL_CODES.get(lang) or l2v.LETTER_CODES.get(lang, lang) for lang in languages}
     data_dir = Path(l2v.__file__).resolve().parent / "data"
     out = {}
@@ -125,7 +125,7 @@ def _uriel_vectors(languages: list[str]) -> dict[str, dict[str, list[float]]]:
     return out
 
 
-def _import_lang2vec():
+def import_lang2vec():
     """`lang2vec.lang2vec`, the package's module. Its wheel also installs a script `bin/lang2vec.py`, which a plain
     import finds first whenever a console script (`xlt`, `pytest`) put `bin/` at the head of `sys.path`."""
     import sys

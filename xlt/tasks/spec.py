@@ -143,7 +143,7 @@ def get_task(name: str) -> TaskSpec:
         if Path(name).exists():
             raise XltError(f"task file {name} is a folder: give a YAML or JSON task spec file")
         raise XltError(f"task file {name} does not exist (a registered task name or a task spec file)")
-    if isinstance(name, str) and os.sep in name and Path(name).is_dir():
+    if isinstance(name, str) and name not in TASKS and Path(name).is_dir():
         raise XltError(f"task {name} is a folder: give a task name or a YAML or JSON task spec file")
     if isinstance(name, str) and NAME.match(name):
         for folder in task_search_path():
