@@ -66,6 +66,8 @@ def test_fit_save_reload_and_the_language_hook(tiny_model_dir, tmp_path, capsys)
     predictor = Predictor(tmp_path / "m")
     [german] = predictor.predict(["Das ist wirklich ein sehr schlechter Film, furchtbar und langweilig."])
     assert german.language == "de"
+    assert any("onto English's before classifying" in note for note in german.notices)
+    assert "No alignment map for 'es'" in artifact.language_note("es") and artifact.language_note("en") is None
     expected = artifact.predict_proba(["Das ist wirklich ein sehr schlechter Film, furchtbar und langweilig."],
                                       lang="de")[0]
     assert np.allclose(list(german.probabilities.values()), expected, atol=1e-4)

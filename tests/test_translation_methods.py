@@ -119,6 +119,10 @@ def test_translate_test_translates_inputs_by_language_and_survives_save_and_load
     np.testing.assert_allclose(loaded.predict_proba(german, lang="und"), loaded.inner.predict_proba(german), atol=1e-6)
     with pytest.raises(XltError, match="cannot translate sw -> en"):  # MUSE has no Swahili
         loaded.predict_proba(["Sipendi mvua."], lang="sw")
+    # Predict says what the hook did with the detected language
+    assert loaded.language_note("de") == ("Translated from 'de' into 'en' with dictionary (dictionary) before "
+                                          "classifying.")
+    assert loaded.language_note("en") is None
     # the reloaded model scores the test rows exactly as the trained one did in the run
     from xlt.evaluation import evaluate_languages
     from xlt.experiment import EVAL_SUBSET_SEED

@@ -249,6 +249,9 @@ class Predictor:
             if transfer == "zero-shot":
                 notices.append(f"Zero-shot transfer: this model saw no labelled '{lang.code}' data (it was trained "
                                f"on {', '.join(trained)}).")
+        hook = getattr(self.artifact, "language_note", None)  # what the prediction hook does with this language
+        if hook is not None and lang.code != UNDETERMINED and (said := hook(lang.code)):
+            notices.append(said)
         scores = measured_scores(self.info.task, self.info.run_id)
         measured = scores.get(lang.code, {})
         note = measured_note(scores, lang.code, language_label(lang.code))

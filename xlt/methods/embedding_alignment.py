@@ -152,6 +152,16 @@ class AlignedClassifier:
             feats[rows] = self.maps[code].apply(feats[rows], self.info.normalize)
         return feats
 
+    def language_note(self, lang: str) -> str | None:
+        """What Predict says about the hook for an input detected as `lang`."""
+        if lang in self.maps:
+            how = "rotated and moved" if self.mapping == "orthogonal" else "moved"
+            return (f"Its embedding was {how} onto English's before classifying (a map fitted on parallel "
+                    f"'{lang}'-English sentences).")
+        if lang == "en":
+            return None
+        return f"No alignment map for '{lang}' (maps: {', '.join(sorted(self.maps))}): classified unmapped."
+
     def predict_proba(self, first, second=None, lang=None, batch_size: int = 64, progress=None):
         feats = self.features(first, second, lang, batch_size, progress)
         head = self.model.head

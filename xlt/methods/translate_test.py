@@ -105,6 +105,14 @@ class TranslateTestClassifier:
                     second[i] = translated[len(rows) + k]
         return first, second
 
+    def language_note(self, lang: str) -> str | None:
+        """What Predict says about the hook for an input detected as `lang`."""
+        if lang == self.source_language:
+            return None
+        kind = self.info.extra.get("translator_kind")
+        return (f"Translated from '{lang}' into '{self.source_language}' with {self.info.extra['translator']}"
+                f"{f' ({kind})' if kind else ''} before classifying.")
+
     def predict_proba(self, first, second=None, lang=None, batch_size: int = 64, progress=None, rows=None):
         first, second = self.translate_inputs(list(first), list(second) if second is not None else None, lang,
                                               rows)

@@ -4,7 +4,8 @@ Every trained method returns an artifact: an object with `info` (a `ClassifierIn
 `predict_proba(first, second=None, lang=None, batch_size=64, progress=None)` and
 `save(folder)`. `lang` is the inputs' language: one code for a whole batch (evaluation) or one
 per input (Predict passes the detected language of each text); artifacts that do not depend on
-the language ignore it. A saved folder names its kind in `xlt_classifier.json`, so
+the language ignore it. An artifact whose prediction hook depends on the language may say what it did
+with one in Predict: `language_note(lang) -> str | None`. A saved folder names its kind in `xlt_classifier.json`, so
 `load_artifact` finds the loader after a restart. Kinds register lazily (name -> module).
 """
 
