@@ -499,3 +499,44 @@ def test_visitors_older_models_and_checkpoints_are_pruned_so_open_training_canno
         assert (store.folder(job.id) / "run" / "checkpoints").is_dir()
         assert store.get(job.id).model_dir
     assert store.prune_visitor_models(keep=2) == []  # nothing left to free: nothing is done twice
+
+
+def test_listing_rereads_a_job_only_when_its_file_changed(tmp_path, tiny_model_dir, monkeypatch):
+    """The app lists every job each refresh: unchanged job.json files are not parsed again, while a write from
+    another process (a job's own) shows at once."""
+    import json
+
+    from xlt import jobs as jobs_module
+    from xlt.atomic import write_atomic
+
+    store = JobStore(tmp_path / "jobs")
+    job = store.submit(tiny_job_config(tiny_model_dir))
+    reads = []
+    real = jobs_module._read_json
+    monkeypatch.setattr(jobs_module, "_read_json", lambda path, default=None: reads.append(path) or real(path, default))
+    store.list()
+    store.list()
+    assert len(reads) == 1  # parsed once, unchanged since
+    path = store.folder(job.id) / "job.json"
+    data = json.loads(path.read_text())
+    write_atomic(path, json.dumps({**data, "state": "failed", "error": "from another process"}))
+    [seen] = store.list()
+    assert seen.state == "failed" and seen.error == "from another process" and len(reads) == 2
+    store.update(job.id, error="changed here")
+    assert store.list()[0].error == "changed here"
+
+
+def test_the_jobs_table_keeps_every_unfinished_job_and_the_newest_ended_ones(tmp_path, tiny_model_dir, monkeypatch):
+    from xlt.app.finetune import jobs_frame
+
+    store = JobStore(tmp_path / "jobs")
+    ids = [store.submit(tiny_job_config(tiny_model_dir)).id for _ in range(6)]
+    for job_id in ids[1:5]:
+        store.update(job_id, state="completed")
+    store.update(ids[1], state="interrupted")  # resumable: always shown
+    monkeypatch.setenv("XLT_JOB_ROWS", "2")
+    frame = jobs_frame(store)
+    order = [job.id for job in store.list()]  # newest first (ids within one second: in any order)
+    ended = [i for i in order if i in ids[2:5]]
+    assert list(frame["id"]) == [i for i in order if i not in ended or i in ended[:2]]
+    assert len(frame) == 5 and {ids[0], ids[1], ids[5]} <= set(frame["id"])

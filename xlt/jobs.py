@@ -31,6 +31,7 @@ from .errors import XltError, mask_token, redact
 from .settings import env_int, home_dir
 
 ACTIVE = ("running", "cancelling")  # states whose process may still be alive, holding a slot
+ENDED = ("completed", "cancelled", "failed")  # states nothing resumes from (an interrupted job can be resumed)
 KILL_AFTER_S = 60  # a job asked to stop that still runs this long after is killed
 
 
@@ -106,6 +107,7 @@ class JobStore:
         self.root = Path(root) if root else home_dir() / "jobs"
         self.root.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()  # re-entrant: `get` marks an ended job under the lock its callers hold
+        self._parsed: dict[str, tuple[tuple, dict]] = {}  # job id -> (job.json's identity, its parsed content)
 
     def folder(self, job_id: str) -> Path:
         if not job_id or len(job_id) > 64 or not all(c.isalnum() or c in "-_" for c in job_id):
@@ -131,10 +133,24 @@ class JobStore:
         _write_json(self.folder(job.id) / "job.json", job.to_dict())
 
     def _read(self, job_id: str) -> Job:
-        data = _read_json(self.folder(job_id) / "job.json")
+        """The job as its `job.json` says, parsed again only when the file changed: the app lists every job each
+        refresh, and a queued grid makes thousands (each write replaces the file, so its identity changes)."""
+        path = self.folder(job_id) / "job.json"
+        try:
+            stat = path.stat()
+            stamp = (stat.st_ino, stat.st_mtime_ns, stat.st_size)
+        except OSError:
+            stamp = None
+        cached = self._parsed.get(job_id)
+        if stamp is not None and cached is not None and cached[0] == stamp:
+            return Job(**cached[1])  # nothing mutates a Job's dicts in place: sharing them is safe
+        data = _read_json(path)
         if not data:
             raise XltError(f"no job {job_id!r}")
-        return Job(**data)
+        job = Job(**data)
+        if stamp is not None:
+            self._parsed[job_id] = (stamp, data)
+        return job
 
     def get(self, job_id: str) -> Job:
         """A job, marked cancelled or interrupted when its process has ended without saying so."""
@@ -279,7 +295,7 @@ class JobStore:
         import shutil
 
         keep = visitor_models_kept() if keep is None else keep
-        ended = sorted((j for j in self.list() if j.unverified and j.state in ("completed", "cancelled", "failed")),
+        ended = sorted((j for j in self.list() if j.unverified and j.state in ENDED),
                        key=lambda j: j.created, reverse=True)
         pruned = []
         for job in ended[keep:]:  # the newest `keep` stay

@@ -13,7 +13,8 @@ import plotly.graph_objects as go
 from ..access import VISITOR_ACTIVE_JOBS, is_owner, training_refusal, username, visitor_time_limit_s
 from ..config import ExperimentConfig, FieldKind, TrainConfig, convert_value, field_default, field_kind
 from ..errors import XltError, mask_token
-from ..jobs import ACTIVE, JobStore
+from ..jobs import ACTIVE, ENDED, JobStore
+from ..settings import env_int
 
 JOB_COLUMNS = ["id", "state", "task", "method", "model", "source", "progress", "eta", "target avg", "launched by",
                "sweep", "error"]
@@ -245,8 +246,15 @@ def _submit(store: JobStore, config: ExperimentConfig, push_to_hub: bool, profil
 
 
 def jobs_frame(store: JobStore) -> pd.DataFrame:
+    """Every unfinished job and the newest ended ones (`XLT_JOB_ROWS`, default 200; an older job's id still opens
+    it): a queued grid of thousands of cells keeps the 2-second refresh small."""
     rows = []
+    ended_rows = env_int("XLT_JOB_ROWS", 200, 1)
     for job in store.list():
+        if job.state in ENDED:
+            if ended_rows == 0:
+                continue
+            ended_rows -= 1
         # progress is shown for unfinished jobs only: the 2-second refresh reads no ended job's progress file
         cfg = job.config
         progress = store.progress(job.id) if job.state in ("running", "cancelling", "interrupted") else {}
