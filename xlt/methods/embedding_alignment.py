@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import XltError
-from ..models.artifacts import ArtifactKind, register_artifact_kind
+from ..models.artifacts import ArtifactKind, WrappedArtifact, inference_mode, register_artifact_kind
 from .base import TransferMethod, zero_shot_run_finished, zero_shot_run_folder
 from .registry import register_method
 
@@ -125,13 +125,11 @@ def fit_map(x: np.ndarray, y: np.ndarray, mapping: str) -> LanguageMap:
     return LanguageMap(mx.astype(np.float32), my.astype(np.float32), rotation)
 
 
-class AlignedClassifier:
+class AlignedClassifier(WrappedArtifact):
     """A classifier whose prediction hook maps each input's pooled embedding onto English before the head."""
 
     def __init__(self, inner, maps: dict[str, LanguageMap], mapping: str) -> None:
-        self.inner = inner
-        self.info, self.stats = inner.info, inner.stats
-        self.model, self.tokenizer = inner.model, inner.tokenizer
+        super().__init__(inner)
         self.maps, self.mapping = maps, mapping
         self.info.kind = "embedding-alignment"
         self.info.extra = {**self.info.extra, "alignment": {"mapping": mapping, "languages": sorted(maps)}}
@@ -169,12 +167,6 @@ class AlignedClassifier:
         logits -= logits.max(axis=1, keepdims=True)
         probs = np.exp(logits)
         return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
-
-    @contextlib.contextmanager
-    def inference_mode(self):
-        enter = getattr(self.inner, "inference_mode", None)
-        with (enter() if enter is not None else contextlib.nullcontext()):
-            yield self
 
     def save(self, folder: str | Path) -> Path:
         from safetensors.numpy import save_file
@@ -275,8 +267,7 @@ class EmbeddingAlignment(TransferMethod):
         started = time.perf_counter()
         maps, pairs = {}, {}
         spec = ctx.model_spec
-        enter = getattr(inner, "inference_mode", None)
-        with (enter() if enter is not None else contextlib.nullcontext()):
+        with inference_mode(inner):
             for lang in self._targets(ctx):
                 texts, english = parallel_sentences(tatoeba_path(lang, ctx.data_dir), opts.pairs)
                 if len(texts) < 2:

@@ -19,13 +19,12 @@ training. One source language.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import XltError
 from ..langid import UNDETERMINED
-from ..models.artifacts import ArtifactKind, register_artifact_kind
+from ..models.artifacts import ArtifactKind, WrappedArtifact, register_artifact_kind
 from ..translate.registry import SHIPPED
 from .base import TransferMethod, zero_shot_run_finished, zero_shot_run_folder
 from .data import translator_of
@@ -40,14 +39,12 @@ class TranslateTestOptions:
                 "colon (apertium:pivot=es)", "choices": SHIPPED, "open_choices": True})
 
 
-class TranslateTestClassifier:
+class TranslateTestClassifier(WrappedArtifact):
     """A source-language classifier whose prediction hook first translates inputs into the source language."""
 
     def __init__(self, inner, translator: str, translator_kind: str, source_language: str,
                  data_dir: str | Path | None = None) -> None:
-        self.inner = inner
-        self.info, self.stats = inner.info, inner.stats
-        self.model, self.tokenizer = getattr(inner, "model", None), getattr(inner, "tokenizer", None)
+        super().__init__(inner)
         self.info.kind = "translate-test"
         self.info.extra = {**self.info.extra, "translator": translator, "translator_kind": translator_kind,
                            "source_language": source_language}
@@ -118,12 +115,6 @@ class TranslateTestClassifier:
                                               rows)
         return self.inner.predict_proba(first, second, lang=self.source_language, batch_size=batch_size,
                                         progress=progress)
-
-    @contextlib.contextmanager
-    def inference_mode(self):
-        enter = getattr(self.inner, "inference_mode", None)
-        with (enter() if enter is not None else contextlib.nullcontext()):
-            yield self
 
     def save(self, folder: str | Path) -> Path:
         return Path(self.inner.save(folder))  # the info (kind, translator, source language) is the inner's

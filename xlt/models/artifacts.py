@@ -62,3 +62,18 @@ def inference_mode(artifact):
         return
     with enter():
         yield artifact
+
+
+class WrappedArtifact:
+    """An artifact whose prediction hook wraps another's (translate-test, embedding-alignment): it shares the
+    inner artifact's info, stats, model and tokenizer, and its fastest form while evaluating."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.info, self.stats = inner.info, inner.stats
+        self.model, self.tokenizer = getattr(inner, "model", None), getattr(inner, "tokenizer", None)
+
+    @contextlib.contextmanager
+    def inference_mode(self):
+        with inference_mode(self.inner):
+            yield self
