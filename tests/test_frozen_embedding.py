@@ -61,9 +61,13 @@ def test_the_fit_is_the_regression_it_says(tiny_model_dir, tmp_path):
                               train=TrainConfig(max_train_samples=80, max_length=32))
     validated = validate(config)
     ctx = validated.context(tmp_path)
+    from xlt.jobs import _progress_callback
+
+    ctx.callbacks = [_progress_callback(tmp_path)]  # a job's progress file: no Trainer runs, the phase still moves
     method = validated.method
     data = method.training_data(ctx)
     trained = method.fit(ctx, data)
+    assert json.loads((tmp_path / "progress.json").read_text())["phase"] == "evaluating"
     x = pooled_features(trained.model, trained.tokenizer, *texts_of(ctx.task, data), prefix=ctx.model_spec.text_prefix,
                         max_length=32)
     assert np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)

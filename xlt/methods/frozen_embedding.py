@@ -94,7 +94,21 @@ class FrozenEmbedding(TransferMethod):
             "warnings": [],
         }
         info = classifier_info(ctx.task, spec, config, self.seen_languages(ctx), opts.normalize, finetune="none")
+        training_ended(ctx.callbacks)
         return TrainedClassifier(model=model, tokenizer=tokenizer, info=info, stats=stats)
+
+
+def training_ended(callbacks: list) -> None:
+    """Tell Trainer callbacks (a job's progress file) that training is over and evaluation begins, for a fit
+    that runs no Trainer."""
+    from transformers import TrainerControl, TrainerState
+
+    state, control = TrainerState(), TrainerControl()
+    for callback in callbacks or []:
+        for event in ("on_train_begin", "on_train_end"):
+            hook = getattr(callback, event, None)
+            if hook is not None:
+                hook(None, state, control)
 
 
 register_method(FrozenEmbedding())
