@@ -104,3 +104,27 @@ def test_a_target_without_parallel_sentences(tiny_model_dir, tmp_path, capsys, d
     monkeypatch.setenv("XLT_DATA_DIR", str(local))
     assert cli.main(argv(tiny_model_dir, tmp_path)) == 2
     assert "no Tatoeba parallel sentences for fr" in capsys.readouterr().err
+
+
+def test_the_hub_copy_where_there_is_no_data_folder(monkeypatch):
+    """Plumbing only (no network here): MTEB's config name for the language, sentence1 in it, sentence2 English."""
+    import datasets
+
+    from xlt.methods.embedding_alignment import HUB_DATASET, load_parallel
+
+    asked = []
+
+    def fake_load(name, config, split):
+        asked.append((name, config, split))
+        if config == "xxx-eng":
+            raise ConnectionError("offline")
+        return datasets.Dataset.from_dict({"sentence1": ["Hallo Welt", "", "Guten Morgen"],
+                                           "sentence2": ["Hello world", "Empty", "Good morning"]})
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load)
+    assert load_parallel("zh", None, 10) == (["Hallo Welt", "Guten Morgen"], ["Hello world", "Good morning"])
+    assert asked == [(HUB_DATASET, "cmn-eng", "test")]
+    with pytest.raises(XltError, match=r"\(deu-eng\) holds fewer than 2 usable sentence pairs"):
+        load_parallel("de", None, 1)  # one pair cannot fit a map
+    with pytest.raises(XltError, match="could not load the parallel sentences .* from the Hub"):
+        load_parallel("xxx", None, 10)

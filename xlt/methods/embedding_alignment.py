@@ -8,8 +8,9 @@ hundred parallel sentences, both of which made mBERT's and XLM-R's representatio
 neutral: subtracting each language's centroid (`mapping=center`), and a linear projection onto
 English (`mapping=orthogonal`: the orthogonal Procrustes rotation of the centred embeddings, as for
 aligned word embeddings: Conneau et al., 2018; Schuster et al., 2019). Here the parallel sentences
-are Tatoeba's (`<XLT_DATA_DIR>/tatoeba/<iso639-3>.jsonl`, each target sentence with its English
-translation; at most `pairs` per language), so the source language must be English.
+are Tatoeba's test sets from LASER (`<XLT_DATA_DIR>/tatoeba/<iso639-3>.jsonl`, each target sentence
+with its English translation; without a data folder, MTEB's copy on the Hub; at most `pairs` per
+language), so the source language must be English.
 
 The method changes the *fit* hook (after the classifier is fit, one map per target language is
 fitted on the features its head reads) and the *prediction* hook: the saved model's kind is
@@ -42,6 +43,7 @@ from .base import TransferMethod, zero_shot_run_finished, zero_shot_run_folder
 from .registry import register_method
 
 ALIGNMENT_FILE = "alignment.safetensors"
+HUB_DATASET = "mteb/tatoeba-bitext-mining"
 CLASSIFIERS = ("frozen", "fine-tuned")
 MAPPINGS = ("center", "orthogonal")
 # Tatoeba's file names where they differ from lang2vec's ISO 639-3 code of the ISO 639-1 one (macro-languages)
@@ -61,18 +63,23 @@ class EmbeddingAlignmentOptions:
     c: float = field(default=1.0, metadata={"help": "classifier=frozen: inverse L2 strength (scikit-learn's C)"})
 
 
-def tatoeba_path(lang: str, data_dir: str | Path | None) -> Path | None:
-    """The Tatoeba file of `lang` (ISO 639-1) under the data folder, None where there is none."""
-    if data_dir is None:
-        return None
-    folder = Path(data_dir) / "tatoeba"
+def _tatoeba_codes(lang: str) -> list[str]:
+    """Tatoeba's names for `lang` (ISO 639-1), most likely first."""
     names = [TATOEBA_CODES.get(lang)]
     with contextlib.suppress(XltError):  # lang2vec's 639-1 -> 639-3 table (a requirement of the ranker)
         from ..ranking.typology import import_lang2vec
 
         names.append(import_lang2vec().LETTER_CODES.get(lang))
     names.append(lang)
-    return next((folder / f"{n}.jsonl" for n in names if n and (folder / f"{n}.jsonl").is_file()), None)
+    return [n for n in dict.fromkeys(names) if n]
+
+
+def tatoeba_path(lang: str, data_dir: str | Path | None) -> Path | None:
+    """The Tatoeba file of `lang` (ISO 639-1) under the data folder, None where there is none."""
+    if data_dir is None:
+        return None
+    folder = Path(data_dir) / "tatoeba"
+    return next((folder / f"{n}.jsonl" for n in _tatoeba_codes(lang) if (folder / f"{n}.jsonl").is_file()), None)
 
 
 def parallel_sentences(path: Path, limit: int) -> tuple[list[str], list[str]]:
@@ -88,12 +95,53 @@ def parallel_sentences(path: Path, limit: int) -> tuple[list[str], list[str]]:
                 row = json.loads(line)
                 if not isinstance(row, dict):
                     raise ValueError(f"line {n} is not an object")
-                a, b = row.get("text"), row.get("english")
-                if isinstance(a, str) and isinstance(b, str) and a.strip() and b.strip():
-                    texts.append(a)
-                    english.append(b)
+                _keep(texts, english, row.get("text"), row.get("english"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise XltError(f"cannot read the parallel sentences {path}: {exc}") from None
+    return texts, english
+
+
+def _keep(texts: list, english: list, a, b) -> None:
+    if isinstance(a, str) and isinstance(b, str) and a.strip() and b.strip():
+        texts.append(a)
+        english.append(b)
+
+
+def hub_parallel_sentences(lang: str, limit: int) -> tuple[list[str], list[str]]:
+    """The same test sets from the Hub, where there is no local data folder (a Space): MTEB's copy of the
+    LASER Tatoeba files, config `<code>-eng`, `sentence1` in the language and `sentence2` in English."""
+    import datasets
+
+    config = f"{_tatoeba_codes(lang)[0]}-eng"
+    try:
+        ds = datasets.load_dataset(HUB_DATASET, config, split="test")
+    except Exception as exc:  # network, auth, a language MTEB does not have
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        raise XltError(f"could not load the parallel sentences {HUB_DATASET} ({config}) from the Hub: {reason}. "
+                       "Offline, set XLT_DATA_DIR to a folder with tatoeba/<iso639-3>.jsonl") from None
+    if not {"sentence1", "sentence2"} <= set(ds.column_names):
+        raise XltError(f"{HUB_DATASET} ({config}) has columns {ds.column_names}, not sentence1 and sentence2")
+    texts, english = [], []
+    for row in ds:
+        if len(texts) >= limit:
+            break
+        _keep(texts, english, row["sentence1"], row["sentence2"])
+    return texts, english
+
+
+def load_parallel(lang: str, data_dir: str | Path | None, limit: int) -> tuple[list[str], list[str]]:
+    """At most `limit` (sentence in `lang`, its English translation) pairs: the local Tatoeba file, else the Hub's."""
+    if data_dir is None:
+        texts, english = hub_parallel_sentences(lang, limit)
+        where = f"{HUB_DATASET} ({_tatoeba_codes(lang)[0]}-eng)"
+    else:
+        path = tatoeba_path(lang, data_dir)
+        if path is None:
+            raise XltError(f"no Tatoeba parallel sentences for {lang} in {Path(data_dir) / 'tatoeba'}")
+        texts, english = parallel_sentences(path, limit)
+        where = str(path)
+    if len(texts) < 2:
+        raise XltError(f"{where} holds fewer than 2 usable sentence pairs")
     return texts, english
 
 
@@ -227,9 +275,8 @@ class EmbeddingAlignment(TransferMethod):
             raise XltError(f"pairs must be in 2..100000, got {opts.pairs}")
         if not (math.isfinite(opts.c) and opts.c > 0):
             raise XltError(f"c must be a positive number, got {opts.c}")
-        if ctx.data_dir is None:
-            raise XltError("embedding-alignment needs Tatoeba's parallel sentences in a local data folder "
-                           "(<XLT_DATA_DIR>/tatoeba/<iso639-3>.jsonl); set XLT_DATA_DIR")
+        if ctx.data_dir is None:  # the Hub's copy: read (and any missing language refused) before training
+            return
         missing = [lang for lang in self._targets(ctx) if tatoeba_path(lang, ctx.data_dir) is None]
         if missing:
             raise XltError(f"no Tatoeba parallel sentences for {', '.join(missing)} in {Path(ctx.data_dir) / 'tatoeba'}"
@@ -254,6 +301,8 @@ class EmbeddingAlignment(TransferMethod):
         from ..inference import pooled_features
 
         opts = ctx.options
+        # the parallel sentences first: a language without them fails before the classifier trains
+        parallel = {lang: load_parallel(lang, ctx.data_dir, opts.pairs) for lang in self._targets(ctx)}
         if opts.classifier == "frozen":
             from .frozen_embedding import FrozenEmbedding, FrozenEmbeddingOptions
 
@@ -268,10 +317,7 @@ class EmbeddingAlignment(TransferMethod):
         maps, pairs = {}, {}
         spec = ctx.model_spec
         with inference_mode(inner):
-            for lang in self._targets(ctx):
-                texts, english = parallel_sentences(tatoeba_path(lang, ctx.data_dir), opts.pairs)
-                if len(texts) < 2:
-                    raise XltError(f"{tatoeba_path(lang, ctx.data_dir)} holds fewer than 2 usable sentence pairs")
+            for lang, (texts, english) in parallel.items():
                 x, y = (pooled_features(inner.model, inner.tokenizer, side, prefix=spec.text_prefix,
                                         max_length=ctx.train.max_length, batch_size=ctx.train.eval_batch_size)
                         for side in (texts, english))
