@@ -88,6 +88,9 @@ def test_a_damaged_alignment_file_is_one_message(tiny_model_dir, tmp_path, capsy
     (["--source", "de", "--targets", "de,fr"], "the source must be en"),
     (["--opt-mapping", "affine"], "mapping"), (["--opt-pairs", "1"], "pairs must be in"),
     (["--opt-classifier", "nope"], "classifier"), (["--opt-c", "-1"], "c must be a positive number"),
+    # the tiny model's embeddings are 16 wide: 10 pairs leave an orthogonal map partly arbitrary
+    (["--opt-pairs", "10"], "needs more than 16 sentence pairs per language (fewer leave the rotation partly "
+                            "arbitrary): de has 10, fr has 10"),
 ])
 def test_bad_settings_before_any_work(tiny_model_dir, tmp_path, capsys, extra, message):
     assert cli.main(argv(tiny_model_dir, tmp_path, *extra)) == 2

@@ -503,7 +503,8 @@ def test_visitors_older_models_and_checkpoints_are_pruned_so_open_training_canno
 
 def test_listing_rereads_a_job_only_when_its_file_changed(tmp_path, tiny_model_dir, monkeypatch):
     """The app lists every job each refresh: unchanged job.json files are not parsed again, while a write from
-    another process (a job's own) shows at once."""
+    another process (a job's own) shows at once. A file written in the last two seconds is parsed each time (an
+    inode reused within one timestamp tick must not pass for the old file)."""
     import json
 
     from xlt import jobs as jobs_module
@@ -511,17 +512,27 @@ def test_listing_rereads_a_job_only_when_its_file_changed(tmp_path, tiny_model_d
 
     store = JobStore(tmp_path / "jobs")
     job = store.submit(tiny_job_config(tiny_model_dir))
+    path = store.folder(job.id) / "job.json"
+
+    def age(seconds=10):
+        then = time.time() - seconds
+        os.utime(path, (then, then))
+
     reads = []
     real = jobs_module._read_json
-    monkeypatch.setattr(jobs_module, "_read_json", lambda path, default=None: reads.append(path) or real(path, default))
+    monkeypatch.setattr(jobs_module, "_read_json", lambda p, default=None: reads.append(p) or real(p, default))
     store.list()
     store.list()
-    assert len(reads) == 1  # parsed once, unchanged since
-    path = store.folder(job.id) / "job.json"
+    assert len(reads) == 2  # written just now: parsed each time
+    age()
+    store.list()
+    store.list()
+    assert len(reads) == 3  # old enough: parsed once more, then kept
     data = json.loads(path.read_text())
     write_atomic(path, json.dumps({**data, "state": "failed", "error": "from another process"}))
+    age()
     [seen] = store.list()
-    assert seen.state == "failed" and seen.error == "from another process" and len(reads) == 2
+    assert seen.state == "failed" and seen.error == "from another process" and len(reads) == 4
     store.update(job.id, error="changed here")
     assert store.list()[0].error == "changed here"
 

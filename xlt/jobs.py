@@ -130,6 +130,7 @@ class JobStore:
         return job
 
     def _save(self, job: Job) -> None:
+        self._parsed.pop(job.id, None)
         _write_json(self.folder(job.id) / "job.json", job.to_dict())
 
     def _read(self, job_id: str) -> Job:
@@ -148,7 +149,9 @@ class JobStore:
         if not data:
             raise XltError(f"no job {job_id!r}")
         job = Job(**data)
-        if stamp is not None:
+        # a file written in the last seconds is not kept: a freed inode reused by a write of the same size within
+        # one timestamp tick would otherwise look unchanged (as git's index treats racily clean files)
+        if stamp is not None and time.time_ns() - stamp[1] > 2_000_000_000:
             self._parsed[job_id] = (stamp, data)
         return job
 

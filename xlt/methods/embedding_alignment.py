@@ -209,12 +209,13 @@ class AlignedClassifier(WrappedArtifact):
         return f"No alignment map for '{lang}' (maps: {', '.join(sorted(self.maps))}): classified unmapped."
 
     def predict_proba(self, first, second=None, lang=None, batch_size: int = 64, progress=None):
+        import torch
+
         feats = self.features(first, second, lang, batch_size, progress)
-        head = self.model.head
-        logits = feats @ head.weight.detach().float().cpu().numpy().T + head.bias.detach().float().cpu().numpy()
-        logits -= logits.max(axis=1, keepdims=True)
-        probs = np.exp(logits)
-        return (probs / probs.sum(axis=1, keepdims=True)).astype(np.float32)
+        head = self.model.head  # the module itself: an int8 head (every_linear) has no plain weight tensor
+        with torch.inference_mode():
+            logits = head(torch.from_numpy(feats).to(next(self.model.parameters()).device)).float()
+            return torch.softmax(logits, dim=-1).cpu().numpy().astype(np.float32)
 
     def save(self, folder: str | Path) -> Path:
         from safetensors.numpy import save_file
@@ -236,14 +237,20 @@ def load(folder: Path) -> AlignedClassifier:
 
     inner = load_classifier_artifact(folder)
     settings = inner.info.extra.get("alignment") or {}
+    width = inner.model.head.in_features
     try:
         arrays = load_file(str(Path(folder) / ALIGNMENT_FILE))
+        mapping = settings["mapping"]
         maps = {code: LanguageMap(arrays[f"{code}.source_mean"], arrays[f"{code}.english_mean"],
                                   arrays.get(f"{code}.rotation")) for code in settings["languages"]}
-        mapping = settings["mapping"]
+        for code, m in maps.items():
+            if m.source_mean.shape != (width,) or m.english_mean.shape != (width,) or (
+                    (m.rotation is None) != (mapping == "center")) or (
+                    m.rotation is not None and m.rotation.shape != (width, width)):
+                raise ValueError(f"the map of {code} does not fit the {width}-wide embeddings of a {mapping} map")
     except Exception as exc:  # a missing or torn file, or an info that does not name its maps
-        raise XltError(f"{folder} is an embedding-alignment model whose maps cannot be read ({type(exc).__name__}); "
-                       "the folder may be damaged") from None
+        raise XltError(f"{folder} is an embedding-alignment model whose maps cannot be read ({type(exc).__name__}: "
+                       f"{str(exc)[:160]}); the folder may be damaged") from None
     return AlignedClassifier(inner, maps, mapping)
 
 
@@ -282,17 +289,22 @@ class EmbeddingAlignment(TransferMethod):
             raise XltError(f"no Tatoeba parallel sentences for {', '.join(missing)} in {Path(ctx.data_dir) / 'tatoeba'}"
                            "; leave those targets out (--targets)")
 
+    def _alignment_size(self, ctx) -> float:
+        """The parallel sentences embedded to fit the maps (both sides), counted as example-epochs."""
+        return 2.0 * ctx.options.pairs * len(self._targets(ctx))
+
     def train_size(self, ctx, source_rows: dict[str, int]) -> float:
         if ctx.options.classifier == "fine-tuned":
-            return super().train_size(ctx, source_rows)
+            return super().train_size(ctx, source_rows) + self._alignment_size(ctx)
         from .base import capped
 
-        return float(capped(ctx, sum(source_rows.values())))  # one embedding pass, as frozen-embedding
+        # one embedding pass over the source rows, as frozen-embedding, and one over the parallel sentences
+        return float(capped(ctx, sum(source_rows.values()))) + self._alignment_size(ctx)
 
     def remaining_train_size(self, ctx, source_rows: dict[str, int]) -> float:
-        """Nothing to train once the fine-tuned zero-shot run it shares is trained."""
+        """Only the maps once the fine-tuned zero-shot run it shares is trained."""
         if ctx.options.classifier == "fine-tuned" and zero_shot_run_finished(ctx):
-            return 0.0
+            return self._alignment_size(ctx)
         return self.train_size(ctx, source_rows)
 
     def fit(self, ctx, train_ds):
@@ -316,6 +328,13 @@ class EmbeddingAlignment(TransferMethod):
         started = time.perf_counter()
         maps, pairs = {}, {}
         spec = ctx.model_spec
+        width = inner.model.head.in_features
+        short = {lang: len(t) for lang, (t, _) in parallel.items() if len(t) <= width}
+        if opts.mapping == "orthogonal" and short:
+            counts = ", ".join(f"{lang} has {n}" for lang, n in short.items())
+            raise XltError(f"an orthogonal map of {width}-wide embeddings needs more than {width} sentence pairs per "
+                           f"language (fewer leave the rotation partly arbitrary): {counts}; use mapping=center, "
+                           "more pairs, or leave those targets out")
         with inference_mode(inner):
             for lang, (texts, english) in parallel.items():
                 x, y = (pooled_features(inner.model, inner.tokenizer, side, prefix=spec.text_prefix,
@@ -325,7 +344,8 @@ class EmbeddingAlignment(TransferMethod):
                 before = float(np.linalg.norm(x.mean(0) - y.mean(0)))
                 pairs[lang] = {"pairs": len(texts), "centroid_distance_before": round(before, 4)}
         inner.stats["alignment_pairs"] = pairs
-        inner.stats["alignment_seconds"] = round(time.perf_counter() - started, 2)
+        inner.stats["alignment_seconds"] = seconds = round(time.perf_counter() - started, 2)
+        inner.stats["train_seconds"] = round(inner.stats.get("train_seconds", 0.0) + seconds, 2)  # the maps too
         return AlignedClassifier(inner, maps, opts.mapping)
 
 

@@ -100,7 +100,8 @@ class FrozenEmbedding(TransferMethod):
 
 def training_ended(callbacks: list) -> None:
     """Tell Trainer callbacks (a job's progress file) that training is over and evaluation begins, for a fit
-    that runs no Trainer."""
+    that runs no Trainer. They get a bare state and no training arguments (`args` is None): callbacks that read
+    them, such as early stopping, do not belong to such a fit."""
     from transformers import TrainerControl, TrainerState
 
     state, control = TrainerState(), TrainerControl()

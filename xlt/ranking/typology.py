@@ -130,7 +130,10 @@ def import_lang2vec():
     import finds first whenever a console script (`xlt`, `pytest`) put `bin/` at the head of `sys.path`."""
     import sys
 
-    root = str(Path(metadata.distribution("lang2vec").locate_file("")).resolve())
+    try:
+        root = str(Path(metadata.distribution("lang2vec").locate_file("")).resolve())
+    except metadata.PackageNotFoundError:
+        raise XltError(f"lang2vec is not installed; {INSTALL}") from None
     wrong = sys.modules.get("lang2vec")
     if wrong is not None and not hasattr(wrong, "__path__"):
         del sys.modules["lang2vec"]
