@@ -131,3 +131,21 @@ def test_the_hub_copy_where_there_is_no_data_folder(monkeypatch):
         load_parallel("de", None, 1)  # one pair cannot fit a map
     with pytest.raises(XltError, match="could not load the parallel sentences .* from the Hub"):
         load_parallel("xxx", None, 10)
+
+
+def test_on_the_fine_tuned_zero_shot_model(tiny_model_dir, tmp_path, capsys):
+    """classifier=fine-tuned: the maps are fitted on the fine-tuned model's features (not unit length), after a
+    training that is the zero-shot run of these settings."""
+    from xlt.models.artifacts import load_artifact
+
+    extra = ["--opt-classifier", "fine-tuned", "--finetune", "lora", "--lora-targets", "query,value", "--epochs", "1",
+             "--batch-size", "8", "--learning-rate", "1e-3", "--save-model", str(tmp_path / "m")]
+    assert cli.main(argv(tiny_model_dir, tmp_path, *extra)) == 0, capsys.readouterr().err
+    (record,), _ = read_records(tmp_path / "results")
+    assert record["training"]["train_steps"] > 0 and set(record["training"]["alignment_pairs"]) == {"de", "fr"}
+    assert record["train_seconds"] >= record["training"]["alignment_seconds"]
+    info = json.loads((tmp_path / "m" / "xlt_classifier.json").read_text())
+    assert info["finetune"] == "lora" and info["normalize"] is False and info["kind"] == "embedding-alignment"
+    artifact = load_artifact(tmp_path / "m")
+    texts = ["Das ist schlecht", "Ich liebe es"]
+    assert not np.allclose(artifact.predict_proba(texts, lang="de"), artifact.inner.predict_proba(texts), atol=1e-4)
