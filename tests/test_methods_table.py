@@ -110,6 +110,13 @@ def test_method_variants_name_the_target_and_translator():
     gold = dict(record["config"], target_languages=None, method_options={"translator": "gold"})
     assert method_variant(dict(record, method="translate-test", config=gold)) == "translate-test via gold"
     assert method_variant(dict(record, config=dict(gold, target_languages=["sw"]))) == "translate-train → sw via gold"
+    # any other option set is its own variant (never averaged with the default's runs)
+    center = dict(record["config"], method_options={"mapping": "center"})
+    assert method_variant(dict(record, method="embedding-alignment", config=center)) == \
+        "embedding-alignment, mapping=center"
+    few = dict(record["config"], method_options={"shots": 50, "shot_languages": ["de", "fr"]})
+    assert method_variant(dict(record, method="few-shot", config=few)) == "few-shot K=50, shot_languages=de+fr"
+
 
 def test_runs_trained_in_bf16_are_their_own_row_and_never_paired_with_fp32_runs(tmp_path, monkeypatch, capsys):
     """Under a free protocol label a bf16 run (GPU, `auto`) is compared with the zero-shot run of its own seed and

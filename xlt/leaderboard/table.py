@@ -29,7 +29,8 @@ def hardware_label(record: dict) -> str:
 def method_variant(record: dict) -> str:
     """What a run compares as: its method, few-shot split by K, translate-train by its target (one model per
     target), the translate methods by their translator when one is named (`translate-test via gold`, the human
-    translations' upper bound, apart from MT), and the sources when they are not English alone
+    translations' upper bound, apart from MT), any other method option set (`embedding-alignment,
+    mapping=center`), and the sources when they are not English alone
     (`multi-source (en+es+de)`). A run trained in half precision is its own variant (`zero-shot [bf16 on H100
     80GB HBM3]`): precision moves a cell about as much as a seed does, once by 1.6 points
     (`leaderboard/hardware-check/`), so the two are never averaged together; fp32 runs on a GPU sit beside CPU
@@ -44,9 +45,16 @@ def method_variant(record: dict) -> str:
         key = method
     if method == "translate-train":
         key += " → " + ",".join(t for t in config.get("target_languages") or [] if t not in sources)
-    translator = (config.get("method_options") or {}).get("translator")
+    options = dict(config.get("method_options") or {})
+    translator = options.get("translator")
     if method.startswith("translate-") and translator:  # gold (human) translations are not MT: never one mean
         key += f" via {translator}"
+    named = {"shots"} if method == "few-shot" else {"translator"} if method.startswith("translate-") else set()
+    # any other non-default option makes another variant (embedding-alignment's mapping): never one mean
+    rest = [f"{k}={'+'.join(map(str, v)) if isinstance(v, list) else v}" for k, v in sorted(options.items())
+            if k not in named]
+    if rest:
+        key += ", " + ", ".join(rest)
     if list(sources) != ["en"]:
         key += f" ({'+'.join(sources)})"
     precision = training_precision(record)
