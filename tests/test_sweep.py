@@ -80,6 +80,13 @@ def test_time_estimate_comes_from_records_of_the_same_method_and_sources(monkeyp
     assert sweep_module._similar_records([timed, records[1]], cell) == [timed]
     partial = dict(timed, training={**timed["training"], "train_seconds_partial": True})  # an older checkpoint
     assert sweep_module._similar_records([partial, records[1]], cell) == [records[1]]
+    # an embedding pass is timed by another embedding pass where the method has no record of its own, not by
+    # fine-tuning: embedding-alignment on the frozen classifier by frozen-embedding, on the fine-tuned one as before
+    frozen = record("frozen-embedding", ["en"], 1839, 22.0)
+    aligned = ExperimentConfig(task="sentiment", method="embedding-alignment", source_languages=["en"])
+    assert sweep_module._similar_records([*records, frozen], aligned) == [frozen]
+    aligned.method_options = {"classifier": "fine-tuned"}
+    assert sweep_module._similar_records([*records, frozen], aligned) == [records[2]]
 
 
 def test_time_estimate_takes_the_least_disturbed_record(monkeypatch, tmp_path):

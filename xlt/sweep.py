@@ -629,7 +629,8 @@ def _whole_training_timed(training: dict) -> bool:
 
 def _similar_records(records: list[dict], config) -> list[dict]:
     """Finished records of the cell's task on this kind of device, the closest first: same method and
-    sources, else same method, else zero-shot from the same sources (plain training on them), else same
+    sources, else same method, else the method it is timed like (`TransferMethod.timed_like`: an embedding pass
+    is not a fine-tuning), else zero-shot from the same sources (plain training on them), else same
     sources, else any (a few-shot record's 70 examples say nothing about a zero-shot cell's size); for a cell
     of an explicit precision, the records trained at it where there are any.
     Runs resumed before training time was kept in checkpoints are left out: they timed the resumed part only."""
@@ -641,14 +642,27 @@ def _similar_records(records: list[dict], config) -> list[dict]:
     if config.train.precision != "auto":  # a float32 cell on a GPU is timed by float32 runs there, where there are
         usable = [r for r in usable if training_precision(r) == config.train.precision] or usable
     sources = list(config.source_languages)
+    like = _timed_like(config)
     for keep in (lambda r: r["method"] == config.method and r["config"]["source_languages"] == sources,
                  lambda r: r["method"] == config.method,
+                 lambda r: like is not None and r["method"] == like,
                  lambda r: r["method"] == "zero-shot" and r["config"]["source_languages"] == sources,
                  lambda r: r["config"]["source_languages"] == sources):
         closest = [r for r in usable if keep(r)]
         if closest:
             return closest
     return usable
+
+
+def _timed_like(config) -> str | None:
+    """The method whose records time `config`'s cells while its own method has none (`TransferMethod.timed_like`)."""
+    from .methods import get_method
+
+    try:
+        method = get_method(config.method)
+        return method.timed_like(method.options(config.method_options))
+    except Exception:  # noqa: BLE001 - an estimate: a plugin's hook that fails falls back to zero-shot's records
+        return None
 
 
 def _sized(record: dict) -> bool:

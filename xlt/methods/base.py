@@ -139,6 +139,12 @@ class TransferMethod:
         rows up to the cap, every epoch."""
         return float(capped(ctx, sum(source_rows.values())) * ctx.train.epochs) if self.trains else 0.0
 
+    def timed_like(self, options) -> str | None:
+        """Another method whose records time this one's cells while it has none of its own (`xlt sweep`'s
+        estimate), where its cost differs in kind from fine-tuning (an embedding pass, no backward pass); None:
+        zero-shot's training, the default."""
+        return None
+
     def remaining_train_size(self, ctx: MethodContext, source_rows: dict[str, int]) -> float:
         """What of `train_size` is still to train: less what a finished run sharing this run's checkpoints
         (the zero-shot run of these settings, for translate-test and few-shot's source stage) already trained.

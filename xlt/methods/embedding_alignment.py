@@ -289,6 +289,9 @@ class EmbeddingAlignment(TransferMethod):
             raise XltError(f"no Tatoeba parallel sentences for {', '.join(missing)} in {Path(ctx.data_dir) / 'tatoeba'}"
                            "; leave those targets out (--targets)")
 
+    def timed_like(self, options) -> str | None:
+        return "frozen-embedding" if options.classifier == "frozen" else None
+
     def _alignment_size(self, ctx) -> float:
         """The parallel sentences embedded to fit the maps (both sides), counted as example-epochs."""
         return 2.0 * ctx.options.pairs * len(self._targets(ctx))
