@@ -42,6 +42,8 @@ CLAIMS = {
     "frozen-embedding": "LASER-style classifiers on frozen sentence embeddings: the floor fine-tuning beats",
     "embedding-alignment": "Libovický et al. 2020: centroid removal and a projection fitted on parallel sentences "
                            "make embeddings more language-neutral",
+    "model-merging": "task arithmetic / model soups (Ilharco et al. 2023; Wortsman et al. 2022): merged per-language "
+                     "models approach joint training; WiSE-FT: moving toward the pre-trained weights helps under shift",
 }
 # what each method can use offline, per task (the README's "What each method can and cannot do offline" says why)
 _TRANSLATE_TRAIN = {"nli": "gold (XNLI's human translations, all 14 targets), dictionary (12 targets), "

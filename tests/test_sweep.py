@@ -87,6 +87,11 @@ def test_time_estimate_comes_from_records_of_the_same_method_and_sources(monkeyp
     assert sweep_module._similar_records([*records, frozen], aligned) == [frozen]
     aligned.method_options = {"classifier": "fine-tuned"}
     assert sweep_module._similar_records([*records, frozen], aligned) == [records[2]]
+    # nor does the method's own embedding pass time its fine-tuning: records of another cost are another method
+    own_frozen = record("embedding-alignment", ["en"], 1839, 25.0)  # no options: the frozen classifier
+    assert sweep_module._similar_records([*records, frozen, own_frozen], aligned) == [records[2]]
+    aligned.method_options = {}
+    assert sweep_module._similar_records([*records, frozen, own_frozen], aligned) == [own_frozen]
 
 
 def test_time_estimate_takes_the_least_disturbed_record(monkeypatch, tmp_path):

@@ -629,10 +629,10 @@ def _whole_training_timed(training: dict) -> bool:
 
 def _similar_records(records: list[dict], config) -> list[dict]:
     """Finished records of the cell's task on this kind of device, the closest first: same method and
-    sources, else same method, else the method it is timed like (`TransferMethod.timed_like`: an embedding pass
-    is not a fine-tuning), else zero-shot from the same sources (plain training on them), else same
-    sources, else any (a few-shot record's 70 examples say nothing about a zero-shot cell's size); for a cell
-    of an explicit precision, the records trained at it where there are any.
+    sources, else same method (both with options of the same kind of cost), else the method it is timed like
+    (`TransferMethod.timed_like`: an embedding pass is not a fine-tuning), else zero-shot from the same sources
+    (plain training on them), else same sources, else any (a few-shot record's 70 examples say nothing about a
+    zero-shot cell's size); for a cell of an explicit precision, the records trained at it where there are any.
     Runs resumed before training time was kept in checkpoints are left out: they timed the resumed part only."""
     from .results.records import training_precision
 
@@ -642,9 +642,13 @@ def _similar_records(records: list[dict], config) -> list[dict]:
     if config.train.precision != "auto":  # a float32 cell on a GPU is timed by float32 runs there, where there are
         usable = [r for r in usable if training_precision(r) == config.train.precision] or usable
     sources = list(config.source_languages)
-    like = _timed_like(config)
-    for keep in (lambda r: r["method"] == config.method and r["config"]["source_languages"] == sources,
-                 lambda r: r["method"] == config.method,
+    like = _timed_like(config.method, config.method_options)
+
+    def same_method(r: dict) -> bool:  # and the same kind of cost: an embedding pass does not time a fine-tuning
+        return r["method"] == config.method and _timed_like(r["method"], r["config"].get("method_options")) == like
+
+    for keep in (lambda r: same_method(r) and r["config"]["source_languages"] == sources,
+                 same_method,
                  lambda r: like is not None and r["method"] == like,
                  lambda r: r["method"] == "zero-shot" and r["config"]["source_languages"] == sources,
                  lambda r: r["config"]["source_languages"] == sources):
@@ -654,13 +658,14 @@ def _similar_records(records: list[dict], config) -> list[dict]:
     return usable
 
 
-def _timed_like(config) -> str | None:
-    """The method whose records time `config`'s cells while its own method has none (`TransferMethod.timed_like`)."""
+def _timed_like(method_name: str, options: dict | None) -> str | None:
+    """The method whose records time cells of `method_name` with `options` while no record of the same kind
+    exists (`TransferMethod.timed_like`)."""
     from .methods import get_method
 
     try:
-        method = get_method(config.method)
-        return method.timed_like(method.options(config.method_options))
+        method = get_method(method_name)
+        return method.timed_like(method.options(options))
     except Exception:  # noqa: BLE001 - an estimate: a plugin's hook that fails falls back to zero-shot's records
         return None
 

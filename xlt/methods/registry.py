@@ -27,6 +27,7 @@ BUILTIN = {
     "translate-test": "xlt.methods.translate_test",
     "frozen-embedding": "xlt.methods.frozen_embedding",
     "embedding-alignment": "xlt.methods.embedding_alignment",
+    "model-merging": "xlt.methods.model_merging",
 }
 for _name, _module in BUILTIN.items():
     METHODS.register_lazy(_name, _module)
