@@ -340,14 +340,15 @@ def cmd_predict(args) -> int:
                 print(f"{result['labels'][0]}\t[{ranked}]\tlang={result['language']}\t{text[:60]}")
                 _notices(result["notices"])
     else:
+        inputs = None
         if task and not args.model_dir:  # a shipped predictor's task: its inputs are known before loading it
             spec = get_task(task)
-            _predict_inputs(args, lines, task, spec.is_pair, spec.text_fields)
+            inputs = _predict_inputs(args, lines, task, spec.is_pair, spec.text_fields)
         predictor = load_predictor(args.model_dir or task)
         if task and predictor.info.task != task:
             raise XltError(f"the model answers task {predictor.info.task!r}, not {task!r}")
-        firsts, seconds = _predict_inputs(args, lines, predictor.info.task, predictor.is_pair,
-                                          predictor.info.text_fields)
+        firsts, seconds = inputs or _predict_inputs(args, lines, predictor.info.task, predictor.is_pair,
+                                                    predictor.info.text_fields)
         if seconds is not None:
             results = [p.to_dict() for p in predictor.predict_pairs(firsts, seconds)]
         else:

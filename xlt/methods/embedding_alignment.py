@@ -297,12 +297,11 @@ class EmbeddingAlignment(TransferMethod):
         return 2.0 * ctx.options.pairs * len(self._targets(ctx))
 
     def train_size(self, ctx, source_rows: dict[str, int]) -> float:
-        if ctx.options.classifier == "fine-tuned":
-            return super().train_size(ctx, source_rows) + self._alignment_size(ctx)
-        from .base import capped
+        from .frozen_embedding import FrozenEmbedding
 
-        # one embedding pass over the source rows, as frozen-embedding, and one over the parallel sentences
-        return float(capped(ctx, sum(source_rows.values()))) + self._alignment_size(ctx)
+        # the classifier's training (or frozen-embedding's one embedding pass), and a pass over the parallel sentences
+        classifier = TransferMethod if ctx.options.classifier == "fine-tuned" else FrozenEmbedding
+        return classifier.train_size(self, ctx, source_rows) + self._alignment_size(ctx)
 
     def remaining_train_size(self, ctx, source_rows: dict[str, int]) -> float:
         """Only the maps once the fine-tuned zero-shot run it shares is trained."""

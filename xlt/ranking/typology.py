@@ -130,6 +130,9 @@ def import_lang2vec():
     import finds first whenever a console script (`xlt`, `pytest`) put `bin/` at the head of `sys.path`."""
     import sys
 
+    loaded = sys.modules.get("lang2vec.lang2vec")
+    if loaded is not None:  # imported once already (the package's, never the script: that is no package)
+        return loaded
     try:
         root = str(Path(metadata.distribution("lang2vec").locate_file("")).resolve())
     except metadata.PackageNotFoundError:
