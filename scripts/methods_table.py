@@ -44,6 +44,8 @@ CLAIMS = {
                            "make embeddings more language-neutral",
     "model-merging": "task arithmetic / model soups (Ilharco et al. 2023; Wortsman et al. 2022): merged per-language "
                      "models approach joint training; WiSE-FT: moving toward the pre-trained weights helps under shift",
+    "maml": "X-MAML (Nooralahzadeh et al. 2020): meta-learning on auxiliary languages beats training on them "
+            "directly, on unseen targets",
 }
 # what each method can use offline, per task (the README's "What each method can and cannot do offline" says why)
 _TRANSLATE_TRAIN = {"nli": "gold (XNLI's human translations, all 14 targets), dictionary (12 targets), "

@@ -126,8 +126,10 @@ def test_config_record_command_config_keeps_the_fingerprint(method, tiny_model_d
     # the few settings a method needs to be valid at all
     if "shot_languages" in options:
         options["shot_languages"] = ["de"]
-    if method == "multi-source":
+    if method in ("multi-source", "maml"):
         settings["source_languages"] = ["en", "es"]
+    if method == "maml":
+        options.update(inner_steps=3, tasks_per_step=2)
     if method == "translate-train":
         settings["target_languages"] = ["de"]
     if "translator" in options:

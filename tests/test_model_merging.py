@@ -102,17 +102,18 @@ def test_one_source_scaled_toward_the_pretrained_encoder(tiny_model_dir, tmp_pat
     assert merged.stats["members"][0]["source"] == "en"
 
 
-def test_ties_trims_and_keeps_one_member_whole_at_full_density(tiny_model_dir, tmp_path):
-    method, ctx = _context(tiny_model_dir, tmp_path, ["en"], combination="ties", density=1.0)
-    whole = method.run(ctx).model.encoder.state_dict()
-    ((_, state),) = _members(method, ctx)
-    assert all(torch.allclose(whole[k], state[k], atol=1e-6) for k in state)  # one vector, nothing trimmed: itself
-    method, ctx = _context(tiny_model_dir, tmp_path, ["en"], combination="ties", density=0.2)
-    trimmed = method.run(ctx).model.encoder.state_dict()
+def test_ties_trims_one_member_and_scales_it_untrimmed(tiny_model_dir, tmp_path):
     from xlt.models.loading import load_encoder
     from xlt.models.registry import resolve_model
 
     base = load_encoder(resolve_model(str(tiny_model_dir))).state_dict()
+    method, ctx = _context(tiny_model_dir, tmp_path, ["en"], combination="ties", density=1.0, scale=0.5)
+    whole = method.run(ctx).model.encoder.state_dict()
+    ((_, state),) = _members(method, ctx)
+    for k, weight in base.items():  # one vector, nothing trimmed: the vector itself, scaled
+        assert torch.allclose(whole[k], weight + 0.5 * (state[k] - weight), atol=1e-6), k
+    method, ctx = _context(tiny_model_dir, tmp_path, ["en"], combination="ties", density=0.2)
+    trimmed = method.run(ctx).model.encoder.state_dict()
     for name in (k for k in base if k.endswith(("query.weight", "value.weight"))):
         kept = (trimmed[name] != base[name]).float().mean().item()
         assert 0.15 <= kept <= 0.21, (name, kept)  # the largest 20% of the task vector's values, the rest reset
@@ -121,13 +122,67 @@ def test_ties_trims_and_keeps_one_member_whole_at_full_density(tiny_model_dir, t
 
 
 @pytest.mark.parametrize("sources, extra, message", [
-    ("en", [], "one source merged linearly at scale 1.0 is the zero-shot model itself"),
+    ("en", [], "one source merged at scale 1.0 with nothing trimmed is the zero-shot model itself"),
     ("en,de", ["--opt-scale", "0"], "scale must be in (0, 4]"),
     ("en,de", ["--opt-combination", "ties", "--opt-density", "1.5"], "density must be in (0, 1]"),
     ("en,de", ["--opt-combination", "mean"], "combination"),
+    ("en,de", ["--opt-density", "0.5"], "density trims task vectors for combination=ties only"),
+    ("en", ["--opt-combination", "ties", "--opt-density", "1"], "is the zero-shot model itself"),
     ("en,de", ["--opt-scale", "5"], "scale must be in (0, 4]"),
 ])
 def test_bad_settings_before_any_training(tiny_model_dir, tmp_path, capsys, sources, extra, message):
     assert cli.main(argv(tiny_model_dir, tmp_path, sources, *extra)) == 2
     assert message in capsys.readouterr().err
-    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").rglob("checkpoints"))
+    runs = tmp_path / "xlt-home" / "runs"  # where the members (zero-shot runs) would train
+    assert not runs.exists() or not any(runs.rglob("checkpoints"))
+
+
+def test_a_zero_shot_run_is_a_member_and_the_rest_train(tiny_model_dir, tmp_path, capsys):
+    """A zero-shot run from de made by `xlt train` is the merge's de member: only en is left to train."""
+    zero_shot = [a if a != "model-merging" else "zero-shot" for a in argv(tiny_model_dir, tmp_path, "de")]
+    zero_shot = zero_shot[:zero_shot.index("--output-dir")]  # its default folder, $XLT_HOME/runs/<config hash>
+    assert cli.main(zero_shot) == 0, capsys.readouterr().err
+    method, ctx = _context(tiny_model_dir, tmp_path, ["en", "de"])
+    assert method.remaining_train_size(ctx, {"en": 40, "de": 40}) == 40.0
+    assert method.train_size(ctx, {"en": 400, "de": 400}) == 80.0  # each member capped by max_train_samples
+    assert cli.main(argv(tiny_model_dir, tmp_path, "en,de")) == 0, capsys.readouterr().err
+    records, _ = read_records(tmp_path / "results")
+    merged = next(r for r in records if r["method"] == "model-merging")
+    en, de = merged["training"]["members"]
+    assert en["resumed_from_checkpoint"] is None and de["resumed_from_checkpoint"]  # de: finished, found
+    assert merged["train_seconds"] >= en["train_seconds"] + de["train_seconds"]
+
+
+def test_ties_of_two_members_against_a_reference():
+    """Two task vectors with conflicting signs: each trimmed to its top half by magnitude, signs elected by total
+    mass, the agreeing values averaged, times λ; linear: λ times the mean."""
+    from xlt.errors import XltError
+    from xlt.methods.model_merging import merge_task_vectors
+
+    rng = np.random.default_rng(0)
+    base = {"w": torch.tensor(rng.normal(size=(4, 6)), dtype=torch.float32), "steps": torch.tensor([3]),
+            "frozen": torch.ones(5)}
+    a, b = (rng.normal(size=(4, 6)) for _ in range(2))
+    b[:2] = -1.5 * a[:2]  # two rows where the members pull opposite ways
+    members = [{"w": base["w"] + torch.tensor(d, dtype=torch.float32), "steps": torch.tensor([9]),
+                "frozen": torch.ones(5)} for d in (a, b)]
+
+    def trim(x, density):
+        keep = np.zeros(x.size, bool)
+        keep[np.argsort(-np.abs(x).ravel())[:int(density * x.size)]] = True
+        return np.where(keep.reshape(x.shape), x, 0.0)
+
+    stacked = np.stack([trim(a, 0.5), trim(b, 0.5)])
+    assert ((np.sign(stacked[0]) * np.sign(stacked[1])) < 0).any()  # the two disagree somewhere
+    sign = np.where(stacked.sum(0) >= 0, 1.0, -1.0)
+    agree = (np.sign(stacked) == sign) & (stacked != 0)
+    expected = 0.7 * (stacked * agree).sum(0) / np.maximum(agree.sum(0), 1)
+    merged = merge_task_vectors(base, members, "ties", 0.7, 0.5)
+    assert set(merged) == {"w"}  # integer buffers and untouched weights are not merged
+    assert np.allclose((merged["w"] - base["w"]).numpy(), expected, atol=1e-6)
+    linear = merge_task_vectors(base, members, "linear", 0.7, 0.2)
+    assert np.allclose((linear["w"] - base["w"]).numpy(), 0.7 * (a + b) / 2, atol=1e-6)
+    with pytest.raises(XltError, match="do not name their weights as the pre-trained encoder does"):
+        merge_task_vectors(base, [{"w": members[0]["w"]}, members[1]], "linear", 1.0, 0.2)
+    with pytest.raises(XltError, match="nothing to merge"):
+        merge_task_vectors(base, [dict(base), dict(base)], "linear", 1.0, 0.2)

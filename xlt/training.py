@@ -239,13 +239,15 @@ class TrainClock:
 def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainConfig, output_dir: str | Path,
                      callbacks: list | None = None, resume: bool = True,
                      languages: list[str] | None = None, encoder=None,
-                     head_state: dict | None = None) -> TrainedClassifier:
+                     head_state: dict | None = None, trainer_cls=None,
+                     sampling: str = "group_by_length") -> TrainedClassifier:
     """Fine-tune on `train_ds` (text fields + label) and return the trained classifier.
 
     Checkpoints go to `output_dir/checkpoints`; with `resume`, a run with the same output
     folder continues from its last checkpoint instead of starting over. `encoder` replaces the
     registry's pre-trained encoder as the starting point, and `head_state` the head's initial weights
-    (continued training of a trained classifier).
+    (continued training of a trained classifier). `trainer_cls` replaces the Trainer (a method's own training
+    step: maml's episodes) and `sampling` its order of rows (`sequential`: as `train_ds` lays them out).
 
     Methods that reuse another run's source model (few-shot, translate-test) train in that run's folder,
     so two processes side by side (`xlt sweep --shard`) can reach the same folder: a lock on it makes
@@ -255,7 +257,7 @@ def train_classifier(task: TaskSpec, spec: ModelSpec, train_ds, config: TrainCon
     """
     with _run_folder_lock(Path(output_dir)):
         return _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resume, languages, encoder,
-                                 head_state)
+                                 head_state, trainer_cls or _trainer_class(), sampling)
 
 
 @contextlib.contextmanager
@@ -298,9 +300,15 @@ def stamp_trained_as(folder: Path, precision: str) -> None:
     (folder / TRAINED_AS).write_text(json.dumps({"precision": precision, "world_size": world_size()}))
 
 
+def _trainer_class():
+    from transformers import Trainer
+
+    return Trainer
+
+
 def _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resume, languages, encoder,
-                      head_state) -> TrainedClassifier:
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
+                      head_state, trainer_cls, sampling) -> TrainedClassifier:
+    from transformers import DataCollatorWithPadding, TrainingArguments, set_seed
 
     if len(train_ds) == 0:
         raise XltError("no training examples: check the source language and split")
@@ -325,7 +333,7 @@ def _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resum
         weight_decay=config.weight_decay,
         warmup_steps=config.warmup_ratio,
         lr_scheduler_type="linear",
-        train_sampling_strategy="group_by_length",
+        train_sampling_strategy=sampling,
         length_column_name="length",
         save_strategy="steps",
         save_steps=config.save_steps,
@@ -349,7 +357,7 @@ def _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resum
         averager = CheckpointAverager(model, config.epochs, config.average_last_epochs)
     last = last_complete_checkpoint(ckpt_dir) if resume else None
     clock = TrainClock.from_checkpoint(last)
-    trainer = Trainer(model=model, args=args, train_dataset=encoded,
+    trainer = trainer_cls(model=model, args=args, train_dataset=encoded,
                       data_collator=DataCollatorWithPadding(tokenizer),
                       callbacks=[*(callbacks or []), *([averager] if averager else []), clock.callback()])
     if averager is not None:

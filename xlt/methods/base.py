@@ -92,6 +92,18 @@ def zero_shot_run_finished(ctx: MethodContext) -> bool:
     return training_finished(zero_shot_run_folder(ctx) / "checkpoints")
 
 
+def staged_stats(source: dict, trained: dict) -> dict:
+    """The training statistics of a two-stage run (a source model, then more training on it: few-shot, maml): the
+    second stage's, with `train_seconds` what the model cost, its source stage included even when an earlier cell
+    trained it, and `train_seconds_this_run` what this run spent (a learning curve pays for its source stage
+    once); the source stage's own under `source_stage`."""
+    both = (source, trained)
+    return {**trained, "source_stage": {k: v for k, v in source.items() if k != "loss_curve"},
+            "train_seconds": sum(s["train_seconds"] for s in both),
+            "train_seconds_this_run": sum(s.get("train_seconds_this_run", 0.0) for s in both),
+            **({"train_seconds_partial": True} if any(s.get("train_seconds_partial") for s in both) else {})}
+
+
 def capped(ctx: MethodContext, rows: int) -> int:
     """`rows` after the run's `max_train_samples`."""
     cap = ctx.train.max_train_samples

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..errors import XltError
-from .base import TransferMethod, capped, zero_shot_run_finished, zero_shot_run_folder
+from .base import TransferMethod, capped, staged_stats, zero_shot_run_finished, zero_shot_run_folder
 from .registry import register_method
 
 POOL_SEED = 0  # the parallel-row pool is the same for every run, whatever its seed
@@ -211,14 +211,7 @@ class FewShot(TransferMethod):
         if hasattr(trained.model.encoder, "merge_and_unload"):  # the adapter sits on the source model, not on
             trained.model.encoder = trained.model.encoder.merge_and_unload()  # the base: save the whole encoder
             trained.info.finetune = "full"
-        # train_seconds: what the model cost, its source stage included even when an earlier cell trained it;
-        # train_seconds_this_run: what this run spent (a learning curve pays for its source stage once)
-        both = (source.stats, trained.stats)
-        trained.stats = {**trained.stats, "source_stage": {k: v for k, v in source.stats.items() if k != "loss_curve"},
-                         "train_seconds": sum(s["train_seconds"] for s in both),
-                         "train_seconds_this_run": sum(s.get("train_seconds_this_run", 0.0) for s in both),
-                         **({"train_seconds_partial": True} if any(s.get("train_seconds_partial") for s in both)
-                            else {})}
+        trained.stats = staged_stats(source.stats, trained.stats)
         return trained
 
 

@@ -37,7 +37,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from ..errors import XltError
-from .base import TransferMethod, zero_shot_run_finished, zero_shot_run_folder
+from .base import TransferMethod, capped, zero_shot_run_finished, zero_shot_run_folder
 from .registry import register_method
 
 COMBINATIONS = ("linear", "ties")
@@ -71,19 +71,32 @@ class ModelMerging(TransferMethod):
             raise XltError(f"scale must be in (0, 4], got {opts.scale}")
         if not (math.isfinite(opts.density) and 0 < opts.density <= 1):
             raise XltError(f"density must be in (0, 1], got {opts.density}")
-        if len(ctx.experiment.source_languages) == 1 and opts.combination == "linear" and opts.scale == 1.0:
-            raise XltError("one source merged linearly at scale 1.0 is the zero-shot model itself: give several "
-                           "sources (--source en,es,de), a scale below 1 (--opt-scale 0.5), or combination=ties")
+        if opts.combination != "ties" and opts.density != ModelMergingOptions.density:
+            raise XltError("density trims task vectors for combination=ties only; leave it out with "
+                           f"combination={opts.combination}")
+        if len(ctx.experiment.source_languages) == 1 and opts.scale == 1.0 and (
+                opts.combination == "linear" or opts.density == 1.0):
+            raise XltError("one source merged at scale 1.0 with nothing trimmed is the zero-shot model itself: give "
+                           "several sources (--source en,es,de), a scale below 1 (--opt-scale 0.5), or "
+                           "combination=ties with density below 1")
 
     def member_context(self, ctx, lang: str):
         """The zero-shot run from `lang` alone: a member's settings (its folder is `zero_shot_run_folder`)."""
         return replace(ctx, experiment=replace(ctx.experiment, source_languages=[lang]))
+
+    def train_size(self, ctx, source_rows: dict[str, int]) -> float:
+        """Each member's rows (each capped by `max_train_samples` on its own), every epoch."""
+        return float(sum(capped(ctx, rows) for rows in source_rows.values()) * ctx.train.epochs)
 
     def remaining_train_size(self, ctx, source_rows: dict[str, int]) -> float:
         """The members whose zero-shot runs are not trained yet."""
         todo = {lang: rows for lang, rows in source_rows.items()
                 if not zero_shot_run_finished(self.member_context(ctx, lang))}
         return self.train_size(ctx, todo)
+
+    def run(self, ctx):
+        """No training set of its own: each member reads its source's (`fit`)."""
+        return self.fit(ctx, None)
 
     def fit(self, ctx, train_ds):
         from ..training import train_classifier
@@ -97,13 +110,45 @@ class ModelMerging(TransferMethod):
         return merge_members(members, ctx, self.seen_languages(ctx))
 
 
-def merge_members(members: list, ctx, languages: list[str]):
-    """One classifier: θ_0 + λ·combine(task vectors) for the encoder, the members' mean head."""
-    import time
+def merge_task_vectors(base: dict, members: list[dict], combination: str, scale: float, density: float) -> dict:
+    """The merged weights θ_0 + λ·combine(θ_i − θ_0) of every floating-point tensor of `base` (a state dict) that a
+    member changed, by name; `members` are the members' state dicts, named as `base`."""
     import warnings
 
     import torch
     from peft.utils.merge_utils import task_arithmetic, ties
+
+    missing = sorted({name for name, weight in base.items() if weight.is_floating_point()
+                      for state in members if name not in state})
+    if missing:  # a member whose weights are not named as the base's would leave them unmerged, silently
+        raise XltError(f"the members' encoders do not name their weights as the pre-trained encoder does "
+                       f"({len(missing)} missing, e.g. {missing[0]!r}); cannot merge them")
+    n = len(members)
+    merged = {}
+    with torch.no_grad():
+        for name, weight in base.items():
+            if not weight.is_floating_point():
+                continue
+            vectors = [state[name].to(weight.device, torch.float32) - weight.float() for state in members]
+            if not any(bool(v.any()) for v in vectors):  # untouched by every member (LoRA leaves most)
+                continue
+            # linear: λ·mean (weights λ/n, summed); ties: λ · the disjoint mean of the trimmed vectors
+            weights = torch.full((n,), scale / n if combination == "linear" else scale, device=weight.device)
+            with warnings.catch_warnings():  # density 1 (no trimming) is a setting, not a mistake
+                warnings.simplefilter("ignore", UserWarning)
+                mixed = task_arithmetic(vectors, weights) if combination == "linear" else ties(
+                    vectors, weights, density, "total")
+            merged[name] = (weight.float() + mixed).to(weight.dtype)
+    if not merged:
+        raise XltError("no member changed any weight of the pre-trained encoder: nothing to merge")
+    return merged
+
+
+def merge_members(members: list, ctx, languages: list[str]):
+    """One classifier: the merged task vectors on the pre-trained encoder, the members' mean head."""
+    import time
+
+    import torch
 
     from ..models.classifier import SequenceClassifier
     from ..models.classifier_artifact import TrainedClassifier
@@ -118,33 +163,18 @@ def merge_members(members: list, ctx, languages: list[str]):
         keep_bottom_layers(base, ctx.train.encoder_layers)
     device = next(members[0].model.parameters()).device
     base.to(device)
-    states = [_encoder_state(m) for m in members]
-    n = len(members)
-    # linear: λ·mean (weights λ/n summed); ties: disjoint mean of the trimmed vectors with weights λ
-    weights = torch.full((n,), opts.scale / n if opts.combination == "linear" else opts.scale, device=device)
-    merged, changed = {}, 0
+    merged = merge_task_vectors(base.state_dict(), [_encoder_state(m) for m in members], opts.combination,
+                                opts.scale, opts.density)
+    first = members[0].model
     with torch.no_grad():
-        for name, weight in base.state_dict().items():
-            if not weight.is_floating_point() or any(name not in s for s in states):
-                continue
-            vectors = [s[name].to(device, torch.float32) - weight.float() for s in states]
-            if not any(bool(v.any()) for v in vectors):  # untouched by every member (LoRA leaves most)
-                continue
-            with warnings.catch_warnings():  # density 1 (no trimming) is a setting, not a mistake
-                warnings.simplefilter("ignore", UserWarning)
-                mixed = task_arithmetic(vectors, weights) if opts.combination == "linear" else ties(
-                    vectors, weights, opts.density, "total")
-            merged[name] = (weight.float() + mixed).to(weight.dtype)
-            changed += 1
         base.load_state_dict(merged, strict=False)
-        first = members[0].model
         model = SequenceClassifier(base, first.head.out_features, pooling=first.pooling, normalize=first.normalize)
         model.head.weight.copy_(torch.stack([m.model.head.weight.float() for m in members]).mean(0))
         model.head.bias.copy_(torch.stack([m.model.head.bias.float() for m in members]).mean(0))
     model.to(device).eval()
     model.requires_grad_(False)
     seconds = time.perf_counter() - started
-    stats = _merged_stats(members, ctx.experiment.source_languages, seconds, changed)
+    stats = _merged_stats(members, ctx.experiment.source_languages, seconds, len(merged))
     info = classifier_info(ctx.task, spec, ctx.train, languages, first.normalize, finetune="full")
     return TrainedClassifier(model=model, tokenizer=members[0].tokenizer, info=info, stats=stats)
 
@@ -162,18 +192,19 @@ def _merged_stats(members: list, sources: list[str], merge_seconds: float, chang
     """The record's training statistics: the members' together (their training is this run's cost), each
     member's own beside them."""
     stats = [m.stats for m in members]
+    precisions = sorted({s.get("precision") for s in stats}, key=str)
     seconds = sum(s.get("train_seconds", 0.0) for s in stats) + merge_seconds
     examples = sum(s.get("train_examples", 0) for s in stats)
     epoch_examples = sum((s.get("train_examples_per_second") or 0.0) * s.get("train_seconds", 0.0) for s in stats)
     return {
-        "precision": stats[0].get("precision"),
+        "precision": precisions[0] if len(precisions) == 1 else "+".join(map(str, precisions)),
         "train_seconds": round(seconds, 2),
         "train_seconds_this_run": round(sum(s.get("train_seconds_this_run", 0.0) for s in stats) + merge_seconds, 2),
         **({"train_seconds_partial": True} if any(s.get("train_seconds_partial") for s in stats) else {}),
         "train_examples": examples,
         "train_examples_per_second": round(epoch_examples / seconds, 3) if seconds > 0 else None,
         "train_steps": sum(s.get("train_steps", 0) for s in stats),
-        "trainable_parameters": stats[0].get("trainable_parameters"),
+        "trainable_parameters": sum(s.get("trainable_parameters") or 0 for s in stats),  # the members' together
         "merge_seconds": round(merge_seconds, 2),
         "merged_tensors": changed,
         "members": [{"source": lang, **{k: s.get(k) for k in (

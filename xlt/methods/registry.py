@@ -28,6 +28,7 @@ BUILTIN = {
     "frozen-embedding": "xlt.methods.frozen_embedding",
     "embedding-alignment": "xlt.methods.embedding_alignment",
     "model-merging": "xlt.methods.model_merging",
+    "maml": "xlt.methods.maml",
 }
 for _name, _module in BUILTIN.items():
     METHODS.register_lazy(_name, _module)
