@@ -20,7 +20,12 @@ def argv(model_dir, tmp_path, *extra):
 
 
 class _Toy(nn.Module):
-    """A linear classifier whose forward answers as SequenceClassifier does (an output with .loss)."""
+    """A linear classifier whose forward answers as SequenceClassifier does (an output with .loss, the batch mean,
+    whatever keywords it is given)."""
+
+    from xlt.models.classifier import SequenceClassifier
+
+    accepts_loss_kwargs = SequenceClassifier.accepts_loss_kwargs  # what tells the Trainer who averages over episodes
 
     def __init__(self):
         super().__init__()
@@ -65,6 +70,44 @@ def test_a_training_step_is_one_first_order_maml_episode(tmp_path):
         assert torch.equal(p.detach(), shared[name]), name  # the shared weights restored
         assert torch.allclose(p.grad, g, atol=1e-6), name  # the query gradient at the adapted weights
         assert not torch.allclose(g, torch.zeros_like(g))
+
+
+def test_the_trainer_loop_averages_the_episodes_of_a_meta_update(tmp_path):
+    """In the real Trainer loop (accelerate, gradient accumulation over 2 episodes, plain SGD with lr 1): the shared
+    weights move by minus the mean of the two episodes' query gradients, each taken after its own inner steps."""
+    import datasets
+    from transformers import TrainingArguments, default_data_collator
+
+    from xlt.methods.maml import MamlTrainer
+
+    model = _Toy()
+    start = {k: v.detach().clone() for k, v in model.named_parameters()}
+    torch.manual_seed(2)
+    x, y = torch.randn(16, 3), torch.tensor([0, 1] * 8)
+    rows = datasets.Dataset.from_dict({"x": x.tolist(), "labels": y.tolist()})
+    expected = []
+    for episode in (slice(0, 8), slice(8, 16)):  # by hand: 2 SGD steps on the support half, the query half's gradient
+        ref = _Toy()
+        ref.load_state_dict({k: v.clone() for k, v in start.items()})
+        ex, ey = x[episode], y[episode]
+        for _ in range(2):
+            grads = torch.autograd.grad(ref(ex[:4], ey[:4]).loss, list(ref.parameters()))
+            with torch.no_grad():
+                for p, g in zip(ref.parameters(), grads):
+                    p.sub_(0.5 * g)
+        expected.append(torch.autograd.grad(ref(ex[4:], ey[4:]).loss, list(ref.parameters())))
+    args = TrainingArguments(output_dir=str(tmp_path), report_to="none", use_cpu=True, per_device_train_batch_size=8,
+                             gradient_accumulation_steps=2, num_train_epochs=1, learning_rate=1.0,
+                             lr_scheduler_type="constant", max_grad_norm=0.0, train_sampling_strategy="sequential",
+                             remove_unused_columns=False, save_strategy="no", logging_steps=1, seed=0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    trainer = MamlTrainer(model=model, args=args, train_dataset=rows.with_format("torch"),
+                          data_collator=default_data_collator, optimizers=(optimizer, None), inner_steps=2,
+                          inner_lr=0.5)
+    trainer.train()
+    assert trainer.state.global_step == 1
+    for (name, p), g0, g1 in zip(model.named_parameters(), *expected):
+        assert torch.allclose(p.detach(), start[name] - (g0 + g1) / 2, atol=1e-5), name
 
 
 def _context(model_dir, tmp_path, **options):
@@ -133,7 +176,11 @@ def test_train_save_reload(tiny_model_dir, tmp_path, capsys):
     (["--opt-support", "5000"], "support must be in 1..512"),
     (["--opt-meta-epochs", "0"], "meta_epochs must be in (0, 100]"),
     (["--opt-support", "500"], "fewer than one episode"),
+    (["--max-train-samples", "6"], "de has 6 usable labelled rows in train: fewer than one episode"),
+    (["--opt-meta-epochs", "0.05"], "makes no whole episode of 8 rows"),
 ])
 def test_bad_settings_before_any_training(tiny_model_dir, tmp_path, capsys, extra, message):
     assert cli.main(argv(tiny_model_dir, tmp_path, *extra)) == 2
     assert message in capsys.readouterr().err
+    runs = tmp_path / "xlt-home" / "runs"  # stage 1 (the zero-shot run) would train there
+    assert not runs.exists() or not any(runs.rglob("checkpoints"))

@@ -99,6 +99,7 @@ def staged_stats(source: dict, trained: dict) -> dict:
     once); the source stage's own under `source_stage`."""
     both = (source, trained)
     return {**trained, "source_stage": {k: v for k, v in source.items() if k != "loss_curve"},
+            "warnings": [w for s in both for w in s.get("warnings", [])],  # a collapsed source stage is the run's
             "train_seconds": sum(s["train_seconds"] for s in both),
             "train_seconds_this_run": sum(s.get("train_seconds_this_run", 0.0) for s in both),
             **({"train_seconds_partial": True} if any(s.get("train_seconds_partial") for s in both) else {})}

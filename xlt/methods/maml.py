@@ -30,12 +30,15 @@ languages).
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from dataclasses import dataclass, field, replace
 
 from ..errors import XltError
 from .base import TransferMethod, capped, staged_stats, zero_shot_run_finished, zero_shot_run_folder
 from .registry import register_method
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,16 +75,33 @@ class Maml(TransferMethod):
             raise XltError(f"tasks_per_step must be in 1..64, got {opts.tasks_per_step}")
         if not (math.isfinite(opts.meta_epochs) and 0 < opts.meta_epochs <= 100):
             raise XltError(f"meta_epochs must be in (0, 100], got {opts.meta_epochs}")
-        if ctx.data_dir is not None:  # Hub data is checked when the episodes are cut
+        from ..training import world_size
+
+        if world_size() > 1 or _visible_gpus() > 1:  # several processes, or the Trainer's DataParallel over GPUs
+            raise XltError("maml trains on one process and one device (its inner loop is not written for several): "
+                           "run it without accelerate launch, with one GPU visible (CUDA_VISIBLE_DEVICES=0)")
+        if ctx.data_dir is not None:  # Hub data is checked when the episodes are cut, before stage 1 trains
             from ..data import check_local_files, local_row_count
 
             split = ctx.experiment.train_split or ctx.task.train_split
             check_local_files(ctx.task, [(lang, split) for lang in self._auxiliary(ctx)], ctx.data_dir)
-            for lang in self._auxiliary(ctx):
-                rows = local_row_count(ctx.task, lang, split, ctx.data_dir)
-                if rows < 2 * opts.support:
-                    raise XltError(f"{lang} has {rows} labelled rows in {split}: fewer than one episode "
-                                   f"(2 x support = {2 * opts.support})")
+            rows = {lang: capped(ctx, local_row_count(ctx.task, lang, split, ctx.data_dir))
+                    for lang in self._auxiliary(ctx)}
+            self._episode_counts(ctx, rows, split)
+
+    def _episode_counts(self, ctx, rows: dict[str, int], split: str) -> list[list[int]]:
+        """Episodes per pass and language (`rows`: each auxiliary language's usable rows); a language with fewer
+        rows than one episode, or settings that make no whole episode, refused."""
+        opts, size = ctx.options, 2 * ctx.options.support
+        for lang, n in rows.items():
+            if n < size:
+                raise XltError(f"{lang} has {n} usable labelled rows in {split}: fewer than one episode "
+                               f"(2 x support = {size})")
+        counts = [[int(n * min(1.0, opts.meta_epochs - p)) // size for n in rows.values()]
+                  for p in range(math.ceil(opts.meta_epochs))]  # a last partial pass takes that share of each
+        if not sum(map(sum, counts)):
+            raise XltError(f"meta_epochs={opts.meta_epochs} makes no whole episode of {size} rows")
+        return counts
 
     def _auxiliary(self, ctx) -> list[str]:
         return list(ctx.experiment.source_languages[1:])
@@ -123,30 +143,22 @@ class Maml(TransferMethod):
         parts = {lang: ds.shuffle(seed=exp.train.seed).select(range(min(cap, len(ds)))) if cap else ds
                  for lang, ds in parts.items()}
         size = 2 * opts.support
-        for lang, ds in parts.items():
-            if len(ds) < size:
-                raise XltError(f"{lang} has {len(ds)} labelled rows in {split}: fewer than one episode ({size})")
+        counts = self._episode_counts(ctx, {lang: len(ds) for lang, ds in parts.items()}, split)
+        offsets = dict(zip(parts, np.cumsum([0] + [len(ds) for ds in parts.values()]).tolist()))
         rng = np.random.default_rng(exp.train.seed)
-        chosen: list[tuple[str, np.ndarray]] = []
-        for p in range(math.ceil(opts.meta_epochs)):
-            fraction = min(1.0, opts.meta_epochs - p)  # a last partial pass takes that share of each language
-            for lang, ds in parts.items():
-                order = rng.permutation(len(ds))
-                n = int(len(ds) * fraction) // size
-                chosen += [(lang, order[i * size:(i + 1) * size]) for i in range(n)]
-        if not chosen:
-            raise XltError(f"meta_epochs={opts.meta_epochs} makes no whole episode of {size} rows")
+        chosen: list[np.ndarray] = []  # each episode's row indices in the languages' concatenation
+        for per_language in counts:
+            for (lang, ds), n in zip(parts.items(), per_language):
+                order = rng.permutation(len(ds)) + offsets[lang]
+                chosen += [order[i * size:(i + 1) * size] for i in range(n)]
         chosen = [chosen[i] for i in rng.permutation(len(chosen))]
         n = len(chosen) - len(chosen) % opts.tasks_per_step or len(chosen)  # whole meta-updates where there are
-        return datasets.concatenate_datasets([parts[lang].select(rows.tolist()) for lang, rows in chosen[:n]])
+        return datasets.concatenate_datasets(list(parts.values())).select(np.concatenate(chosen[:n]).tolist())
 
     def fit(self, ctx, train_ds):
-        from ..training import train_classifier, world_size
-
-        if world_size() > 1:
-            raise XltError("maml trains on one process: its inner loop is not written for several (run it without "
-                           "accelerate launch)")
+        from ..training import train_classifier
         opts = ctx.options
+        episodes = self.episodes(ctx)  # cut before stage 1 trains: data that makes no episode fails first
         source = train_classifier(ctx.task, ctx.model_spec, train_ds, ctx.train,
                                   zero_shot_run_folder(self._source_context(ctx)), callbacks=ctx.callbacks,
                                   languages=ctx.experiment.source_languages[:1])
@@ -159,7 +171,7 @@ class Maml(TransferMethod):
                          gradient_accumulation_steps=opts.tasks_per_step, head_init="random",
                          average_last_epochs=0, warmup_ratio=0.0)
         trainer = functools.partial(MamlTrainer, inner_steps=opts.inner_steps, inner_lr=opts.inner_lr)
-        trained = train_classifier(ctx.task, ctx.model_spec, self.episodes(ctx), stage2, ctx.output_dir / "meta",
+        trained = train_classifier(ctx.task, ctx.model_spec, episodes, stage2, ctx.output_dir / "meta",
                                    callbacks=ctx.callbacks, languages=self.seen_languages(ctx), encoder=encoder,
                                    head_state=head, trainer_cls=trainer, sampling="sequential")
         if hasattr(trained.model.encoder, "merge_and_unload"):  # the adapter sits on the source model: save it all
@@ -210,9 +222,20 @@ def _maml_trainer_class():
                         if g is not None:
                             p.sub_(self.inner_lr * g)
             outputs = model(**query)
-            return (outputs.loss, outputs) if return_outputs else outputs.loss
+            loss = outputs.loss
+            if not torch.isfinite(loss):  # a diverged inner loop: skip the episode, never step the shared weights
+                logger.warning("maml: an episode's query loss is %s after the inner steps; episode skipped (lower "
+                               "inner_lr)", loss.item())
+                loss = sum(p.sum() for p in params) * 0.0
+            return (loss, outputs) if return_outputs else loss
 
     return _MamlTrainer
+
+
+def _visible_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def MamlTrainer(*args, **kwargs):  # noqa: N802 - a class built on first use: no transformers import at registry time

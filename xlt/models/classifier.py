@@ -14,6 +14,10 @@ class SequenceClassifier(nn.Module):
     own next to a LoRA adapter or a full encoder.
     """
 
+    # its loss is the batch mean and ignores `num_items_in_batch`: the Trainer must divide it by the gradient
+    # accumulation steps itself (a forward taking **kwargs would otherwise be trusted to have done so)
+    accepts_loss_kwargs = False
+
     def __init__(self, encoder: nn.Module, num_labels: int, pooling: str = "mean", dropout: float = 0.1,
                  normalize: bool = False, loss: str = "cross-entropy", temperature: float = 0.05):
         super().__init__()
