@@ -129,7 +129,7 @@ def test_config_record_command_config_keeps_the_fingerprint(method, tiny_model_d
     if method in ("multi-source", "maml"):
         settings["source_languages"] = ["en", "es"]
     if method == "maml":
-        options.update(inner_steps=3, tasks_per_step=2)
+        options.update(inner_steps=3, tasks_per_step=2, support=4)
     if method == "translate-train":
         settings["target_languages"] = ["de"]
     if "translator" in options:
