@@ -102,6 +102,34 @@ def test_one_source_scaled_toward_the_pretrained_encoder(tiny_model_dir, tmp_pat
     assert merged.stats["members"][0]["source"] == "en"
 
 
+def test_a_refit_head_is_the_regression_on_the_merged_features(tiny_model_dir, tmp_path):
+    """head=refit: the encoder as merged (here λ = 0.5), the head a logistic regression on its features of the
+    members' rows: the frozen-embedding fit on that encoder."""
+    from xlt.data import texts_of
+    from xlt.inference import pooled_features
+
+    method, ctx = _context(tiny_model_dir, tmp_path, ["en", "de"], scale=0.5, head="refit")
+    refit = method.run(ctx)
+    _, average_ctx = _context(tiny_model_dir, tmp_path, ["en", "de"], scale=0.5)
+    averaged = method.run(average_ctx)
+    for name, weight in averaged.model.encoder.state_dict().items():
+        assert torch.equal(refit.model.encoder.state_dict()[name], weight), name  # the same merged encoder
+    assert refit.stats["linear_probe_examples"] == 80
+    assert not torch.allclose(refit.model.head.weight, averaged.model.head.weight)
+    import datasets
+
+    rows = datasets.concatenate_datasets([method.training_data(method.member_context(ctx, lang))
+                                          for lang in ("en", "de")])
+    x = torch.from_numpy(pooled_features(refit.model, refit.tokenizer, *texts_of(ctx.task, rows),
+                                         prefix=ctx.model_spec.text_prefix, max_length=32))
+    head = refit.model.head
+    weight, bias = head.weight.detach().clone().requires_grad_(), head.bias.detach().clone().requires_grad_()
+    loss = torch.nn.functional.cross_entropy(x @ weight.T + bias, torch.tensor(rows["label"])) \
+        + 0.5 / 80 * weight.pow(2).sum()
+    loss.backward()
+    assert weight.grad.abs().max() < 1e-3 and bias.grad.abs().max() < 1e-3  # the regression's optimum
+
+
 def test_ties_trims_one_member_and_scales_it_untrimmed(tiny_model_dir, tmp_path):
     from xlt.models.loading import load_encoder
     from xlt.models.registry import resolve_model
@@ -129,6 +157,7 @@ def test_ties_trims_one_member_and_scales_it_untrimmed(tiny_model_dir, tmp_path)
     ("en,de", ["--opt-density", "0.5"], "density trims task vectors for combination=ties only"),
     ("en", ["--opt-combination", "ties", "--opt-density", "1"], "is the zero-shot model itself"),
     ("en,de", ["--opt-scale", "5"], "scale must be in (0, 4]"),
+    ("en,de", ["--opt-head", "mean"], "head"),
 ])
 def test_bad_settings_before_any_training(tiny_model_dir, tmp_path, capsys, sources, extra, message):
     assert cli.main(argv(tiny_model_dir, tmp_path, sources, *extra)) == 2

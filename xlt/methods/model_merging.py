@@ -19,6 +19,11 @@ cross-lingual uses of it, one per setting of this method:
   magnitude, and only the values agreeing with it are averaged. The members' heads (initialised
   alike: one seed) are averaged.
 
+The heads were trained together with their encoders' changes, so they fit the fine-tuned features, not
+the merged ones: `head=refit` fits the head again, as a logistic regression (frozen-embedding's, C = 1)
+on the merged encoder's features of the members' training rows, the encoder left as merged (the linear
+probe of LP-FT, Kumar et al., 2022, on the merged encoder).
+
 The method changes the *fit* hook only: the members train (or resume) in their zero-shot folders,
 then their encoders are merged weight by weight with peft's merging functions (`task_arithmetic`,
 `ties`): LoRA members are folded into their base weights first, so the merge is exact, not an SVD
@@ -41,6 +46,7 @@ from .base import TransferMethod, capped, zero_shot_run_finished, zero_shot_run_
 from .registry import register_method
 
 COMBINATIONS = ("linear", "ties")
+HEADS = ("average", "refit")
 
 
 @dataclass
@@ -53,6 +59,10 @@ class ModelMergingOptions:
                 "toward the pre-trained weights, as WiSE-FT)"})
     density: float = field(default=0.2, metadata={
         "help": "combination=ties: the fraction of each task vector's values kept per weight matrix"})
+    head: str = field(default="average", metadata={
+        "help": "average: the members' heads averaged (one member: its own); refit: a logistic regression on the "
+                "merged encoder's features of the members' training rows (the encoder stays as merged)",
+        "choices": HEADS})
 
 
 class ModelMerging(TransferMethod):
@@ -74,11 +84,13 @@ class ModelMerging(TransferMethod):
         if opts.combination != "ties" and opts.density != ModelMergingOptions.density:
             raise XltError("density trims task vectors for combination=ties only; leave it out with "
                            f"combination={opts.combination}")
-        if len(ctx.experiment.source_languages) == 1 and opts.scale == 1.0 and (
+        if opts.head not in HEADS:
+            raise XltError(f"head must be one of {HEADS}, got {opts.head!r}")
+        if len(ctx.experiment.source_languages) == 1 and opts.scale == 1.0 and opts.head == "average" and (
                 opts.combination == "linear" or opts.density == 1.0):
             raise XltError("one source merged at scale 1.0 with nothing trimmed is the zero-shot model itself: give "
                            "several sources (--source en,es,de), a scale below 1 (--opt-scale 0.5), or "
-                           "combination=ties with density below 1")
+                           "combination=ties with density below 1, or head=refit")
 
     def member_context(self, ctx, lang: str):
         """The zero-shot run from `lang` alone: a member's settings (its folder is `zero_shot_run_folder`)."""
@@ -101,13 +113,23 @@ class ModelMerging(TransferMethod):
     def fit(self, ctx, train_ds):
         from ..training import train_classifier
 
-        members = []
+        members, rows = [], []
         for lang in ctx.experiment.source_languages:
             member = self.member_context(ctx, lang)
             data = TransferMethod.training_data(self, member)  # exactly the zero-shot run's data from `lang`
             members.append(train_classifier(ctx.task, ctx.model_spec, data, ctx.train, zero_shot_run_folder(member),
                                             callbacks=ctx.callbacks, languages=[lang]))
-        return merge_members(members, ctx, self.seen_languages(ctx))
+            rows.append(data)
+        merged = merge_members(members, ctx, self.seen_languages(ctx))
+        if ctx.options.head == "refit":
+            import datasets
+
+            from ..training import fit_linear_probe
+
+            probe = fit_linear_probe(merged.model, merged.tokenizer, ctx.task, datasets.concatenate_datasets(rows),
+                                     ctx.model_spec.text_prefix, ctx.train.max_length, ctx.train.eval_batch_size)
+            merged.stats.update(probe)
+        return merged
 
 
 def merge_task_vectors(base: dict, members: list[dict], combination: str, scale: float, density: float) -> dict:
