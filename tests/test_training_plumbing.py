@@ -452,3 +452,5 @@ def test_a_second_training_in_the_same_folder_waits_then_resumes_from_the_finish
     assert results[0].stats["resumed_from_checkpoint"] is None
     second = _train_tiny(tiny_model_dir, data_dir, out)  # the lock is free: it reuses the finished run
     assert second.stats["resumed_from_checkpoint"] is not None
+    # no step taken here: its loss is the finished run's last logged one, not the Trainer's 0.0 of no steps
+    assert second.stats["final_train_loss"] == second.stats["loss_curve"][-1]["loss"] > 0

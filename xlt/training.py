@@ -388,7 +388,7 @@ def _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resum
         "train_examples": len(encoded),
         "train_examples_per_second": round(examples / seconds, 3) if seconds > 0 else None,
         "train_steps": int(result.global_step),
-        "final_train_loss": round(float(result.training_loss), 5),
+        "final_train_loss": _final_loss(result, last, losses),
         "resumed_from_checkpoint": Path(last).name if last else None,
         "loss_curve": losses,
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
@@ -399,6 +399,15 @@ def _train_classifier(task, spec, train_ds, config, output_dir, callbacks, resum
     model.eval()
     info = classifier_info(task, spec, config, languages, model.normalize)
     return TrainedClassifier(model=model, tokenizer=tokenizer, info=info, stats=stats)
+
+
+def _final_loss(result, resumed_from: str | None, losses: list[dict]) -> float | None:
+    """The Trainer's mean training loss of this run; for a run found already finished (resumed from its last
+    checkpoint, no step taken here) the Trainer says 0.0: the last logged loss of its history instead."""
+    resumed_step = int(Path(resumed_from).name.rsplit("-", 1)[-1]) if resumed_from else None
+    if resumed_step is not None and resumed_step >= result.global_step:
+        return losses[-1]["loss"] if losses else None
+    return round(float(result.training_loss), 5)
 
 
 def classifier_info(task: TaskSpec, spec: ModelSpec, config: TrainConfig, languages: list[str] | None,
