@@ -72,6 +72,7 @@ class ModelMerging(TransferMethod):
                    "task vectors averaged (linear) or TIES-merged, scaled by λ.")
     when_to_use = ("Labelled data in several languages whose models must train apart; or one source model moved "
                    "back toward the pre-trained encoder (scale < 1) to keep its multilingual alignment.")
+    needs = ("labelled data in each source language",)
 
     def validate(self, ctx) -> None:
         opts = ctx.options
