@@ -105,6 +105,29 @@ def staged_stats(source: dict, trained: dict) -> dict:
             **({"train_seconds_partial": True} if any(s.get("train_seconds_partial") for s in both) else {})}
 
 
+def folded(encoder):
+    """The encoder with its LoRA adapter folded into its weights (peft's `merge_and_unload`); any other as it is."""
+    return encoder.merge_and_unload() if hasattr(encoder, "merge_and_unload") else encoder
+
+
+def continue_training(ctx: MethodContext, source, train_ds, config, output_dir: Path, languages: list[str],
+                      **kwargs):
+    """The second stage of a two-stage method (few-shot's shots, maml's episodes): train on `train_ds` from the
+    trained classifier `source` (its adapter folded in, a fresh LoRA on that, its head), save the whole encoder
+    (the adapter sits on the source model, not on the base), and report both stages (`staged_stats`).
+    `kwargs` go to `train_classifier`."""
+    from ..training import train_classifier
+
+    head = {k: v.detach().clone() for k, v in source.model.head.state_dict().items()}
+    trained = train_classifier(ctx.task, ctx.model_spec, train_ds, config, output_dir, callbacks=ctx.callbacks,
+                               languages=languages, encoder=folded(source.model.encoder), head_state=head, **kwargs)
+    if hasattr(trained.model.encoder, "merge_and_unload"):
+        trained.model.encoder = folded(trained.model.encoder)
+        trained.info.finetune = "full"
+    trained.stats = staged_stats(source.stats, trained.stats)
+    return trained
+
+
 def capped(ctx: MethodContext, rows: int) -> int:
     """`rows` after the run's `max_train_samples`."""
     cap = ctx.train.max_train_samples

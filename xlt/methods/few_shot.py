@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from ..errors import XltError
-from .base import TransferMethod, capped, staged_stats, zero_shot_run_finished, zero_shot_run_folder
+from .base import TransferMethod, capped, continue_training, zero_shot_run_finished, zero_shot_run_folder
 from .registry import register_method
 
 POOL_SEED = 0  # the parallel-row pool is the same for every run, whatever its seed
@@ -198,21 +198,11 @@ class FewShot(TransferMethod):
             stage1_dir = zero_shot_run_folder(ctx)
         source = train_classifier(ctx.task, ctx.model_spec, train_ds, ctx.train, stage1_dir,
                                   callbacks=ctx.callbacks, languages=list(ctx.experiment.source_languages))
-        encoder = source.model.encoder
-        if hasattr(encoder, "merge_and_unload"):
-            encoder = encoder.merge_and_unload()
-        head = {k: v.detach().clone() for k, v in source.model.head.state_dict().items()}
         # stage 2: the shots, starting from the source model (a fresh LoRA on the merged weights)
         stage2 = replace(ctx.train, epochs=opts.shot_epochs, head_init="random", average_last_epochs=0,
                          warmup_ratio=0.0)
-        trained = train_classifier(ctx.task, ctx.model_spec, self._shots(ctx), stage2, ctx.output_dir / "shots",
-                                   callbacks=ctx.callbacks, languages=self.seen_languages(ctx), encoder=encoder,
-                                   head_state=head)
-        if hasattr(trained.model.encoder, "merge_and_unload"):  # the adapter sits on the source model, not on
-            trained.model.encoder = trained.model.encoder.merge_and_unload()  # the base: save the whole encoder
-            trained.info.finetune = "full"
-        trained.stats = staged_stats(source.stats, trained.stats)
-        return trained
+        return continue_training(ctx, source, self._shots(ctx), stage2, ctx.output_dir / "shots",
+                                 self.seen_languages(ctx))
 
 
 register_method(FewShot())

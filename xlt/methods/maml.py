@@ -35,7 +35,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from ..errors import XltError
-from .base import TransferMethod, capped, staged_stats, zero_shot_run_finished, zero_shot_run_folder
+from .base import TransferMethod, capped, continue_training, zero_shot_run_finished, zero_shot_run_folder
 from .registry import register_method
 
 logger = logging.getLogger(__name__)
@@ -157,27 +157,19 @@ class Maml(TransferMethod):
 
     def fit(self, ctx, train_ds):
         from ..training import train_classifier
+
         opts = ctx.options
         episodes = self.episodes(ctx)  # cut before stage 1 trains: data that makes no episode fails first
         source = train_classifier(ctx.task, ctx.model_spec, train_ds, ctx.train,
                                   zero_shot_run_folder(self._source_context(ctx)), callbacks=ctx.callbacks,
                                   languages=ctx.experiment.source_languages[:1])
-        encoder = source.model.encoder
-        if hasattr(encoder, "merge_and_unload"):
-            encoder = encoder.merge_and_unload()
-        head = {k: v.detach().clone() for k, v in source.model.head.state_dict().items()}
         # stage 2: one pass over the episodes in their order, an episode a batch, tasks_per_step per update
         stage2 = replace(ctx.train, epochs=1.0, batch_size=2 * opts.support,
                          gradient_accumulation_steps=opts.tasks_per_step, head_init="random",
                          average_last_epochs=0, warmup_ratio=0.0)
         trainer = functools.partial(MamlTrainer, inner_steps=opts.inner_steps, inner_lr=opts.inner_lr)
-        trained = train_classifier(ctx.task, ctx.model_spec, episodes, stage2, ctx.output_dir / "meta",
-                                   callbacks=ctx.callbacks, languages=self.seen_languages(ctx), encoder=encoder,
-                                   head_state=head, trainer_cls=trainer, sampling="sequential")
-        if hasattr(trained.model.encoder, "merge_and_unload"):  # the adapter sits on the source model: save it all
-            trained.model.encoder = trained.model.encoder.merge_and_unload()
-            trained.info.finetune = "full"
-        trained.stats = staged_stats(source.stats, trained.stats)
+        trained = continue_training(ctx, source, episodes, stage2, ctx.output_dir / "meta", self.seen_languages(ctx),
+                                    trainer_cls=trainer, sampling="sequential")
         trained.stats["episodes"] = trained.stats["train_examples"] // (2 * opts.support)
         return trained
 

@@ -42,7 +42,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from ..errors import XltError
-from .base import TransferMethod, capped, zero_shot_run_finished, zero_shot_run_folder
+from .base import TransferMethod, capped, folded, zero_shot_run_finished, zero_shot_run_folder
 from .registry import register_method
 
 COMBINATIONS = ("linear", "ties")
@@ -204,10 +204,7 @@ def merge_members(members: list, ctx, languages: list[str]):
 
 def _encoder_state(member) -> dict:
     """The member's encoder weights with any LoRA adapter folded in (names as the base encoder's)."""
-    encoder = member.model.encoder
-    if hasattr(encoder, "merge_and_unload"):
-        encoder = encoder.merge_and_unload()
-        member.model.encoder = encoder
+    member.model.encoder = encoder = folded(member.model.encoder)
     return {k: v.detach() for k, v in encoder.state_dict().items()}
 
 
